@@ -1,0 +1,38 @@
+# Quickstart: `make demo` trains the embedded demo and compares it with its base; `make test`
+# runs the test suite. Both create .venv and install into it on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch: a few hundred MB instead of several GB of CUDA libraries.
+TORCH_CPU_VERSION ?= 2.13.0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+DEMO_DIR ?= outputs/demo
+PYTEST_ARGS ?=
+
+.PHONY: demo test install clean-demo
+
+demo: $(VENV)/.installed
+	rm -rf $(DEMO_DIR)
+	$(PY) train_grpo.py --demo --output-dir $(DEMO_DIR)
+	$(PY) compare_base_vs_lora.py --adapter $(DEMO_DIR) --report-dir $(DEMO_DIR)/report
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if $(PY) -c "import torch" 2>/dev/null; then \
+		echo "torch already installed: $$($(PY) -c 'import torch; print(torch.__version__)')"; \
+	elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+		$(PY) -m pip install "torch>=2.6"; \
+	else \
+		$(PY) -m pip install --retries 1 "torch==$(TORCH_CPU_VERSION)" --index-url $(TORCH_CPU_INDEX) \
+		|| $(PY) -m pip install "torch==$(TORCH_CPU_VERSION)"; \
+	fi
+	$(PY) -m pip install -r requirements-dev.txt
+	touch $@
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

@@ -1,0 +1,192 @@
+"""The embedded demo: a tiny Qwen2-shaped causal LM, its character tokenizer, and a task.
+
+Everything here is built offline and deterministically from a seed, so the whole pipeline
+(train, compare, tests) runs with no model hub and no dataset hub.
+
+The task is arithmetic word problems in GSM8K's schema (``question``, and ``answer`` ending in
+``#### N``). The base model is warm-started by supervised training on solutions of which a share
+carry a systematic off-by-one slip, as real SFT data carries errors: it learns the format, and
+its sampled answers are right often enough, but far from always, so that GRPO groups have reward
+variance to learn from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEMO_SEED = 0
+DEMO_VERSION = "1"  # bump when the model, tokenizer, task or warm-start change
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
+# Every turn ends with EOS, so generation stops at the end of the assistant's turn.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>' + message['content'] + eos_token }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
+)
+
+MODEL_CONFIG = dict(
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+    tie_word_embeddings=True,
+)
+
+NAMES = ("Ava", "Ben", "Cal", "Dan", "Eve", "Fay", "Gus", "Ivy", "Jon", "Kai", "Lea", "Max")
+OBJECTS = ("pens", "cups", "eggs", "cats", "hats", "jars", "keys", "maps")
+ADD_TEMPLATES = (
+    "{name} has {a} {obj} and gets {b} more. How many {obj} now?",
+    "{name} had {a} {obj} and found {b} more. How many {obj} now?",
+)
+SUB_TEMPLATES = (
+    "{name} has {a} {obj} and gives away {b}. How many {obj} now?",
+    "{name} had {a} {obj} and lost {b}. How many {obj} now?",
+)
+MAX_OPERAND = 5
+SLIP_RATE = 0.6  # share of warm-start solutions whose result is one too many
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+def make_problem(rng: random.Random) -> dict:
+    """One word problem in GSM8K's schema, with its operands kept for the warm-start."""
+    name, obj = rng.choice(NAMES), rng.choice(OBJECTS)
+    a, b = rng.randint(0, MAX_OPERAND), rng.randint(0, MAX_OPERAND)
+    if rng.random() < 0.5:
+        template, op, result = rng.choice(ADD_TEMPLATES), "+", a + b
+    else:
+        a, b = max(a, b), min(a, b)
+        template, op, result = rng.choice(SUB_TEMPLATES), "-", a - b
+    question = template.format(name=name, obj=obj, a=a, b=b)
+    answer = f"{a} {op} {b} = {result} {obj}.\n#### {result}"
+    return {"question": question, "answer": answer}
+
+
+def make_splits(seed: int = DEMO_SEED, n_train: int = 2000, n_test: int = 200) -> dict[str, list[dict]]:
+    """Train and test problems, deterministic from ``seed``; no question is in both splits."""
+    rng = random.Random(seed)
+    seen, train, test = set(), [], []
+    while len(test) < n_test:
+        row = make_problem(rng)
+        if row["question"] not in seen:
+            seen.add(row["question"])
+            test.append(row)
+    while len(train) < n_train:
+        row = make_problem(rng)
+        if row["question"] not in seen:
+            seen.add(row["question"])
+            train.append(row)
+    return {"train": train, "test": test}
+
+
+def solution_text(row: dict, slip: bool = False) -> str:
+    """A short completion in the format the reward marks: ``a + b = c. Answer: c``."""
+    equation = row["answer"].split("\n")[0]
+    lhs, rhs = equation.split(" = ")
+    result = int(rhs.split()[0]) + (1 if slip else 0)
+    return f"{lhs} = {result}. Answer: {result}"
+
+
+# --------------------------------------------------------------------------------------------
+# Tokenizer and model
+# --------------------------------------------------------------------------------------------
+
+
+def _byte_alphabet() -> list[str]:
+    """GPT-2's byte-to-character table: one printable character for each of the 256 bytes."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
+
+
+def build_tokenizer():
+    """A byte-level tokenizer with no merges: one token per byte, so one per ASCII character.
+
+    It is a ``Qwen2Tokenizer`` (a BPE from the ``tokenizers`` library with an empty merge list)
+    because ``AutoTokenizer`` loads every qwen2 checkpoint as one: built any other way, the
+    saved tokenizer would come back different from the one the model was trained with.
+    """
+    from transformers import Qwen2Tokenizer
+
+    specials = [PAD, BOS, EOS, UNK, *ROLE_TOKENS]
+    vocab = {token: i for i, token in enumerate([*specials, *_byte_alphabet()])}
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=[],
+        unk_token=UNK,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        additional_special_tokens=list(ROLE_TOKENS),
+        model_max_length=MODEL_CONFIG["max_position_embeddings"],
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_model(tokenizer, seed: int = DEMO_SEED):
+    """A randomly initialised Qwen2 causal LM of about 0.5M parameters."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **MODEL_CONFIG,
+    )
+    return Qwen2ForCausalLM(config)
+
+
+def chat_prompt(tokenizer, question: str) -> str:
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def warm_start(model, tokenizer, rows: list[dict], seed: int = DEMO_SEED, steps: int = 300) -> None:
+    """Supervised training on the completions only, with a share of off-by-one slips."""
+    import torch
+
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.98), weight_decay=0.0)
+    warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 50))
+    model.train()
+    for _ in range(steps):
+        batch = rng.sample(rows, 32)
+        ids, labels = [], []
+        for row in batch:
+            prompt = tokenizer(chat_prompt(tokenizer, row["question"]), add_special_tokens=False)["input_ids"]
+            target = solution_text(row, slip=rng.random() < SLIP_RATE) + EOS
+            completion = tokenizer(target, add_special_tokens=False)["input_ids"]
+            ids.append(prompt + completion)
+            labels.append([-100] * len(prompt) + completion)
+        width = max(len(x) for x in ids)
+        pad = tokenizer.pad_token_id
+        input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
+        label_ids = torch.tensor([y + [-100] * (width - len(y)) for y in labels])
+        mask = (torch.arange(width)[None, :] < torch.tensor([len(x) for x in ids])[:, None]).long()
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=label_ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        warmup.step()
+        optimizer.zero_grad()
+    model.eval()
