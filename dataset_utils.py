@@ -500,7 +500,7 @@ def detect_dataset(dataset, prompt_field: str | None = None, reference_field: st
 def prepare(dataset, detection: Detection, system_prompt: str | None = None, chat: bool = True):
     """Map rows to ``prompt`` and ``reference`` columns; drop rows with an empty prompt, loudly."""
     mapped = dataset.map(
-        lambda row: map_row(row, detection, system_prompt, chat),
+        lambda row: map_row(dict(row), detection, system_prompt, chat),
         remove_columns=dataset.column_names,
         desc="mapping rows",
     )

@@ -12,12 +12,12 @@ variance to learn from.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import random
+import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +190,66 @@ def warm_start(model, tokenizer, rows: list[dict], seed: int = DEMO_SEED, steps:
         warmup.step()
         optimizer.zero_grad()
     model.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# Cached assets
+# --------------------------------------------------------------------------------------------
+
+
+class DemoAssets(NamedTuple):
+    model_dir: Path
+    data_dir: Path
+
+
+def cache_root() -> Path:
+    """Where built demo assets are kept: $GRPO_SUITE_CACHE, else ~/.cache/grpo-suite."""
+    return Path(os.environ.get("GRPO_SUITE_CACHE", Path.home() / ".cache" / "grpo-suite")).expanduser()
+
+
+def ensure_demo_assets(root: Path | None = None, seed: int = DEMO_SEED) -> DemoAssets:
+    """Build the demo model and dataset once, reuse them after; safe if interrupted midway."""
+    folder = (root or cache_root()) / f"demo-v{DEMO_VERSION}-seed{seed}"
+    assets = DemoAssets(folder / "model", folder / "data")
+    if (assets.model_dir / "config.json").exists() and (assets.data_dir / "dataset_dict.json").exists():
+        return assets
+    folder.mkdir(parents=True, exist_ok=True)
+    splits = make_splits(seed)
+    if not (assets.data_dir / "dataset_dict.json").exists():
+        _save_dataset(splits, assets.data_dir)
+    if not (assets.model_dir / "config.json").exists():
+        _build_and_save_model(splits["train"], assets.model_dir, seed)
+    return assets
+
+
+def _atomic_dir(target: Path) -> Path:
+    """A fresh sibling folder to write into before it is renamed to ``target``."""
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return tmp
+
+
+def _save_dataset(splits: dict[str, list[dict]], target: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    tmp = _atomic_dir(target)
+    DatasetDict({name: Dataset.from_list(rows) for name, rows in splits.items()}).save_to_disk(str(tmp))
+    _publish(tmp, target)
+
+
+def _build_and_save_model(train_rows: list[dict], target: Path, seed: int) -> None:
+    logger.info("building the demo model (about a minute, once; cached in %s)", target.parent)
+    tokenizer = build_tokenizer()
+    model = build_model(tokenizer, seed)
+    warm_start(model, tokenizer, train_rows, seed)
+    tmp = _atomic_dir(target)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    _publish(tmp, target)
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    try:
+        tmp.rename(target)
+    except OSError:  # another process published it first
+        shutil.rmtree(tmp, ignore_errors=True)

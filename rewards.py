@@ -419,13 +419,17 @@ def _check_name(name: str) -> None:
         raise ValueError(f"unknown reward component {name!r}; valid names: {valid}")
 
 
-def parse_weights(spec: str) -> dict[str, float]:
-    """Parse ``name=w,name=w`` into a dict, checking names and that weights are finite and >= 0."""
+def parse_weights(spec: str, extra: Iterable[str] = ()) -> dict[str, float]:
+    """Parse ``name=w,name=w`` into a dict, checking names and that weights are finite and >= 0.
+
+    ``extra`` names user reward functions that may be weighted besides the components.
+    """
     weights = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, sep, value = item.partition("=")
         name = name.strip()
-        _check_name(name)
+        if name not in extra:
+            _check_name(name)
         try:
             weight = float(value) if sep else math.nan
         except ValueError:
