@@ -13,6 +13,7 @@ Inspect CLI::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import os
@@ -201,7 +202,8 @@ RULES: tuple[_Rule, ...] = (
     _Rule(
         "question_answer",
         ("question", "answer"),
-        _d("question_answer", "question", "answer", why="Orca-Math style question and worked answer"),
+        _d("question_answer", "question", "answer", "text", "solution_answer",
+           why="Orca-Math style worked answer, read to its final number"),
         lambda rows: _all(rows, "question", _is_text) and _all(rows, "answer", _is_text) and not _has_marker(rows, "answer", "####"),
     ),
     _Rule("metamathqa", ("query", "response"), _d("metamathqa", "query", "response")),
@@ -257,7 +259,7 @@ def detect_fields(
     The most specific known schema wins; overrides take dotted paths. Raises UsageError when
     nothing fits or two candidates tie.
     """
-    rows = list(rows)[:SAMPLE_ROWS]
+    rows = list(itertools.islice(rows, SAMPLE_ROWS))
     columns = list(columns)
     for override in (prompt_field, reference_field):
         if override and override.split(".")[0] not in columns:
@@ -378,8 +380,16 @@ def _chat_text(value: Any) -> Any:
     return _last_assistant(value) if _is_messages(value) else value
 
 
+def _solution_answer(text: Any) -> Any:
+    """The final answer of a worked solution with no marker: its last number (rewards' rule)."""
+    from rewards import extract_answer
+
+    return extract_answer(str(text)).answer or text if text is not None else None
+
+
 REFERENCE_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
     "text": lambda row, d: get_path(row, d.reference_field),
+    "solution_answer": lambda row, d: _solution_answer(get_path(row, d.reference_field)),
     "chat_text": lambda row, d: _chat_text(get_path(row, d.reference_field)),
     "aliases": lambda row, d: [row["answer"]["value"], *row["answer"].get("aliases", [])],
     "choice_key": lambda row, d: _choice_key(row),

@@ -253,3 +253,27 @@ def _publish(tmp: Path, target: Path) -> None:
         tmp.rename(target)
     except OSError:  # another process published it first
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def greedy_accuracy(model_dir: Path | str, rows: list[dict], adapter_dir: Path | str | None = None) -> float:
+    """Share of ``rows`` whose greedy completion earns reference_reward 1 (optionally with an adapter)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import rewards
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.eval()
+    prompts = [chat_prompt(tokenizer, row["question"]) for row in rows]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**batch, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    scores = rewards.reference_reward(texts, reference=[row["answer"] for row in rows])
+    return sum(scores) / len(scores)

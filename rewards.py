@@ -187,12 +187,13 @@ def extract_reference(reference: Any) -> list[str]:
 _FRAC_RE = re.compile(r"^([-+]?)\\[dt]?frac(?:\{([^{}]+)\}\{([^{}]+)\}|(\d)(\d))$")
 _LATEX_NOISE = ("\\!", "\\,", "\\;", "\\left", "\\right", "{,}", "\\$", "\\%")
 _CURRENCY = "$€£¥₹"
+_TIMES_TEN_RE = re.compile(r"^(.+?)\s*(?:\\times|\\cdot|×)\s*10\^\{?([-+]?\d{1,3})\}?$")
 _THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _DECIMAL_RE = re.compile(r"^\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$|^\.\d+(?:[eE][-+]?\d+)?$")
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}")
 _ARTICLES_RE = re.compile(r"^(?:the|a|an)\s+")
 _PUNCT_TABLE = {ord(c): " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
-_REL_TOL = 1e-6
+_REL_TOL = Fraction(1, 10**6)  # exact: a float tolerance would overflow on 1e400
 
 
 def _decimal(text: str) -> Fraction | None:
@@ -209,7 +210,8 @@ def parse_number(text: str) -> Fraction | None:
     """Parse ``text`` whole as a number, or return None.
 
     Reads thousands commas, currency signs, ``%``, signs, decimals, ``a/b``,
-    ``\\frac{a}{b}`` / ``\\dfrac``, scientific notation and a trailing period.
+    ``\\frac{a}{b}`` / ``\\dfrac``, scientific notation (``1.5e3``, ``1.5 \\times 10^{3}``) and a
+    trailing period.
 
     >>> parse_number("$1,234.50")
     Fraction(2469, 2)
@@ -218,6 +220,10 @@ def parse_number(text: str) -> Fraction | None:
     for noise in _LATEX_NOISE:
         text = text.replace(noise, noise[-1] if noise in ("\\$", "\\%") else "")
     text = text.strip().rstrip(".").strip("$ ").rstrip("%").strip()
+    times_ten = _TIMES_TEN_RE.match(text)
+    if times_ten:
+        mantissa = parse_number(times_ten.group(1))
+        return None if mantissa is None else mantissa * Fraction(10) ** int(times_ten.group(2))
     frac = _FRAC_RE.match(text)
     if frac:
         sign, num, den, short_num, short_den = frac.groups()
@@ -248,7 +254,13 @@ def _answer_number(span: str) -> Fraction | None:
 
 
 def numbers_match(a: Fraction, b: Fraction) -> bool:
-    """Equal within a relative tolerance of 1e-6 (exact for integers)."""
+    """Equal within a relative tolerance of 1e-6; two integers must be equal exactly.
+
+    >>> numbers_match(Fraction(1, 3), Fraction("0.3333333")), numbers_match(Fraction(999999), Fraction(10**6))
+    (True, False)
+    """
+    if a.denominator == 1 and b.denominator == 1:
+        return a == b
     return abs(a - b) <= _REL_TOL * max(abs(a), abs(b))
 
 

@@ -1,0 +1,31 @@
+"""Shared fixtures: the demo model and data, built once per test session into a temp folder."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def demo_assets(tmp_path_factory):
+    """The warm-started demo model and its dataset, saved with save_pretrained / save_to_disk."""
+    import demo
+
+    return demo.ensure_demo_assets(tmp_path_factory.mktemp("demo-cache"))
+
+
+@pytest.fixture(scope="session")
+def trained_demo(demo_assets, tmp_path_factory):
+    """A full demo training run (the --demo presets) on the session's demo model: its folder."""
+    import train_grpo
+
+    out = tmp_path_factory.mktemp("trained") / "demo"
+    args = ["--demo", "--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir),
+            "--output-dir", str(out)]
+    assert train_grpo.main(args) == 0
+    return out

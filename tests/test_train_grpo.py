@@ -1,0 +1,83 @@
+"""train_grpo.py end to end on the tiny demo model: real TRL GRPOTrainer, real peft LoRA."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import train_grpo
+
+
+def _args(demo_assets, out, *extra):
+    return ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only",
+            "--output-dir", str(out), "--max-completion-length", "24", "--per-device-train-batch-size", "16",
+            "--num-generations", "8", "--learning-rate", "1e-3", "--logging-steps", "1", *extra]
+
+
+def _trainer(demo_assets, out, steps=2):
+    """The trainer train_grpo.py builds, so the test can look at its model before and after."""
+    import suite_utils
+
+    args = train_grpo.resolve_args(train_grpo.build_parser().parse_args(_args(demo_assets, out, "--max-steps", str(steps))))
+    tokenizer = suite_utils.load_tokenizer(args.model, local_only=True)
+    rows, held_out, _ = train_grpo.load_data(args, tokenizer)
+    funcs, weights, _ = train_grpo.build_rewards(args)
+    model, lora, _ = train_grpo.build_model(args, tokenizer)
+    return train_grpo.build_trainer(args, model, lora, tokenizer, funcs, weights, rows, held_out, [])
+
+
+@pytest.mark.slow
+def test_two_steps_change_lora_weights_and_leave_base_weights(demo_assets, tmp_path):
+    trainer = _trainer(demo_assets, tmp_path / "run")
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    after = dict(trainer.model.named_parameters())
+    lora = [n for n in before if "lora_" in n]
+    base = [n for n in before if "lora_" not in n]
+    assert lora and base
+    assert all(not after[n].requires_grad for n in base)
+    assert all(torch.equal(before[n], after[n]) for n in base)
+    changed = [n for n in lora if not torch.equal(before[n], after[n])]
+    assert len(changed) > len(lora) // 2
+
+
+@pytest.mark.slow
+def test_cli_run_writes_adapter_that_plain_peft_loads(demo_assets, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "run"
+    assert train_grpo.main(_args(demo_assets, out, "--max-steps", "2", "--save-steps", "1")) == 0
+    for name in ("adapter_model.safetensors", "adapter_config.json", "run_config.json", "metrics.jsonl",
+                 "reward_curves.png", "tokenizer.json", "checkpoint-2"):
+        assert (out / name).exists(), name
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(demo_assets.model_dir)
+    assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} == set(config["target_modules"])
+    run = json.loads((out / "run_config.json").read_text())
+    assert run["detection"]["family"] == "gsm8k" and run["versions"]["trl"] == "1.16.0"
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("rewards/reference_reward/mean" in row and "rewards/format_reward/mean" in row for row in logged)
+
+    base = AutoModelForCausalLM.from_pretrained(demo_assets.model_dir)
+    ids = torch.tensor([[1, 5, 60, 61, 62, 2, 6]])
+    with torch.no_grad():
+        base_logits = base(ids).logits
+        tuned = PeftModel.from_pretrained(base, str(out))
+        tuned_logits = tuned(ids).logits
+    assert not torch.allclose(base_logits, tuned_logits)
+
+
+def test_dry_run_shows_prompt_and_reference_reward_without_loading_weights(demo_assets, tmp_path, capsys):
+    assert train_grpo.main(_args(demo_assets, tmp_path / "never", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "<|assistant|>" in out and "final answer:  ['" in out
+    assert '"reference_reward": 1.0' in out and "WARNING" not in out
+    assert not (tmp_path / "never").exists()
+
+
+def test_dry_run_warns_loudly_when_the_reference_cannot_score(demo_assets, tmp_path, capsys):
+    assert train_grpo.main(_args(demo_assets, tmp_path / "x", "--dry-run", "--reference-field", "question")) == 0
+    assert "DOES NOT EARN reference_reward 1.0" in capsys.readouterr().out
