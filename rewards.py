@@ -33,7 +33,8 @@ _MARKER_RE = re.compile(r"\b(?:final\s+)?answer\s*[:：]", re.IGNORECASE)
 _ANSWER_IS_RE = re.compile(r"\bthe\s+(?:final\s+)?answer\s+is\b\s*:?", re.IGNORECASE)
 _BOXED_TOKENS = ("\\boxed", "\\fbox")
 _NUMBER_RE = re.compile(
-    r"[-+−]?[$€£¥₹]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?"
+    r"[-+−]?\\[dt]?frac\{[^{}]{1,64}\}\{[^{}]{1,64}\}"  # a LaTeX fraction is one number, not two
+    r"|[-+−]?[$€£¥₹]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?"
     r"(?:/\d+(?:\.\d+)?)?"
 )
 _GSM8K_MARK = "####"
@@ -117,7 +118,6 @@ def _clean_span(span: str) -> str:
     return span
 
 
-@functools.lru_cache(maxsize=4096)
 def extract_answer(text: str, last_number: bool = True) -> Extraction:
     """Read the final answer of ``text``.
 
@@ -128,32 +128,52 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction:
     >>> extract_answer("3 + 4 = 7\\nFinal answer: $7.").answer
     '7'
     """
+    found = _marked_answer(text)
+    if found.source is None and last_number:
+        return _last_number_answer(text)
+    return found
+
+
+def _tail(text: str) -> tuple[str, int]:
     # Only the end of a long text is read: that is where a final answer stands, and it bounds
     # the regex work on a megabyte of output.
     shift = max(0, len(text) - _SCAN_CHARS)
-    found = _extract_from(text[shift:], last_number)
-    return found._replace(start=found.start + shift) if found.start >= 0 else found
+    return text[shift:], shift
 
 
-def _extract_from(text: str, last_number: bool) -> Extraction:
-    marker = _last_match(_MARKER_RE, text)
+@functools.lru_cache(maxsize=4096)
+def _marked_answer(text: str) -> Extraction:
+    tail, shift = _tail(text)
+    marker = _last_match(_MARKER_RE, tail)
     if marker:
-        span = _clean_span(_line_after(text, marker.end))
+        span = _clean_span(_line_after(tail, marker.end))
         if span:
-            return Extraction(span, "marker", marker.start)
-    boxed, at = _last_boxed(text)
+            return Extraction(span, "marker", shift + marker.start)
+    boxed, at = _last_boxed(tail)
     if boxed:
-        return Extraction(boxed, "boxed", at)
-    answer_is = _last_match(_ANSWER_IS_RE, text)
+        return Extraction(boxed, "boxed", shift + at)
+    answer_is = _last_match(_ANSWER_IS_RE, tail)
     if answer_is:
-        span = _clean_span(_line_after(text, answer_is.end))
+        span = _clean_span(_line_after(tail, answer_is.end))
         if span:
-            return Extraction(span, "answer_is", answer_is.start)
-    if last_number:
-        number = _last_match(_NUMBER_RE, text)
-        if number:
-            return Extraction(number.text, "last_number", number.start)
-    return Extraction(None, None, -1)
+            return Extraction(span, "answer_is", shift + answer_is.start)
+    return _NOTHING
+
+
+@functools.lru_cache(maxsize=4096)
+def _last_number_answer(text: str) -> Extraction:
+    tail, shift = _tail(text)
+    number = _last_match(_NUMBER_RE, tail)
+    return Extraction(number.text, "last_number", shift + number.start) if number else _NOTHING
+
+
+_NOTHING = Extraction(None, None, -1)
+
+
+def clear_caches() -> None:
+    """Forget cached extractions (for benchmarks that time a cold start)."""
+    for cached in (_marked_answer, _last_number_answer, _extract_reference_text, parse_number):
+        cached.cache_clear()
 
 
 def extract_reference(reference: Any) -> list[str]:
@@ -171,13 +191,18 @@ def extract_reference(reference: Any) -> list[str]:
         return ["yes", "true"] if reference else ["no", "false"]
     if isinstance(reference, (list, tuple)):
         return [answer for item in reference for answer in extract_reference(item)]
-    text = str(reference).strip()
+    return list(_extract_reference_text(str(reference)))
+
+
+@functools.lru_cache(maxsize=4096)  # a GRPO group scores many completions against one reference
+def _extract_reference_text(text: str) -> tuple[str, ...]:
+    text = text.strip()
     if not text:
-        return []
+        return ()
     if _GSM8K_MARK in text:
-        return [_clean_span(text.rsplit(_GSM8K_MARK, 1)[1])]
+        return (_clean_span(text.rsplit(_GSM8K_MARK, 1)[1]),)
     found = extract_answer(text, last_number=False)
-    return [found.answer if found.answer else text]
+    return (found.answer if found.answer else text,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,6 +231,7 @@ def _decimal(text: str) -> Fraction | None:
     return Fraction(text)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_number(text: str) -> Fraction | None:
     """Parse ``text`` whole as a number, or return None.
 
@@ -217,6 +243,8 @@ def parse_number(text: str) -> Fraction | None:
     Fraction(2469, 2)
     """
     text = text.strip().replace("−", "-")
+    if text.isdigit():  # the common case, without the general machinery
+        return Fraction(int(text)) if len(text) <= _MAX_DIGITS else None
     for noise in _LATEX_NOISE:
         text = text.replace(noise, noise[-1] if noise in ("\\$", "\\%") else "")
     text = text.strip().rstrip(".").strip("$ ").rstrip("%").strip()
@@ -483,11 +511,15 @@ def score(
     >>> score("Answer: 7", "#### 7")[0]
     1.3
     """
-    weights = DEFAULT_WEIGHTS if weights is None else weights
-    funcs, values = build_reward_funcs(weights, weights)
+    funcs, values = _cached_funcs(tuple((DEFAULT_WEIGHTS if weights is None else weights).items()))
     components = {f.__name__: f([completion], reference=[reference])[0] for f in funcs}
     total = sum(w * v for w, v in zip(values, components.values()) if v is not None)
     return round(total, 10), components
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_funcs(weights: tuple[tuple[str, float], ...]) -> tuple[list[RewardFunc], list[float]]:
+    return build_reward_funcs([name for name, _ in weights], dict(weights))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,13 +19,6 @@ logger = logging.getLogger(__name__)
 
 QUANTIZATION_CHOICES = ("auto", "4bit", "8bit", "none")
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
-# Projections by architecture family: attention and MLP, never the LM head or embeddings.
-KNOWN_PROJECTIONS = (
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",  # Llama, Qwen, Mistral, Gemma
-    "c_attn", "c_proj", "c_fc",  # GPT-2
-    "query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h",  # GPT-NeoX, Falcon
-    "qkv_proj", "gate_up_proj", "fc1", "fc2", "Wqkv", "out_proj",  # Phi and others
-)
 EXCLUDED_MODULES = ("lm_head", "embed_out", "output_layer", "score", "classifier")
 
 
@@ -140,13 +133,16 @@ def load_model(
 def find_lora_targets(model) -> list[str]:
     """Names of every attention and MLP projection: the Linear-like layers inside the blocks.
 
-    Found by inspecting the model (nn.Linear, GPT-2's Conv1D, bitsandbytes' Linear4bit/8bit),
-    so it works for any architecture; the LM head and embeddings are left out.
+    Found by inspecting the model (nn.Linear and its subclasses such as bitsandbytes'
+    Linear4bit, and GPT-2's Conv1D), so it works for any architecture; the LM head and
+    embeddings are left out.
     """
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
     names = set()
     for full_name, module in model.named_modules():
-        kind = type(module).__name__
-        if kind not in ("Linear", "Conv1D", "Linear4bit", "Linear8bitLt"):
+        if not isinstance(module, (torch.nn.Linear, Conv1D)):
             continue
         leaf = full_name.split(".")[-1]
         if leaf in EXCLUDED_MODULES or not full_name:

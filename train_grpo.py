@@ -182,6 +182,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("--overwrite and --resume contradict each other; pass one")
     if args.resume and args.adapter:
         raise UsageError("--resume continues a checkpoint, which holds its adapter; drop --adapter")
+    check_output_dir(args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,20 +190,26 @@ def check_args(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def prepare_output_dir(args: argparse.Namespace) -> Path:
-    """Refuse to write over an earlier run unless the user asked to."""
+def check_output_dir(args: argparse.Namespace) -> None:
+    """Refuse to write over an earlier run unless the user asked to; checked before any work."""
+    if args.dry_run:
+        return
     out = Path(args.output_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output-dir {out} is a file; pass a folder")
-    non_empty = out.is_dir() and any(out.iterdir())
-    if args.resume:
-        if latest_checkpoint(out) is None:
-            raise UsageError(f"--resume: no checkpoint-* folder in {out}; train without --resume first")
-    elif non_empty and not args.overwrite:
+    if args.resume and latest_checkpoint(out) is None:
+        raise UsageError(f"--resume: no checkpoint-* folder in {out}; train without --resume first")
+    if not args.resume and not args.overwrite and out.is_dir() and any(out.iterdir()):
         raise UsageError(f"--output-dir {out} is not empty; pass --resume to continue it, --overwrite to replace it, "
                          "or another folder")
-    elif non_empty and is_main_process():
+
+
+def prepare_output_dir(args: argparse.Namespace) -> Path:
+    """The output folder, emptied first if --overwrite was given (by the main process)."""
+    out = Path(args.output_dir)
+    if args.overwrite and out.is_dir() and is_main_process():
         shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -523,7 +530,6 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
                                         trust_remote_code=args.trust_remote_code)
     check_prompt_lengths(args, tokenizer, train_rows, getattr(config, "max_position_embeddings", None))
     out = prepare_output_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
     model, lora_config, quantization = build_model(args, tokenizer)
     if is_main_process():
         write_run_config(out, args, detection, names, weights, quantization)
@@ -533,9 +539,12 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
     stop.install()
     resume = str(latest_checkpoint(out)) if args.resume else None
     trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(out))
-    if trainer.is_world_process_zero():
-        plot_reward_curves(out, args.beta)
+    logger.info("rank %s of %s finished at step %d", os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1"),
+                trainer.state.global_step)
+    trainer.save_model(str(out))  # writes on the main process only
+    if not trainer.is_world_process_zero():
+        return EXIT_INTERRUPTED if stop.received is not None else 0
+    plot_reward_curves(out, args.beta)
     if stop.received is not None:
         logger.warning("stopped by signal at step %d; adapter and checkpoint saved in %s; continue with --resume",
                        trainer.state.global_step, out)

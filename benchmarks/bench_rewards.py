@@ -1,0 +1,106 @@
+"""Throughput of rewards.score against math_verify on realistic completion/reference pairs.
+
+    python benchmarks/bench_rewards.py [--pairs 10000]
+
+Prints both rates (pairs/s), their ratio, how often the two agree on "correct", and the worst
+time of rewards.score on adversarial megabyte inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import rewards  # noqa: E402
+
+FORMATS = (
+    "{work}\nFinal answer: {shown}",
+    "{work}\nAnswer: {shown}",
+    "{work} So the answer is {shown}.",
+    "{work} Therefore the result is $\\boxed{{{shown}}}$.",
+    "{work} The total is {shown}.",
+    "{work}\n**Answer:** {shown}",
+)
+
+
+def _shown(value: int, rng: random.Random) -> str:
+    style = rng.randrange(5)
+    if style == 0:
+        return f"{value:,}"
+    if style == 1:
+        return f"${value}"
+    if style == 2:
+        return f"{value}.0"
+    if style == 3 and value % 2 == 0:
+        return f"\\frac{{{value * 2}}}{{2}}"
+    return str(value)
+
+
+def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """GSM8K- and MATH-style pairs; about a third of the completions are wrong."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        a, b = rng.randint(2, 999), rng.randint(2, 999)
+        value = a * b
+        answer = value if rng.random() < 0.66 else value + rng.choice([-10, -1, 1, 10, value])
+        work = f"We have {a} boxes with {b} items each, so {a} * {b} = {answer}."
+        completion = rng.choice(FORMATS).format(work=work, shown=_shown(answer, rng))
+        reference = f"{a} * {b} = {value}\n#### {value:,}" if rng.random() < 0.5 else f"$\\boxed{{{value}}}$"
+        pairs.append((completion, reference))
+    return pairs
+
+
+def run_ours(pairs) -> tuple[float, list[bool]]:
+    start = time.perf_counter()
+    verdicts = [rewards.score(c, r)[1]["reference_reward"] == 1.0 for c, r in pairs]
+    return len(pairs) / (time.perf_counter() - start), verdicts
+
+
+def run_math_verify(pairs) -> tuple[float, list[bool]]:
+    from math_verify import parse, verify
+
+    start = time.perf_counter()
+    verdicts = []
+    for completion, reference in pairs:
+        gold_text = reference.rsplit("####", 1)[-1].strip().replace(",", "") if "####" in reference else reference
+        verdicts.append(bool(verify(parse(gold_text), parse(completion))))
+    return len(pairs) / (time.perf_counter() - start), verdicts
+
+
+def worst_adversarial_ms() -> float:
+    texts = ["x" * 1_000_000 + " Answer: 5", "9" * 10_000, "answer " * 150_000, "\\boxed{" * 100_000,
+             "1," * 500_000, "as \n" * 300_000, "the answer is " * 70_000]
+    worst = 0.0
+    for text in texts:
+        rewards.clear_caches()
+        start = time.perf_counter()
+        rewards.score(text, "5")
+        worst = max(worst, time.perf_counter() - start)
+    return 1000 * worst
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=10_000, help="pairs scored by each scorer")
+    args = parser.parse_args(argv)
+    pairs = make_pairs(args.pairs)
+    ours_rate, ours = run_ours(pairs)
+    mv_rate, theirs = run_math_verify(pairs)
+    agree = sum(a == b for a, b in zip(ours, theirs)) / len(pairs)
+    print(f"pairs:                  {len(pairs)}")
+    print(f"rewards.score:          {ours_rate:,.0f} pairs/s  ({sum(ours)} judged correct)")
+    print(f"math_verify:            {mv_rate:,.0f} pairs/s  ({sum(theirs)} judged correct)")
+    print(f"ratio (ours / mv):      {ours_rate / mv_rate:.1f}x")
+    print(f"agreement:              {agree:.2%}")
+    print(f"worst adversarial 1 MB: {worst_adversarial_ms():.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
