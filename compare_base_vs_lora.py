@@ -88,13 +88,14 @@ def load_prompts(args, run: dict, chat: bool) -> list[dict]:
 
 
 def run_dataset_args(args, run: dict) -> dict:
-    recorded = run.get("args", {})
-    if args.dataset:
-        recorded = {}
+    """The dataset flags: --dataset and its flags if given, else those the training run recorded."""
     keys = ("dataset", "dataset_config", "split", "prompt_field", "reference_field", "system_prompt")
-    source = {k: getattr(args, k) if getattr(args, k) not in (None, "train") or k not in recorded else recorded[k]
-              for k in keys}
-    source["seed"] = recorded.get("seed", 0)
+    recorded = run.get("args", {})
+    source = {k: getattr(args, k) for k in keys} if args.dataset else {k: recorded.get(k) for k in keys}
+    if args.system_prompt:
+        source["system_prompt"] = args.system_prompt
+    source["split"] = source["split"] or "train"
+    source["seed"] = recorded.get("seed", 0)  # the seed that carved the run's held-out split
     if not source["dataset"]:
         raise UsageError("no prompts: the adapter has no run_config.json naming its dataset; pass --dataset or --prompts")
     return source
