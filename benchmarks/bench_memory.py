@@ -4,9 +4,10 @@
 
 Builds a Llama-architecture model of about 110M parameters with random weights (saved locally
 with save_pretrained), then, each in its own process, loads it with --quantization 4bit and none
-and runs one training step of train_grpo.py's trainer. Prints each process's resident memory
-after loading and its peak during the step, their ratio, and the 4-bit weight floor
-(0.5 byte per parameter).
+and runs one training step of train_grpo.py's trainer. Prints each process's weight memory
+(model.get_memory_footprint), its resident memory after loading and its peak during the step,
+the ratios, and the 4-bit weight floor (0.5 byte per parameter). Embeddings, norms and the LM
+head stay in full precision under 4-bit, as in QLoRA.
 """
 
 from __future__ import annotations
@@ -79,12 +80,14 @@ def worker(model_dir: str, data_dir: str, quantization: str) -> None:
     rows, held_out, _ = train_grpo.load_data(args, tokenizer)
     funcs, weights, _ = train_grpo.build_rewards(args)
     model, lora, _ = train_grpo.build_model(args, tokenizer)
+    weights_bytes = model.get_memory_footprint()
     trainer = train_grpo.build_trainer(args, model, lora, tokenizer, funcs, weights, rows, held_out, [])
     loaded = rss_bytes()
     sampler = PeakSampler()
     sampler.start()
     trainer.train()
-    print(json.dumps({"quantization": quantization, "loaded": loaded, "step_peak": sampler.stop()}))
+    print(json.dumps({"quantization": quantization, "weights": weights_bytes, "loaded": loaded,
+                      "step_peak": sampler.stop()}))
 
 
 def measure(model_dir: Path, data_dir: Path, quantization: str) -> dict:
@@ -105,10 +108,12 @@ def main() -> int:
         quant = measure(Path(tmp), data_dir, "4bit")
     mb = 1 / 2**20
     print(f"model: Llama, {n_params / 1e6:.1f}M parameters, random weights")
-    print(f"{'':22}{'after load':>12}{'step peak':>12}")
+    print(f"{'':10}{'weights':>12}{'RSS after load':>16}{'RSS step peak':>16}")
     for row in (full, quant):
-        print(f"{row['quantization']:<22}{row['loaded'] * mb:>10.0f}MB{row['step_peak'] * mb:>10.0f}MB")
-    print(f"step peak ratio 4bit / none: {quant['step_peak'] / full['step_peak']:.2f}")
+        print(f"{row['quantization']:<10}{row['weights'] * mb:>10.0f}MB{row['loaded'] * mb:>14.0f}MB"
+              f"{row['step_peak'] * mb:>14.0f}MB")
+    print(f"ratio 4bit / none: weights {quant['weights'] / full['weights']:.2f}, "
+          f"RSS step peak {quant['step_peak'] / full['step_peak']:.2f}")
     print(f"4-bit weight floor (0.5 byte/param): {0.5 * n_params * mb:.0f}MB; fp32 weights: {4 * n_params * mb:.0f}MB")
     return 0
 
