@@ -9,12 +9,16 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_DIR ?= outputs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean-demo
+.PHONY: demo test install clean-demo results
 
+# The demo is a showcase: each `make demo` replaces the previous demo run (--overwrite).
 demo: $(VENV)/.installed
-	rm -rf $(DEMO_DIR)
-	$(PY) train_grpo.py --demo --output-dir $(DEMO_DIR)
-	$(PY) compare_base_vs_lora.py --adapter $(DEMO_DIR) --report-dir $(DEMO_DIR)/report
+	$(PY) train_grpo.py --demo --output-dir $(DEMO_DIR) --overwrite
+	$(PY) compare_base_vs_lora.py --adapter $(DEMO_DIR) --report-dir $(DEMO_DIR)/report --num-prompts 200
+
+# Refresh the README's Results section from a fresh demo run.
+results: demo
+	$(PY) benchmarks/readme_results.py $(DEMO_DIR)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -512,8 +512,13 @@ def score(
     1.3
     """
     funcs, values = _cached_funcs(tuple((DEFAULT_WEIGHTS if weights is None else weights).items()))
+    return combine(funcs, values, completion, reference)
+
+
+def combine(funcs: Sequence[RewardFunc], weights: Sequence[float], completion: Any, reference: Any = None):
+    """Weighted total and per-function values of any reward functions (user ones included)."""
     components = {f.__name__: f([completion], reference=[reference])[0] for f in funcs}
-    total = sum(w * v for w, v in zip(values, components.values()) if v is not None)
+    total = sum(w * v for w, v in zip(weights, components.values()) if v is not None)
     return round(total, 10), components
 
 

@@ -298,11 +298,11 @@ def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
             )
 
 
-def dry_run(args, tokenizer, train, detection, reward_names, weights) -> int:
+def dry_run(args, tokenizer, train, detection, funcs, weights) -> int:
     """Show what the model and the reward will see, and warn if the reference cannot score."""
     row = train[0]
     solution = reference_solution(row["reference"])
-    total, parts = rewards.score(solution, row["reference"], dict(zip(reward_names, weights))) if solution else (0.0, {})
+    total, parts = rewards.combine(funcs, weights, solution, row["reference"]) if solution else (0.0, {})
     print(f"detection:  {describe(detection)}")
     for reason in detection.reasons:
         print(f"            because {reason}")
@@ -566,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_rows, held_out, detection = load_data(args, tokenizer)
         funcs, weights, names = build_rewards(args)
         if args.dry_run:
-            return dry_run(args, tokenizer, train_rows, detection, names, weights)
+            return dry_run(args, tokenizer, train_rows, detection, funcs, weights)
         return train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names)
     except UsageError as err:
         return suite_utils.report_usage_error(err)

@@ -81,3 +81,31 @@ def test_dry_run_shows_prompt_and_reference_reward_without_loading_weights(demo_
 def test_dry_run_warns_loudly_when_the_reference_cannot_score(demo_assets, tmp_path, capsys):
     assert train_grpo.main(_args(demo_assets, tmp_path / "x", "--dry-run", "--reference-field", "question")) == 0
     assert "DOES NOT EARN reference_reward 1.0" in capsys.readouterr().out
+
+
+def test_extra_reward_is_loaded_by_import_path_and_weighted(demo_assets, tmp_path, capsys, monkeypatch):
+    (tmp_path / "my_rewards.py").write_text(
+        "def brevity(completions, **kwargs):\n    return [1.0 if len(str(c)) < 50 else 0.0 for c in completions]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = _args(demo_assets, tmp_path / "x", "--dry-run", "--extra-reward", "my_rewards:brevity",
+                 "--reward-weights", "brevity=2,format_reward=0")
+    assert train_grpo.main(argv) == 0
+    out = capsys.readouterr().out
+    assert '"brevity": 1.0' in out and '"format_reward": 1.0' in out
+    assert "total 3.100" in out  # reference 1 + format 0 x 1 + length 0.1 + brevity 2 x 1
+
+
+@pytest.mark.slow
+def test_adapter_flag_continues_an_existing_adapter(demo_assets, trained_demo, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "continued"
+    assert train_grpo.main(_args(demo_assets, out, "--adapter", str(trained_demo), "--max-steps", "1")) == 0
+    before = load_file(trained_demo / "adapter_model.safetensors")
+    after = load_file(out / "adapter_model.safetensors")
+    assert before.keys() == after.keys()
+    lora_b = [k for k in before if "lora_B" in k]
+    # It started from the trained adapter (B is far from its zero init) and moved a little.
+    assert all(torch.allclose(before[k], after[k], atol=0.05) for k in lora_b)
+    assert any(not torch.equal(before[k], after[k]) for k in lora_b)
+    assert max(after[k].abs().max().item() for k in lora_b) > 0.01
