@@ -17,7 +17,6 @@ import logging
 import math
 import random
 import statistics
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Optional CPU kernels bitsandbytes looks for at import; their absence changes nothing here.
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    # Renames announced by transformers for v6, triggered inside TRL and transformers themselves.
+    warnings.filterwarnings("ignore", message=r".*will be removed in v6.*", category=FutureWarning)
 
 
 def cuda_available() -> bool:

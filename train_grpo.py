@@ -15,12 +15,10 @@ import argparse
 import importlib
 import json
 import logging
-import math
 import os
 import shutil
 import signal
 import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
