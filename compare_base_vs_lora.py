@@ -204,8 +204,8 @@ def score_output(text: str, reference: Any) -> dict:
 
 
 def _last_number_matches(text: str, accepted: list[str]) -> bool:
-    number = rewards._last_match(rewards._NUMBER_RE, text[-rewards._SCAN_CHARS :])
-    return number is not None and rewards.answers_match(number.text, accepted)
+    number = rewards.last_number(text)
+    return number is not None and rewards.answers_match(number, accepted)
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -64,7 +64,7 @@ def completion_text(completion: Any) -> str:
 
 def _last_boxed(text: str) -> tuple[str | None, int]:
     """Content of the last ``\\boxed{...}`` with nested braces, and its offset."""
-    start, token = max((text.rfind(token), token) for token in _BOXED_TOKENS)
+    start, token = max((text.rfind(_BOXED_TOKENS[0]), _BOXED_TOKENS[0]), (text.rfind(_BOXED_TOKENS[1]), _BOXED_TOKENS[1]))
     if start < 0:
         return None, -1
     open_at = start + len(token)
@@ -145,7 +145,9 @@ def _tail(text: str) -> tuple[str, int]:
 @functools.lru_cache(maxsize=4096)
 def _marked_answer(text: str) -> Extraction:
     tail, shift = _tail(text)
-    marker = _last_match(_MARKER_RE, tail)
+    # Both text markers contain "answer": without it, neither regex needs to run.
+    has_answer = "answer" in tail.lower()
+    marker = _last_match(_MARKER_RE, tail) if has_answer else None
     if marker:
         span = _clean_span(_line_after(tail, marker.end))
         if span:
@@ -153,7 +155,7 @@ def _marked_answer(text: str) -> Extraction:
     boxed, at = _last_boxed(tail)
     if boxed:
         return Extraction(boxed, "boxed", shift + at)
-    answer_is = _last_match(_ANSWER_IS_RE, tail)
+    answer_is = _last_match(_ANSWER_IS_RE, tail) if has_answer else None
     if answer_is:
         span = _clean_span(_line_after(tail, answer_is.end))
         if span:
@@ -164,11 +166,30 @@ def _marked_answer(text: str) -> Extraction:
 @functools.lru_cache(maxsize=4096)
 def _last_number_answer(text: str) -> Extraction:
     tail, shift = _tail(text)
-    number = _last_match(_NUMBER_RE, tail)
+    number = _last_number(tail)
     return Extraction(number.text, "last_number", shift + number.start) if number else _NOTHING
 
 
+_NUMBER_CHARS = "0123456789,.eE+-−%/$€£¥₹"
+
+
+def _last_number(text: str) -> "_Found | None":
+    """The last number of ``text``: the regex runs only around its last digit, not over it all."""
+    last_digit = max(map(text.rfind, "0123456789"))
+    if last_digit < 0:
+        return None
+    run_start = len(text[: last_digit + 1].rstrip(_NUMBER_CHARS))
+    window_start = max(0, run_start - 80)  # room for the "\frac{...}{" of a fraction
+    found = _last_match(_NUMBER_RE, text[window_start : last_digit + 2])
+    return found._replace(start=found.start + window_start) if found else None
+
+
 _NOTHING = Extraction(None, None, -1)
+
+
+def last_number(text: str) -> str | None:
+    """The last number written in ``text`` (of its last 16,384 characters), however marked."""
+    return _last_number_answer(text).answer
 
 
 def clear_caches() -> None:
@@ -214,6 +235,7 @@ _FRAC_RE = re.compile(r"^([-+]?)\\[dt]?frac(?:\{([^{}]+)\}\{([^{}]+)\}|(\d)(\d))
 _LATEX_NOISE = ("\\!", "\\,", "\\;", "\\left", "\\right", "{,}", "\\$", "\\%")
 _CURRENCY = "$€£¥₹"
 _TIMES_TEN_RE = re.compile(r"^(.+?)\s*(?:\\times|\\cdot|×)\s*10\^\{?([-+]?\d{1,3})\}?$")
+_PLAIN_RE = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d{1,300})(?:\.\d{1,300})?$")
 _THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _DECIMAL_RE = re.compile(r"^\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$|^\.\d+(?:[eE][-+]?\d+)?$")
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}")
@@ -222,14 +244,14 @@ _PUNCT_TABLE = {ord(c): " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
 _REL_TOL = Fraction(1, 10**6)  # exact: a float tolerance would overflow on 1e400
 
 
-def _decimal(text: str) -> Fraction | None:
+def _decimal(text: str) -> Fraction | int | None:
     text = text.replace(",", "") if _THOUSANDS_RE.match(text) else text
     if not _DECIMAL_RE.match(text):
         return None
     mantissa, _, exponent = text.lower().partition("e")
     if len(mantissa) > _MAX_DIGITS or (exponent and abs(int(exponent)) > _MAX_DIGITS):
         return None
-    return int(text) if text.isascii() and text.isdigit() else Fraction(text)  # exact, and faster
+    return int(text) if text.isascii() and text.isdigit() else Fraction(text)  # exact, and fast
 
 
 @functools.lru_cache(maxsize=65536)
@@ -246,6 +268,9 @@ def parse_number(text: str) -> Fraction | int | None:
     text = text.strip().replace("−", "-")
     if text.isascii() and text.isdigit():  # the common case, without the general machinery
         return int(text) if len(text) <= _MAX_DIGITS else None
+    if _PLAIN_RE.match(text):  # signs, thousands commas and decimals, still without it
+        plain = text.lstrip("+").replace(",", "")
+        return int(plain) if "." not in plain else Fraction(plain)
     for noise in _LATEX_NOISE:
         text = text.replace(noise, noise[-1] if noise in ("\\$", "\\%") else "")
     text = text.strip().rstrip(".").strip("$ ").rstrip("%").strip()
@@ -278,7 +303,7 @@ def _answer_number(span: str) -> Fraction | None:
     value = parse_number(span)
     if value is not None:
         return value
-    match = _last_match(_NUMBER_RE, span)
+    match = _last_number(span)
     return parse_number(match.text) if match else None
 
 
@@ -385,12 +410,13 @@ def format_reward(completions, **kwargs) -> list[float]:
     """
     rewards = []
     for completion in completions:
-        text = completion_text(completion).rstrip()
+        text = completion_text(completion)  # as given, so the cached extraction is shared
         found = extract_answer(text, last_number=False)
         if found.source is None:
             rewards.append(0.0)
         else:
-            rewards.append(1.0 if found.start >= text.rfind("\n") + 1 else 0.5)
+            last_line = text.rstrip().rfind("\n") + 1
+            rewards.append(1.0 if found.start >= last_line else 0.5)
     return rewards
 
 
@@ -425,10 +451,18 @@ def boilerplate_penalty(completions, **kwargs) -> list[float]:
     return [-1.0 if _hedges(completion_text(c)) else 0.0 for c in completions]
 
 
+@functools.lru_cache(maxsize=8)
+def _phrase_keys(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    """The longest word of each phrase: a text holding none of them holds no phrase."""
+    return tuple({max(phrase.split(), key=len) for phrase in phrases})
+
+
 def _hedges(text: str) -> bool:
     text = text.lower()
     for curly in _APOSTROPHES:
         text = text.replace(curly, "'")
+    if not any(key in text for key in _phrase_keys(BOILERPLATE_PHRASES)):
+        return False
     # str.replace keeps this linear and fast on a megabyte; split() would build a list of words.
     for space in "\t\n\r\f\v\xa0":
         text = text.replace(space, " ")
