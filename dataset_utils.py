@@ -111,6 +111,7 @@ class _Rule:
     columns: tuple[str, ...]
     detection: Callable[[Sequence[dict]], Detection]
     check: Callable[[Sequence[dict]], bool] = lambda rows: True
+    fallback: bool = False  # considered only when no other rule fits
 
 
 def _d(family, prompt, reference, prompt_kind="text", reference_kind="text", conversational=False, why=""):
@@ -139,6 +140,12 @@ RULES: tuple[_Rule, ...] = (
         "multiple_choice",
         ("question", "choices", "answerKey"),
         _d("multiple_choice", ("question", "choices"), "answerKey", "choices", "choice_key", why="question, choices{text, label}, answerKey"),
+        lambda rows: _all(rows, "choices", _is_choices_dict),
+    ),
+    _Rule(
+        "openbookqa",
+        ("question_stem", "choices", "answerKey"),
+        _d("openbookqa", ("question_stem", "choices"), "answerKey", "choices", "choice_key", why="question_stem, choices{text, label}, answerKey"),
         lambda rows: _all(rows, "choices", _is_choices_dict),
     ),
     _Rule(
@@ -214,12 +221,31 @@ RULES: tuple[_Rule, ...] = (
         lambda rows: _all(rows, "messages", _is_messages),
     ),
     _Rule(
+        "conversation",
+        ("conversation",),
+        _d("conversation", "conversation", "conversation", "messages_history", "last_assistant", True, "turns before the last assistant turn"),
+        lambda rows: _all(rows, "conversation", _is_messages),
+    ),
+    _Rule(
+        "conversations",
+        ("conversations",),
+        _d("conversations", "conversations", "conversations", "messages_history", "last_assistant", True, "turns before the last assistant turn"),
+        lambda rows: _all(rows, "conversations", _is_messages),
+    ),
+    _Rule(
+        "preference_chat",
+        ("chosen", "rejected"),
+        _d("preference_chat", "chosen", "chosen", "messages_history", "last_assistant", True,
+           "chat lists: the prompt is the chosen conversation before its last answer"),
+        lambda rows: _all(rows, "chosen", _is_messages),
+    ),
+    _Rule(
         "sharegpt",
         ("conversations",),
         _d("sharegpt", "conversations", "conversations", "sharegpt_history", "sharegpt_last", True, "[{from, value}] turns"),
         lambda rows: _all(rows, "conversations", lambda v: _is_messages(v, "from", "value")),
     ),
-    _Rule("prompt_only", ("prompt",), _trl("prompt_only", None)),
+    _Rule("prompt_only", ("prompt",), _trl("prompt_only", None), fallback=True),
 )
 
 # Columns that, alone, name a prompt or a reference, for datasets no rule knows.
@@ -265,6 +291,7 @@ def detect_fields(
         if override and override.split(".")[0] not in columns:
             raise _fail(f"column {override.split('.')[0]!r} (from {override!r}) is not in the dataset", rows, columns)
     matched = [r for r in RULES if set(r.columns) <= set(columns) and r.check(rows)]
+    matched = [r for r in matched if not r.fallback] or matched
     if prompt_field:
         return _with_overrides(matched, rows, columns, prompt_field, reference_field)
     if matched:
@@ -311,6 +338,9 @@ def _generic(rows, columns, reference_field) -> Detection:
         reason = "no column looks like a prompt" if not prompts else f"several columns could be the prompt ({', '.join(prompts)})"
         raise _fail(reason, rows, columns)
     references = [c for c in REFERENCE_NAMES if c in columns and c != prompts[0]]
+    for part in ("answer", "solution"):  # expected_answer, then generated_solution: short answers first
+        if not references:
+            references = [c for c in columns if c != prompts[0] and part in c.lower()]
     if reference_field is None and len(references) > 1:
         raise _fail(f"several columns could be the reference ({', '.join(references)})", rows, columns)
     reference = reference_field or (references[0] if references else None)
@@ -350,7 +380,7 @@ PROMPT_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
     "messages": lambda row, d: get_path(row, d.prompt_fields[0]),
     "join": lambda row, d: _join(row, d.prompt_fields),
     "choices": lambda row, d: _lettered(
-        row["question"],
+        row[d.prompt_fields[0]],
         row["choices"]["text"] if isinstance(row["choices"], dict) else row["choices"],
         row["choices"]["label"] if isinstance(row["choices"], dict) else None,
     ),
@@ -359,7 +389,7 @@ PROMPT_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
         f"Using the numbers {list(row['nums'])}, create an equation that equals {row['target']}. "
         "Use each number once, with + - * /."
     ),
-    "messages_history": lambda row, d: _history(row["messages"]),
+    "messages_history": lambda row, d: _history(row[d.prompt_fields[0]]),
     "sharegpt_history": lambda row, d: _history(row["conversations"], "from", "value"),
 }
 
@@ -395,7 +425,7 @@ REFERENCE_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
     "choice_key": lambda row, d: _choice_key(row),
     "choice_index": lambda row, d: [LETTERS[row["answer"]], row["choices"][row["answer"]]],
     "option_letter": lambda row, d: _option_letter(row),
-    "last_assistant": lambda row, d: _last_assistant(row["messages"]),
+    "last_assistant": lambda row, d: _last_assistant(row[d.reference_field]),
     "sharegpt_last": lambda row, d: _last_assistant(row["conversations"], "from", "value"),
 }
 

@@ -60,6 +60,15 @@ FAMILIES = {
               ["The sky is blue", "is the sky blue"], ["yes", "true"]),
     "countdown": ({"target": 24, "nums": [2, 3, 4]}, ["[2, 3, 4]", "24"], ["24"]),
     "preference": ({"prompt": "Say hi", "chosen": "Hi!", "rejected": "No."}, ["Say hi"], ["Hi!"]),
+    "preference_chat": ({"chosen": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hi!"}],
+                         "rejected": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "No."}],
+                         "score_chosen": 9.0}, ["Say hi"], ["Hi!"]),
+    "ultrachat": ({"prompt": "2+2?", "prompt_id": "abc", "messages": MSGS}, ["2+2?"], ["4"]),
+    "lmsys_conversation": ({"conversation_id": "c", "model": "m", "conversation": MSGS[1:]}, ["2+2?"], ["4"]),
+    "openbookqa": ({"id": "7", "question_stem": "Sun is a", "choices": {"text": ["star", "planet"], "label": ["A", "B"]},
+                    "answerKey": "A"}, ["Sun is a", "A. star"], ["A", "star"]),
+    "openmathinstruct": ({"problem": "1+1?", "generated_solution": "It is \\boxed{2}", "expected_answer": "2",
+                          "problem_source": "gsm8k"}, ["1+1?"], ["2"]),
 }
 
 
