@@ -122,3 +122,20 @@ def _other_base(tmp_path):
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def test_prompts_file_and_sampling_k_per_prompt(trained_demo, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("\n".join(json.dumps({"prompt": f"Ava has {a} pens and gets 1 more. How many pens now?",
+                                             "reference": str(a + 1)}) for a in range(4)))
+    out = tmp_path / "report"
+    argv = ["--adapter", str(trained_demo), "--prompts", str(prompts), "--num-samples-per-prompt", "3",
+            "--temperature", "1.0", "--report-dir", str(out), "--seed", "1"]
+    assert compare.main(argv) == 0
+    rows = [json.loads(line) for line in (out / "comparison.jsonl").read_text().splitlines()]
+    assert len(rows) == 4
+    assert all(len(r[side]["outputs"]) == 3 and len(r[side]["scores"]) == 3 for r in rows for side in ("base", "lora"))
+    assert rows[0]["reference"] == "1" and "<|user|>Ava has 0 pens" in rows[0]["prompt"]
+    assert compare.main(argv + ["--report-dir", str(tmp_path / "again")]) == 0
+    again = [json.loads(line) for line in (tmp_path / "again" / "comparison.jsonl").read_text().splitlines()]
+    assert [r["lora"]["outputs"] for r in again] == [r["lora"]["outputs"] for r in rows]  # fixed seed
