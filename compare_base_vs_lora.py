@@ -156,7 +156,7 @@ def generate(model, tokenizer, prompts: list, args, use_adapter: bool) -> list[l
     from tqdm.auto import tqdm
 
     tokenizer.padding_side = "left"
-    texts = [render(tokenizer, p) for p in prompts]
+    texts = [dataset_utils.render_prompt(tokenizer, p) for p in prompts]
     sampling = args.temperature > 0
     outputs: list[list[str]] = []
     context = contextlib.nullcontext() if use_adapter else model.disable_adapter()
@@ -179,12 +179,6 @@ def generate(model, tokenizer, prompts: list, args, use_adapter: bool) -> list[l
             k = args.num_samples_per_prompt
             outputs += [decoded[i : i + k] for i in range(0, len(decoded), k)]
     return outputs
-
-
-def render(tokenizer, prompt) -> str:
-    if isinstance(prompt, list):
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return prompt
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,7 +268,7 @@ def summarize(rows: list[dict]) -> Summary:
 def build_rows(prompts: list[dict], outputs: dict[str, list[list[str]]], tokenizer) -> list[dict]:
     rows = []
     for i, item in enumerate(prompts):
-        row = {"index": i, "prompt": render(tokenizer, item["prompt"]), "reference": item["reference"]}
+        row = {"index": i, "prompt": dataset_utils.render_prompt(tokenizer, item["prompt"]), "reference": item["reference"]}
         for side in SIDES:
             scores = [score_output(text, item["reference"]) for text in outputs[side][i]]
             row[side] = {"outputs": outputs[side][i], "scores": scores,

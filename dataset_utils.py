@@ -448,6 +448,13 @@ def build_prompt(row: dict, detection: Detection, system_prompt: str | None = No
     return messages
 
 
+def render_prompt(tokenizer, prompt: Any) -> str:
+    """A mapped prompt exactly as the model sees it: chat template applied to message lists."""
+    if isinstance(prompt, list):
+        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
 def build_reference(row: dict, detection: Detection) -> Any:
     """The value the reward receives: a string, a list of acceptable answers, or None."""
     if detection.reference_field is None:

@@ -275,19 +275,13 @@ def load_extra_reward(spec: str):
     return func
 
 
-def render_prompt(tokenizer, prompt) -> str:
-    if isinstance(prompt, list):
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return prompt
-
-
 def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
     """Fail before training if a prompt cannot fit with its completion in the model's context."""
     if not context:
         return
     sample = train.select(range(min(1000, len(train))))
     for i, row in enumerate(sample):
-        n = len(tokenizer(render_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"])
+        n = len(tokenizer(dataset_utils.render_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"])
         if n + args.max_completion_length > context:
             raise UsageError(
                 f"the prompt of row {i} has {n} tokens, and with --max-completion-length {args.max_completion_length} "
@@ -304,7 +298,7 @@ def dry_run(args, tokenizer, train, detection, funcs, weights) -> int:
     print(f"detection:  {describe(detection)}")
     for reason in detection.reasons:
         print(f"            because {reason}")
-    print("prompt as the model sees it:\n" + render_prompt(tokenizer, row["prompt"]))
+    print("prompt as the model sees it:\n" + dataset_utils.render_prompt(tokenizer, row["prompt"]))
     print(f"reference:     {row['reference']!r}")
     print(f"final answer:  {rewards.extract_reference(row['reference']) or None}")
     print(f"reward of the reference itself: total {total:.3f} " + json.dumps(parts))
@@ -437,6 +431,17 @@ def make_callbacks(out: Path, stop: _StopOnSignal):
                 control.should_training_stop = True
 
     return [MetricsAndSignals()]
+
+
+def trainer_from_args(args, callbacks=()):
+    """Everything train() builds before training, for tests and benchmarks that look inside."""
+    import suite_utils
+
+    tokenizer = suite_utils.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
+    train_rows, held_out, _ = load_data(args, tokenizer)
+    funcs, weights, _ = build_rewards(args)
+    model, lora_config, _ = build_model(args, tokenizer)
+    return build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out, list(callbacks))
 
 
 def build_trainer(args, model, lora_config, tokenizer, funcs, weights, train, held_out, callbacks):

@@ -68,20 +68,14 @@ def build_model(folder: Path) -> int:
 
 def worker(model_dir: str, data_dir: str, quantization: str) -> None:
     """One process: load, then one training step; prints a JSON line of measurements."""
-    import suite_utils
     import train_grpo
 
     out = tempfile.mkdtemp()
     argv = ["--model", model_dir, "--dataset", data_dir, "--local-only", "--output-dir", out, "--quantization",
             quantization, "--max-steps", "1", "--max-completion-length", "16", "--per-device-train-batch-size", "4",
             "--num-generations", "4", "--dtype", "float32", "--save-steps", "100"]
-    args = train_grpo.resolve_args(train_grpo.build_parser().parse_args(argv))
-    tokenizer = suite_utils.load_tokenizer(model_dir, local_only=True)
-    rows, held_out, _ = train_grpo.load_data(args, tokenizer)
-    funcs, weights, _ = train_grpo.build_rewards(args)
-    model, lora, _ = train_grpo.build_model(args, tokenizer)
-    weights_bytes = model.get_memory_footprint()
-    trainer = train_grpo.build_trainer(args, model, lora, tokenizer, funcs, weights, rows, held_out, [])
+    trainer = train_grpo.trainer_from_args(train_grpo.resolve_args(train_grpo.build_parser().parse_args(argv)))
+    weights_bytes = trainer.model.get_base_model().get_memory_footprint()
     loaded = rss_bytes()
     sampler = PeakSampler()
     sampler.start()

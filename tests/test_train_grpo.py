@@ -18,14 +18,8 @@ def _args(demo_assets, out, *extra):
 
 def _trainer(demo_assets, out, steps=2):
     """The trainer train_grpo.py builds, so the test can look at its model before and after."""
-    import suite_utils
-
-    args = train_grpo.resolve_args(train_grpo.build_parser().parse_args(_args(demo_assets, out, "--max-steps", str(steps))))
-    tokenizer = suite_utils.load_tokenizer(args.model, local_only=True)
-    rows, held_out, _ = train_grpo.load_data(args, tokenizer)
-    funcs, weights, _ = train_grpo.build_rewards(args)
-    model, lora, _ = train_grpo.build_model(args, tokenizer)
-    return train_grpo.build_trainer(args, model, lora, tokenizer, funcs, weights, rows, held_out, [])
+    argv = _args(demo_assets, out, "--max-steps", str(steps))
+    return train_grpo.trainer_from_args(train_grpo.resolve_args(train_grpo.build_parser().parse_args(argv)))
 
 
 @pytest.mark.slow
