@@ -274,3 +274,20 @@ def test_cli_bad_line_is_one_line_error_with_line_number(stdin, needle):
 def test_cli_unknown_weight_name_fails_cleanly():
     result = _cli("--input", "-", "--weights", "bogus=1", stdin="")
     assert result.returncode == 2 and "valid names" in result.stderr
+
+
+_ASCII_MARKERS = st.lists(st.sampled_from(["answer", "Answer", "ANSWER", ":", "：", " ", "\n", "final", "Final ", "the ",
+                                           "The ", " is", "is", "s", "x", "_", "7", "."]), max_size=25).map("".join)
+
+
+@given(_ASCII_MARKERS.filter(str.isascii))
+@settings(max_examples=500, deadline=None)
+def test_fast_marker_search_finds_what_the_regex_finds(text):
+    low = text.lower()
+    for pattern, after, before in ((rewards._MARKER_RE, rewards._COLON_AFTER, None),
+                                   (rewards._ANSWER_IS_RE, rewards._IS_AFTER, rewards._THE_BEFORE)):
+        fast = rewards._last_marker(text, low, pattern, after, before)
+        slow = rewards._last_match(pattern, text)
+        assert (fast is None) == (slow is None)
+        if fast is not None:
+            assert fast.end == slow.end
