@@ -19,7 +19,7 @@ import logging
 import os
 import string
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -302,16 +302,10 @@ def detect_fields(
             raise _fail(f"the columns fit both {names}", rows, columns)
         detection = top[0].detection(rows)
         if reference_field:
-            detection = _replace(detection, reference_field=reference_field, reference_kind="text",
+            detection = replace(detection, reference_field=reference_field, reference_kind="text",
                                  reasons=detection.reasons + (f"reference from --reference-field {reference_field}",))
         return detection
     return _generic(rows, columns, reference_field)
-
-
-def _replace(detection: Detection, **changes) -> Detection:
-    from dataclasses import replace
-
-    return replace(detection, **changes)
 
 
 def _with_overrides(matched, rows, columns, prompt_field, reference_field) -> Detection:
@@ -321,7 +315,7 @@ def _with_overrides(matched, rows, columns, prompt_field, reference_field) -> De
     if reference_field is None:
         known = [r.detection(rows) for r in matched if r.detection(rows).prompt_fields == (prompt_field,)]
         if known:
-            return _replace(known[0], reasons=tuple(reasons) + known[0].reasons)
+            return replace(known[0], reasons=tuple(reasons) + known[0].reasons)
         candidates = [c for c in REFERENCE_NAMES if c in columns and c != prompt_field]
         reference_field = candidates[0] if len(candidates) == 1 else None
         reasons.append(f"reference column {reference_field!r} by name" if reference_field else "no reference column")
