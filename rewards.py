@@ -4,8 +4,9 @@ Every component has TRL's reward signature ``(completions, **kwargs) -> list[flo
 and a stable ``__name__``, which TRL turns into the log key ``rewards/<name>/mean``.
 Bonuses lie in [0, 1] and penalties in [-1, 0]; all scaling is done by the weights.
 
-One extraction routine, :func:`extract_answer`, reads the final answer of a completion for
-every component. Standard library only, so that it is fast and its tests run in milliseconds.
+Answers are read and compared in answers.py (re-exported here): :func:`extract_answer` reads
+the final answer of a completion for every component, :func:`answers_match` compares it with
+the reference's answers, fast for numbers and text and through math_verify for symbolic ones.
 
 Batch CLI::
 
@@ -15,368 +16,25 @@ Batch CLI::
 from __future__ import annotations
 
 import argparse
-import collections
 import functools
 import json
 import math
-import re
 import sys
-import unicodedata
-from fractions import Fraction
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-# --------------------------------------------------------------------------------------------
-# Answer extraction
-# --------------------------------------------------------------------------------------------
-
-# `answer:` also matches the tail of `final answer:`; the last marker wins either way.
-_MARKER_RE = re.compile(r"\b(?:final\s+)?answer\s*[:：]", re.IGNORECASE)
-_ANSWER_IS_RE = re.compile(r"\bthe\s+(?:final\s+)?answer\s+is\b\s*:?", re.IGNORECASE)
-_BOXED_TOKENS = ("\\boxed", "\\fbox")
-_NUMBER_RE = re.compile(
-    r"[-+−]?\\[dt]?frac\{[^{}]{1,64}\}\{[^{}]{1,64}\}"  # a LaTeX fraction is one number, not two
-    r"|[-+−]?[$€£¥₹]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?"
-    r"(?:/\d+(?:\.\d+)?)?"
+from answers import (  # noqa: F401 - re-exported: rewards.extract_answer etc. are public names
+    Extraction,
+    answers_match,
+    clear_caches,
+    completion_text,
+    extract_answer,
+    extract_reference,
+    extraction_matches,
+    last_number,
+    normalize_text,
+    numbers_match,
+    parse_number,
 )
-_GSM8K_MARK = "####"
-_SCAN_CHARS = 16384  # how much of a completion's end is read for its final answer
-_MAX_DIGITS = 400  # a longer numeral is compared as text: big ints are slow and rarely meant
-
-
-class Extraction(NamedTuple):
-    """A final answer read from text: the answer, how it was found, and where."""
-
-    answer: str | None
-    source: str | None  # "marker", "boxed", "answer_is", "last_number" or None
-    start: int  # offset of the marker (or number) in the text, -1 when nothing was found
-
-
-def completion_text(completion: Any) -> str:
-    """The text of a plain or conversational completion (the last message's content)."""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        return str(completion.get("content", ""))
-    if isinstance(completion, (list, tuple)) and completion:
-        return completion_text(completion[-1])
-    return "" if completion is None else str(completion)
-
-
-def _last_boxed(text: str) -> tuple[str | None, int]:
-    """Content of the last ``\\boxed{...}`` with nested braces, and its offset."""
-    start, token = max((text.rfind(_BOXED_TOKENS[0]), _BOXED_TOKENS[0]), (text.rfind(_BOXED_TOKENS[1]), _BOXED_TOKENS[1]))
-    if start < 0:
-        return None, -1
-    open_at = start + len(token)
-    while open_at < len(text) and text[open_at] == " ":
-        open_at += 1
-    if open_at >= len(text) or text[open_at] != "{":
-        return None, -1
-    depth = 0
-    for i in range(open_at, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1 : i].strip(), start
-    return None, -1
-
-
-def _last_match(pattern: re.Pattern, text: str) -> "_Found | None":
-    last = collections.deque(pattern.finditer(text), maxlen=1)
-    return _Found(last[0].group(), last[0].start(), last[0].end()) if last else None
-
-
-class _Found(NamedTuple):
-    text: str
-    start: int
-    end: int
-
-
-def _line_after(text: str, pos: int) -> str:
-    """The rest of the line from ``pos``, or the next non-empty line if that is blank."""
-    rest = text[pos:]
-    line, _, after = rest.partition("\n")
-    if line.strip():
-        return line.strip()
-    return after.lstrip().partition("\n")[0].strip()
-
-
-def _clean_span(span: str) -> str:
-    """Trim what surrounds an answer: "the answer is", a box, math delimiters, the sentence."""
-    inner = _ANSWER_IS_RE.match(span)
-    if inner:
-        span = span[inner.end() :].strip()
-    boxed, _ = _last_boxed(span)
-    if boxed is not None:
-        span = boxed
-    if span.startswith("$") and span.count("$") >= 2 and not _NUMBER_RE.match(span):
-        span = span[1 : span.index("$", 1)]
-    span = span.split(". ")[0].strip().strip("*$ ")
-    if span.endswith(".") and not span.endswith(".."):
-        span = span[:-1].rstrip()
-    return span
-
-
-def extract_answer(text: str, last_number: bool = True) -> Extraction:
-    """Read the final answer of ``text``.
-
-    Precedence: a ``final answer:`` / ``answer:`` marker, then the last ``\\boxed{...}``, then
-    ``The answer is ...``, then (if ``last_number``) the last number in the text. Only the last
-    16,384 characters are read. Cached, since several reward components read the same text.
-
-    >>> extract_answer("3 + 4 = 7\\nFinal answer: $7.").answer
-    '7'
-    """
-    found = _marked_answer(text)
-    if found.source is None and last_number:
-        return _last_number_answer(text)
-    return found
-
-
-def _tail(text: str) -> tuple[str, int]:
-    # Only the end of a long text is read: that is where a final answer stands, and it bounds
-    # the regex work on a megabyte of output.
-    shift = max(0, len(text) - _SCAN_CHARS)
-    return text[shift:], shift
-
-
-@functools.lru_cache(maxsize=4096)
-def _marked_answer(text: str) -> Extraction:
-    tail, shift = _tail(text)
-    low = tail.lower()
-    # Both text markers contain "answer": without it, neither needs looking for.
-    has_answer = "answer" in low
-    marker = _last_marker(tail, low, _MARKER_RE, _COLON_AFTER, None) if has_answer else None
-    if marker:
-        span = _clean_span(_line_after(tail, marker.end))
-        if span:
-            return Extraction(span, "marker", shift + marker.start)
-    boxed, at = _last_boxed(tail)
-    if boxed:
-        return Extraction(boxed, "boxed", shift + at)
-    answer_is = _last_marker(tail, low, _ANSWER_IS_RE, _IS_AFTER, _THE_BEFORE) if has_answer else None
-    if answer_is:
-        span = _clean_span(_line_after(tail, answer_is.end))
-        if span:
-            return Extraction(span, "answer_is", shift + answer_is.start)
-    return _NOTHING
-
-
-_COLON_AFTER = re.compile(r"\s*[:：]")
-_IS_AFTER = re.compile(r"\s+is\b\s*:?")
-_THE_BEFORE = re.compile(r"\bthe\s+(?:final\s+)?$")
-
-
-def _last_marker(text: str, low: str, pattern: re.Pattern, after: re.Pattern, before: re.Pattern | None):
-    """The last match of ``pattern``, found from the word "answer" that every match contains.
-
-    str.rfind finds candidates at C speed and two small regexes confirm them, instead of one
-    case-insensitive regex tried at every position. Offsets of ``low`` equal those of ``text``
-    only for ASCII, so other text takes the plain regex.
-    """
-    if not text.isascii():
-        return _last_match(pattern, text)
-    end = len(low)
-    while (at := low.rfind("answer", 0, end)) >= 0:
-        end = at
-        if at and (low[at - 1].isalnum() or low[at - 1] == "_"):
-            continue
-        tail = after.match(low, at + len("answer"))
-        if not tail:
-            continue
-        start = at
-        if before is not None:
-            window = low[max(0, at - 24) : at]
-            head = before.search(window)
-            if not head:
-                continue
-            start = at - len(window) + head.start()
-        return _Found(text[start : tail.end()], start, tail.end())
-    return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _last_number_answer(text: str) -> Extraction:
-    tail, shift = _tail(text)
-    number = _last_number(tail)
-    return Extraction(number.text, "last_number", shift + number.start) if number else _NOTHING
-
-
-_NUMBER_CHARS = "0123456789,.eE+-−%/$€£¥₹"
-
-
-def _last_number(text: str) -> "_Found | None":
-    """The last number of ``text``: the regex runs only around its last digit, not over it all."""
-    last_digit = max(map(text.rfind, "0123456789"))
-    if last_digit < 0:
-        return None
-    run_start = len(text[: last_digit + 1].rstrip(_NUMBER_CHARS))
-    window_start = max(0, run_start - 80)  # room for the "\frac{...}{" of a fraction
-    found = _last_match(_NUMBER_RE, text[window_start : last_digit + 2])
-    return found._replace(start=found.start + window_start) if found else None
-
-
-_NOTHING = Extraction(None, None, -1)
-
-
-def last_number(text: str) -> str | None:
-    """The last number written in ``text`` (of its last 16,384 characters), however marked."""
-    return _last_number_answer(text).answer
-
-
-def clear_caches() -> None:
-    """Forget cached extractions (for benchmarks that time a cold start)."""
-    for cached in (_marked_answer, _last_number_answer, _extract_reference_text, parse_number):
-        cached.cache_clear()
-
-
-def extract_reference(reference: Any) -> list[str]:
-    """The acceptable final answers of a reference: a value, a solution or a list of them.
-
-    GSM8K's ``#### 1,234`` is read first, then the markers of :func:`extract_answer`; a plain
-    value is taken whole. Booleans become yes/true or no/false.
-
-    >>> extract_reference("She has 3 + 4 = 7 apples.\\n#### 7")
-    ['7']
-    """
-    if reference is None:
-        return []
-    if isinstance(reference, bool):
-        return ["yes", "true"] if reference else ["no", "false"]
-    if isinstance(reference, (list, tuple)):
-        return [answer for item in reference for answer in extract_reference(item)]
-    return list(_extract_reference_text(str(reference)))
-
-
-@functools.lru_cache(maxsize=4096)  # a GRPO group scores many completions against one reference
-def _extract_reference_text(text: str) -> tuple[str, ...]:
-    text = text.strip()
-    if not text:
-        return ()
-    if _GSM8K_MARK in text:
-        return (_clean_span(text.rsplit(_GSM8K_MARK, 1)[1]),)
-    found = extract_answer(text, last_number=False)
-    return (found.answer if found.answer else text,)
-
-
-# --------------------------------------------------------------------------------------------
-# Matching
-# --------------------------------------------------------------------------------------------
-
-_FRAC_RE = re.compile(r"^([-+]?)\\[dt]?frac(?:\{([^{}]+)\}\{([^{}]+)\}|(\d)(\d))$")
-_LATEX_NOISE = ("\\!", "\\,", "\\;", "\\left", "\\right", "{,}", "\\$", "\\%")
-_CURRENCY = "$€£¥₹"
-_TIMES_TEN_RE = re.compile(r"^(.+?)\s*(?:\\times|\\cdot|×)\s*10\^\{?([-+]?\d{1,3})\}?$")
-_PLAIN_RE = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d{1,300})(?:\.\d{1,300})?$")
-_THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_DECIMAL_RE = re.compile(r"^\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$|^\.\d+(?:[eE][-+]?\d+)?$")
-_TEXT_WRAP_RE = re.compile(r"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}")
-_ARTICLES_RE = re.compile(r"^(?:the|a|an)\s+")
-_PUNCT_TABLE = {ord(c): " " for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"}
-_REL_TOL = Fraction(1, 10**6)  # exact: a float tolerance would overflow on 1e400
-
-
-def _decimal(text: str) -> Fraction | int | None:
-    text = text.replace(",", "") if _THOUSANDS_RE.match(text) else text
-    if not _DECIMAL_RE.match(text):
-        return None
-    mantissa, _, exponent = text.lower().partition("e")
-    if len(mantissa) > _MAX_DIGITS or (exponent and abs(int(exponent)) > _MAX_DIGITS):
-        return None
-    return int(text) if text.isascii() and text.isdigit() else Fraction(text)  # exact, and fast
-
-
-@functools.lru_cache(maxsize=65536)
-def parse_number(text: str) -> Fraction | int | None:
-    """Parse ``text`` whole as a number, or return None.
-
-    Reads thousands commas, currency signs, ``%``, signs, decimals, ``a/b``,
-    ``\\frac{a}{b}`` / ``\\dfrac``, scientific notation (``1.5e3``, ``1.5 \\times 10^{3}``) and a
-    trailing period.
-
-    >>> parse_number("$1,234.50")
-    Fraction(2469, 2)
-    """
-    text = text.strip().replace("−", "-")
-    if text.isascii() and text.isdigit():  # the common case, without the general machinery
-        return int(text) if len(text) <= _MAX_DIGITS else None
-    if _PLAIN_RE.match(text):  # signs, thousands commas and decimals, still without it
-        plain = text.lstrip("+").replace(",", "")
-        return int(plain) if "." not in plain else Fraction(plain)
-    for noise in _LATEX_NOISE:
-        text = text.replace(noise, noise[-1] if noise in ("\\$", "\\%") else "")
-    text = text.strip().rstrip(".").strip("$ ").rstrip("%").strip()
-    times_ten = _TIMES_TEN_RE.match(text)
-    if times_ten:
-        mantissa = parse_number(times_ten.group(1))
-        return None if mantissa is None else mantissa * Fraction(10) ** int(times_ten.group(2))
-    frac = _FRAC_RE.match(text)
-    if frac:
-        sign, num, den, short_num, short_den = frac.groups()
-        return _ratio(sign + (num or short_num), den or short_den)
-    if "/" in text:
-        num, _, den = text.partition("/")
-        return _ratio(num, den)
-    sign = -1 if text.startswith("-") else 1
-    text = text.lstrip("+-").strip().lstrip(_CURRENCY).strip()
-    value = _decimal(text)
-    return None if value is None else sign * value
-
-
-def _ratio(num: str, den: str) -> Fraction | None:
-    top, bottom = parse_number(num), parse_number(den)
-    if top is None or bottom is None or bottom == 0 or "/" in num + den:
-        return None
-    return Fraction(top) / bottom
-
-
-def _answer_number(span: str) -> Fraction | None:
-    """The number an answer span states: the span whole, or else its last number."""
-    value = parse_number(span)
-    if value is not None:
-        return value
-    match = _last_number(span)
-    return parse_number(match.text) if match else None
-
-
-def numbers_match(a: Fraction, b: Fraction) -> bool:
-    """Equal within a relative tolerance of 1e-6; two integers must be equal exactly.
-
-    >>> numbers_match(Fraction(1, 3), Fraction("0.3333333")), numbers_match(Fraction(999999), Fraction(10**6))
-    (True, False)
-    """
-    if a.denominator == 1 and b.denominator == 1:  # ints and integral Fractions alike
-        return a == b
-    return abs(a - b) <= _REL_TOL * max(abs(a), abs(b))
-
-
-def normalize_text(text: str) -> str:
-    """Case, width, punctuation, whitespace and a leading article folded away."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _TEXT_WRAP_RE.sub(r"\1", text).translate(_PUNCT_TABLE)
-    text = " ".join(text.split())
-    return _ARTICLES_RE.sub("", text)
-
-
-def answers_match(answer: str | None, references: Sequence[str]) -> bool:
-    """True when ``answer`` matches any reference: by number if both parse, else by text."""
-    if not answer:
-        return False
-    number = _answer_number(answer)
-    text = None  # normalised only if some reference is compared as text
-    for reference in references:
-        ref_number = parse_number(reference)
-        if ref_number is not None and number is not None:
-            if numbers_match(number, ref_number):
-                return True
-            continue
-        text = normalize_text(answer) if text is None else text
-        if text and text == normalize_text(reference):
-            return True
-    return False
-
 
 # --------------------------------------------------------------------------------------------
 # Reward components
@@ -458,8 +116,9 @@ def reference_reward(completions, reference=None, **kwargs) -> list[float | None
     """1.0 when the completion's final answer matches the row's reference, else 0.0.
 
     None where a row has no reference, so that TRL leaves the row out of this component.
-    Numbers match within a relative tolerance of 1e-6, text after normalisation; a list of
-    references matches if any one does.
+    Numbers match in every written form (relative tolerance 1e-6), multiple-choice letters,
+    booleans and text after SQuAD normalisation, symbolic answers through math_verify (see
+    :func:`answers.answers_match`); a list of references matches if any one does.
 
     >>> reference_reward(["So the answer is 1,234."], reference=["#### 1234"])
     [1.0]
@@ -471,8 +130,8 @@ def reference_reward(completions, reference=None, **kwargs) -> list[float | None
         if not accepted:
             rewards.append(None)
             continue
-        answer = extract_answer(completion_text(completion)).answer
-        rewards.append(1.0 if answers_match(answer, accepted) else 0.0)
+        found = extract_answer(completion_text(completion))
+        rewards.append(1.0 if extraction_matches(found, accepted) else 0.0)
     return rewards
 
 

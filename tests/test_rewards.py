@@ -1,4 +1,6 @@
-"""rewards.py: extraction, matching, components, registry, CLI and robustness."""
+"""rewards.py: reference matching through the components, registry, CLI and robustness.
+
+The format tables of answer reading and comparing are in test_answers.py."""
 
 from __future__ import annotations
 
@@ -68,23 +70,6 @@ def test_reference_reward_matches_equivalent_answers(completion, reference):
 @pytest.mark.parametrize("completion,reference", MISMATCHES)
 def test_reference_reward_rejects_different_answers(completion, reference):
     assert reference_reward([completion], reference=[reference]) == [0.0]
-
-
-@pytest.mark.parametrize(
-    "text,answer,source",
-    [
-        ("Final answer: 7\nThe answer is 8 \\boxed{9} 10", "7", "marker"),
-        ("The answer is 8. \\boxed{9} and 10", "9", "boxed"),
-        ("The answer is 8. Then 10", "8", "answer_is"),
-        ("3 + 4 = 7, then 10", "10", "last_number"),
-        ("\\boxed{\\frac{a}{\\sqrt{b}}}", "\\frac{a}{\\sqrt{b}}", "boxed"),
-        ("no numbers here", None, None),
-        ("\\boxed{unclosed", None, None),
-    ],
-)
-def test_extraction_precedence_marker_boxed_answer_is_last_number(text, answer, source):
-    found = extract_answer(text)
-    assert (found.answer, found.source) == (answer, source)
 
 
 @pytest.mark.parametrize(
@@ -253,7 +238,7 @@ def test_cli_prints_one_json_line_per_input():
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["match"] for r in rows] == [True, False, None]
-    assert [r["answer"] for r in rows] == ["72", "71", None]
+    assert [r["answer"] for r in rows] == ["72", "I think 71", "Hello"]
     assert rows[0]["total"] == pytest.approx(1.3)
     assert set(rows[0]["components"]) == set(rewards.REWARD_COMPONENTS)
 
@@ -274,20 +259,3 @@ def test_cli_bad_line_is_one_line_error_with_line_number(stdin, needle):
 def test_cli_unknown_weight_name_fails_cleanly():
     result = _cli("--input", "-", "--weights", "bogus=1", stdin="")
     assert result.returncode == 2 and "valid names" in result.stderr
-
-
-_ASCII_MARKERS = st.lists(st.sampled_from(["answer", "Answer", "ANSWER", ":", "：", " ", "\n", "final", "Final ", "the ",
-                                           "The ", " is", "is", "s", "x", "_", "7", "."]), max_size=25).map("".join)
-
-
-@given(_ASCII_MARKERS.filter(str.isascii))
-@settings(max_examples=500, deadline=None)
-def test_fast_marker_search_finds_what_the_regex_finds(text):
-    low = text.lower()
-    for pattern, after, before in ((rewards._MARKER_RE, rewards._COLON_AFTER, None),
-                                   (rewards._ANSWER_IS_RE, rewards._IS_AFTER, rewards._THE_BEFORE)):
-        fast = rewards._last_marker(text, low, pattern, after, before)
-        slow = rewards._last_match(pattern, text)
-        assert (fast is None) == (slow is None)
-        if fast is not None:
-            assert fast.end == slow.end

@@ -1,0 +1,837 @@
+"""Reading and comparing final answers: the one place that does either, for rewards and datasets.
+
+:func:`extract_answer` reads the final answer of a completion, :func:`extract_reference` the
+acceptable answers of a reference, and :func:`answers_match` compares them. A fast path in the
+standard library decides numbers (every written form), multiple-choice letters, booleans and
+text; a pair it cannot decide where either side is mathematical (LaTeX, operators, intervals,
+sets, tuples, matrices, equations) goes to math_verify (``math-verify``, the checker TRL and
+open-r1 use) under a per-pair time limit. Both verdicts are cached.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import functools
+import json
+import logging
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import unicodedata
+from fractions import Fraction
+from typing import Any, NamedTuple, Sequence
+
+logger = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------------
+# Extraction
+# --------------------------------------------------------------------------------------------
+
+# `answer:` also matches the tail of `final answer:`; the last marker wins either way.
+_MARKER_RE = re.compile(r"\b(?:final\s+)?answer\s*[:：]", re.IGNORECASE)
+_ANSWER_IS_RE = re.compile(r"\bthe\s+(?:(?:final|correct|right|best)\s+)?answer\s+is\b\s*:?", re.IGNORECASE)
+_COLON_AFTER = re.compile(r"\s*[:：]")
+_IS_AFTER = re.compile(r"\s+is\b\s*:?")
+_THE_BEFORE = re.compile(r"\bthe\s+(?:(?:final|correct|right|best)\s+)?$")
+_BOXED_TOKENS = ("\\boxed", "\\fbox")
+_THINK_END = "</think>"
+_ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
+_NUMBER_RE = re.compile(
+    r"[-+−]?\\[dtc]?frac\{[^{}]{1,64}\}\{[^{}]{1,64}\}"  # a LaTeX fraction is one number, not two
+    r"|[-+−]?[$€£¥₹]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?"
+    r"(?:/\d+(?:\.\d+)?)?"
+)
+_GSM8K_MARK = "####"
+_SCAN_CHARS = 16384  # how much of a completion's end is read for its final answer
+_MAX_DIGITS = 400  # a longer numeral is compared as text: big ints are slow and rarely meant
+_SHORT_LINE = 80  # an unmarked last line up to this long is the answer itself ("Paris.")
+_SHORT_WORDS = 6  # ... when it holds no digit and at most this many words
+_DISPLAY_MATH = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"))
+_SENTENCE_END_RE = re.compile(r"(?<=\S)[.。]\s+")
+# A period after these does not end the sentence: "Mrs. Hilt", "U.S. Army", "e.g. apples".
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc fig eq approx inc ltd co corp mt ft dept est gen gov sgt lt col "
+    "capt rev hon jan feb mar apr jun jul aug sep sept oct nov dec e.g i.e a.m p.m u.s u.k".split()
+)
+
+
+class Extraction(NamedTuple):
+    """A final answer read from text: the answer, how it was found, and where.
+
+    ``whole`` is the answer's line before it was cut at its first sentence ("No. I am your
+    father"), compared as text only; None where nothing was cut.
+    """
+
+    answer: str | None
+    source: str | None  # "marker", "answer_tag", "boxed", "answer_is", "last_line", "last_number" or None
+    start: int  # offset of the marker (or answer) in the text, -1 when nothing was found
+    whole: str | None = None
+
+
+_NOTHING = Extraction(None, None, -1)
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a plain or conversational completion (the last message's content)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return str(completion.get("content", ""))
+    if isinstance(completion, (list, tuple)) and completion:
+        return completion_text(completion[-1])
+    return "" if completion is None else str(completion)
+
+
+def _last_boxed(text: str) -> tuple[str | None, int]:
+    """Content of the last ``\\boxed{...}`` with nested braces, and its offset."""
+    start, token = max((text.rfind(_BOXED_TOKENS[0]), _BOXED_TOKENS[0]), (text.rfind(_BOXED_TOKENS[1]), _BOXED_TOKENS[1]))
+    if start < 0:
+        return None, -1
+    open_at = start + len(token)
+    while open_at < len(text) and text[open_at] == " ":
+        open_at += 1
+    if open_at >= len(text) or text[open_at] != "{":
+        return None, -1
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[open_at + 1 : i].strip(), start
+    return None, -1
+
+
+class _Found(NamedTuple):
+    text: str
+    start: int
+    end: int
+
+
+def _last_match(pattern: re.Pattern, text: str) -> _Found | None:
+    last = collections.deque(pattern.finditer(text), maxlen=1)
+    return _Found(last[0].group(), last[0].start(), last[0].end()) if last else None
+
+
+def _line_after(text: str, pos: int) -> str:
+    """The rest of the line from ``pos`` (the next non-empty line if blank); a display-math
+    block that opens there is read to its closing delimiter."""
+    rest = text[pos : pos + 4096].lstrip()
+    for opening, closing in _DISPLAY_MATH:
+        if rest.startswith(opening):
+            end = rest.find(closing, len(opening))
+            if end > 0:
+                return " ".join(rest[: end + len(closing)].split())
+    return rest.partition("\n")[0].strip()
+
+
+def _first_sentence(span: str) -> str:
+    """``span`` up to its first full stop, reading abbreviations and initials as words."""
+    for stop in _SENTENCE_END_RE.finditer(span):
+        word = span[span.rfind(" ", 0, stop.start()) + 1 : stop.start()].lower().lstrip("(\"'*")
+        follows = span[stop.end() : stop.end() + 1]
+        initial = word.replace(".", "")
+        if span[stop.start()] == "." and (word in _ABBREVIATIONS or (len(initial) == 1 and initial.isalpha())
+                                          or (word == "no" and follows.isdigit())):
+            continue
+        return span[: stop.start()]
+    return span
+
+
+def _unwrap_math(span: str) -> str:
+    for opening, closing in _DISPLAY_MATH:
+        if span.startswith(opening) and span.find(closing, len(opening)) > 0:
+            return span[len(opening) : span.index(closing, len(opening))].strip()
+    if span.startswith("$") and span.count("$") >= 2 and not _NUMBER_RE.match(span):
+        return span[1 : span.index("$", 1)].strip()
+    return span
+
+
+def _clean_span(span: str) -> tuple[str, str]:
+    """Trim what surrounds an answer: "the answer is", a box, math delimiters, markdown and
+    the sentence after it. Returns the answer and the uncut line."""
+    inner = _ANSWER_IS_RE.match(span)
+    if inner:
+        span = span[inner.end() :].strip()
+    boxed, _ = _last_boxed(span)
+    if boxed is not None:
+        span = boxed
+    span = span.strip().strip("*_` ").strip()
+    whole = _strip_stop(span)
+    span = _unwrap_math(_first_sentence(span)).strip().strip("*$ ")
+    return _strip_stop(span), whole
+
+
+def _strip_stop(span: str) -> str:
+    span = span.strip()
+    if span.endswith("。") or (span.endswith(".") and not span.endswith("..")):
+        span = span[:-1].rstrip()
+    return span
+
+
+def extract_answer(text: str, last_number: bool = True) -> Extraction:
+    """Read the final answer of ``text``.
+
+    Only what follows a closing ``</think>`` is read, when something does. Precedence: a
+    ``final answer:`` / ``answer:`` marker, ``<answer>...</answer>`` tags, the last
+    ``\\boxed{...}``, ``The (correct) answer is ...``; then, if ``last_number``, a short last line
+    ("Paris.", "B)", "x = 5") and else the last number that stands alone (not the 2 of AZYUK2A).
+    Only the last 16,384 characters are read. Cached, since several components read one text.
+
+    >>> extract_answer("3 + 4 = 7\\nFinal answer: $7.").answer
+    '7'
+    """
+    found = _marked_answer(text)
+    if found.source is None and last_number:
+        return _unmarked_answer(text)
+    return found
+
+
+def _region(text: str) -> tuple[str, int]:
+    """The part of ``text`` that holds the answer: after ``</think>`` if anything is, and only
+    its end, which bounds the regex work on a megabyte of output."""
+    think = text.rfind(_THINK_END)
+    start = think + len(_THINK_END) if think >= 0 and text[think + len(_THINK_END) :].strip() else 0
+    start = max(start, len(text) - _SCAN_CHARS)
+    return text[start:], start
+
+
+@functools.lru_cache(maxsize=4096)
+def _marked_answer(text: str) -> Extraction:
+    tail, shift = _region(text)
+    low = tail.lower()
+    # Both text markers contain "answer": without it, neither needs looking for.
+    has_answer = "answer" in low
+    marker = _last_marker(tail, low, _MARKER_RE, _COLON_AFTER, None) if has_answer else None
+    if marker:
+        span, whole = _clean_span(_line_after(tail, marker.end))
+        if span:
+            return Extraction(span, "marker", shift + marker.start, whole)
+    tagged = _answer_tag(tail, low) if has_answer else None
+    if tagged:
+        return Extraction(tagged[0], "answer_tag", shift + tagged[2], tagged[1])
+    boxed, at = _last_boxed(tail)
+    if boxed:
+        return Extraction(boxed, "boxed", shift + at)
+    answer_is = _last_marker(tail, low, _ANSWER_IS_RE, _IS_AFTER, _THE_BEFORE) if has_answer else None
+    if answer_is:
+        span, whole = _clean_span(_line_after(tail, answer_is.end))
+        if span:
+            return Extraction(span, "answer_is", shift + answer_is.start, whole)
+    return _NOTHING
+
+
+def _answer_tag(tail: str, low: str) -> tuple[str, str, int] | None:
+    """The content of the last ``<answer>`` tag (closed or not), read like a short answer."""
+    at = low.rfind(_ANSWER_OPEN)
+    if at < 0:
+        return None
+    end = low.find(_ANSWER_CLOSE, at)
+    content = tail[at + len(_ANSWER_OPEN) : end if end >= 0 else len(tail)].strip()
+    inner = _marked_answer(content) if content else _NOTHING
+    if inner.answer:
+        return inner.answer, inner.whole or inner.answer, at
+    lines = [line for line in content.splitlines() if line.strip()]
+    if not lines:
+        return None
+    span, whole = _clean_span(lines[-1])
+    return (span, whole, at) if span else None
+
+
+def _last_marker(text: str, low: str, pattern: re.Pattern, after: re.Pattern, before: re.Pattern | None):
+    """The last match of ``pattern``, found from the word "answer" that every match contains.
+
+    str.rfind finds candidates at C speed and two small regexes confirm them, instead of one
+    case-insensitive regex tried at every position. Offsets of ``low`` equal those of ``text``
+    only for ASCII, so other text takes the plain regex.
+    """
+    if not text.isascii():
+        return _last_match(pattern, text)
+    end = len(low)
+    while (at := low.rfind("answer", 0, end)) >= 0:
+        end = at
+        if at and (low[at - 1].isalnum() or low[at - 1] == "_"):
+            continue
+        tail = after.match(low, at + len("answer"))
+        if not tail:
+            continue
+        start = at
+        if before is not None:
+            window = low[max(0, at - 32) : at]
+            head = before.search(window)
+            if not head:
+                continue
+            start = at - len(window) + head.start()
+        return _Found(text[start : tail.end()], start, tail.end())
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _unmarked_answer(text: str) -> Extraction:
+    tail, shift = _region(text)
+    body = tail.rstrip()
+    line_start = body.rfind("\n") + 1
+    line = body[line_start:].strip()
+    if line and len(line) <= _SHORT_LINE:
+        span = _short_answer(line)
+        if span:
+            return Extraction(span[0], "last_line", shift + line_start, span[1])
+    number = _last_number(tail)
+    return Extraction(number.text, "last_number", shift + number.start) if number else _NOTHING
+
+
+def _short_answer(line: str) -> tuple[str, str] | None:
+    """A short last line as the answer: text or a letter (its first sentence, "Paris."), a
+    number with words around it or an expression whole ("x = 5"), or else the last number
+    standing alone in it; None to read the whole text instead.
+
+    A line with digits is read whole, not cut at its first sentence: an unmarked answer comes
+    last ("I added 3 and 4. The total is 7").
+    """
+    span, whole = _clean_span(line)
+    if not span:
+        return None
+    if not any(c.isdigit() for c in whole):
+        return (span, whole) if len(whole.split()) <= _SHORT_WORDS else None
+    whole = _unwrap_math(whole)
+    if parse_number(whole) is not None or _read_number(whole, "answer")[0] is not None:
+        return whole, whole
+    if _MATHY_RE.search(whole) and len(_PROSE_WORD_RE.findall(whole)) <= 3:
+        return whole, whole
+    number = _last_number(whole)
+    return (number.text, whole) if number else (whole, whole)
+
+
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+
+
+# Digits glued to a letter or inside a LaTeX group belong to a name or an expression.
+_NOT_ALONE_BEFORE = frozenset("_^{\\")
+_NOT_ALONE_AFTER = frozenset("_^}")
+_NUMBER_CHARS = "0123456789,.eE+-−%/$€£¥₹"
+
+
+def _last_number(text: str) -> _Found | None:
+    """The last number of ``text`` that stands alone: the regex runs only around candidate
+    digits, not over the whole text."""
+    end = len(text)
+    for _ in range(8):  # a few numbers inside names or groups are skipped, not a megabyte of them
+        last_digit = max(text.rfind(digit, 0, end) for digit in "0123456789")
+        if last_digit < 0:
+            return None
+        run_start = len(text[: last_digit + 1].rstrip(_NUMBER_CHARS))
+        window_start = max(0, run_start - 80)  # room for the "\frac{...}{" of a fraction
+        found = _last_match(_NUMBER_RE, text[window_start : last_digit + 2])
+        if found is None:
+            return None
+        found = found._replace(start=found.start + window_start, end=found.end + window_start)
+        before = text[found.start - 1] if found.start else " "
+        after = text[found.end] if found.end < len(text) else " "
+        if not (before.isalpha() or before in _NOT_ALONE_BEFORE or after in _NOT_ALONE_AFTER):
+            return found
+        end = max(0, found.start)
+    return None
+
+
+def last_number(text: str) -> str | None:
+    """The last number written in ``text`` (of its last 16,384 characters), however marked."""
+    number = _last_number(_region(text)[0])
+    return number.text if number else None
+
+
+def extract_reference(reference: Any) -> list[str]:
+    """The acceptable final answers of a reference: a value, a solution or a list of them.
+
+    A worked solution is read for GSM8K's ``#### 1,234``, then the markers of
+    :func:`extract_answer` (``Answer:``, ``\\boxed{}``, ``The answer is``); a short answer
+    without one (``$10-4 n$``, ``Paris``, ``(D) Alina``) is taken whole, never reduced to its last
+    number. Booleans become yes/true or no/false.
+
+    >>> extract_reference("She has 3 + 4 = 7 apples.\\n#### 7")
+    ['7']
+    """
+    if reference is None:
+        return []
+    if isinstance(reference, bool):
+        return ["yes", "true"] if reference else ["no", "false"]
+    if isinstance(reference, (list, tuple)):
+        return [answer for item in reference for answer in extract_reference(item)]
+    return list(_extract_reference_text(str(reference)))
+
+
+@functools.lru_cache(maxsize=4096)  # a GRPO group scores many completions against one reference
+def _extract_reference_text(text: str) -> tuple[str, ...]:
+    text = text.strip()
+    if not text:
+        return ()
+    if _GSM8K_MARK in text:
+        span = _clean_span(text.rsplit(_GSM8K_MARK, 1)[1].strip())[0]
+        return (span,) if span else ()
+    found = extract_answer(text, last_number=False)
+    return (found.answer if found.answer else text,)
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers
+# --------------------------------------------------------------------------------------------
+
+_FRAC_RE = re.compile(r"^([-+]?)\\frac\s*(?:\{([^{}]+)\}|(\d))\s*(?:\{([^{}]+)\}|(\d))$")
+_MIXED_RE = re.compile(r"^([-+]?)(\d+)\s*\\frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$")
+_LATEX_NOISE = ("\\!", "\\,", "\\;", "\\:", "\\ ", "\\left", "\\right", "\\displaystyle", "~")
+_CURRENCY = "$€£¥₹"
+_TIMES_TEN_RE = re.compile(r"^(.+?)\s*(?:\\times|\\cdot|×|\*)\s*10\s*\^\s*\{?\s*([-+]?\d{1,3})\s*\}?$")
+_PLAIN_RE = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d{1,300})(?:\.\d{1,300})?$")
+_THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_SPACED_THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:\.\d+)?$")
+_DECIMAL_RE = re.compile(r"^\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$|^\.\d+(?:[eE][-+]?\d+)?$")
+_DEGREES_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
+_FRAC_NAMES_RE = re.compile(r"\\[dtc]frac")
+_REL_TOL = Fraction(1, 10**6)  # exact: a float tolerance would overflow on 1e400
+_NUMBER_WORDS = {word: n for n, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+                      "ninety": 90, "hundred": 100, "thousand": 1000, "million": 10**6})
+
+
+def _decimal(text: str) -> Fraction | int | None:
+    text = text.replace(",", "") if _THOUSANDS_RE.match(text) else text
+    if not _DECIMAL_RE.match(text):
+        return None
+    mantissa, _, exponent = text.lower().partition("e")
+    if len(mantissa) > _MAX_DIGITS or (exponent and abs(int(exponent)) > _MAX_DIGITS):
+        return None
+    return int(text) if text.isascii() and text.isdigit() else Fraction(text)  # exact, and fast
+
+
+def _strip_latex_noise(text: str) -> str:
+    for noise in _LATEX_NOISE:
+        text = text.replace(noise, "")
+    text = text.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\{", "{").replace("\\}", "}")
+    return _FRAC_NAMES_RE.sub(r"\\frac", _DEGREES_RE.sub("", text))
+
+
+@functools.lru_cache(maxsize=65536)
+def parse_number(text: str) -> Fraction | int | None:
+    """Parse ``text`` whole as a number, or return None.
+
+    Reads thousands separators (``1,234``, ``1 234``, ``1{,}234``, ``1\\,234``), currency signs,
+    ``%``, degrees, signs, decimals, ``a/b``, ``\\frac{a}{b}`` in all its spellings (``\\dfrac``,
+    ``\\cfrac``, ``\\frac12``, ``\\frac 1 2``, ``\\frac3{3}``), mixed numbers (``918\\frac{1}{2}``),
+    scientific notation (``1.5e3``, ``1.5 \\times 10^{3}``), math delimiters and a trailing period.
+
+    >>> parse_number("$1,234.50")
+    Fraction(2469, 2)
+    """
+    text = text.strip().replace("−", "-")
+    if text.isascii() and text.isdigit():  # the common case, without the general machinery
+        return int(text) if len(text) <= _MAX_DIGITS else None
+    if _PLAIN_RE.match(text):  # signs, thousands commas and decimals, still without it
+        plain = text.lstrip("+").replace(",", "")
+        return int(plain) if "." not in plain else Fraction(plain)
+    text = _unwrap_math(_strip_latex_noise(text).strip()).strip().rstrip(".").strip("$ ").rstrip("%").strip()
+    if text.startswith("{") and text.endswith("}") and text.count("{") == 1:
+        text = text[1:-1].strip()
+    if _SPACED_THOUSANDS_RE.match(text):
+        text = "".join(text.split())
+    times_ten = _TIMES_TEN_RE.match(text)
+    if times_ten:
+        mantissa = parse_number(times_ten.group(1))
+        return None if mantissa is None else mantissa * Fraction(10) ** int(times_ten.group(2))
+    fraction = _fraction(text)
+    if fraction is not None or "\\" in text:
+        return fraction
+    if "/" in text:
+        num, _, den = text.partition("/")
+        return _ratio(num, den)
+    sign = -1 if text.startswith("-") else 1
+    text = text.lstrip("+-").strip().lstrip(_CURRENCY).strip()
+    value = _decimal(text)
+    return None if value is None else sign * value
+
+
+def _fraction(text: str) -> Fraction | None:
+    mixed = _MIXED_RE.match(text)
+    if mixed:
+        sign, whole, num, short_num, den, short_den = mixed.groups()
+        part = _ratio(num or short_num, den or short_den)
+        if part is None or part >= 1:  # "2\frac{3}{2}" is not how a mixed number is written
+            return None
+        return (-1 if sign == "-" else 1) * (int(whole) + part)
+    frac = _FRAC_RE.match(text)
+    if frac:
+        sign, num, short_num, den, short_den = frac.groups()
+        return _ratio(sign + (num or short_num), den or short_den)
+    return None
+
+
+def _ratio(num: str, den: str) -> Fraction | None:
+    top, bottom = parse_number(num), parse_number(den)
+    if top is None or bottom is None or bottom == 0 or "/" in num + den:
+        return None
+    return Fraction(top) / bottom
+
+
+def numbers_match(a: Fraction, b: Fraction) -> bool:
+    """Equal within a relative tolerance of 1e-6; two integers must be equal exactly.
+
+    >>> numbers_match(Fraction(1, 3), Fraction("0.3333333")), numbers_match(Fraction(999999), Fraction(10**6))
+    (True, False)
+    """
+    if a.denominator == 1 and b.denominator == 1:  # ints and integral Fractions alike
+        return a == b
+    return abs(a - b) <= _REL_TOL * max(abs(a), abs(b))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading one answer: its number, letter, boolean, text and whether it is mathematical
+# --------------------------------------------------------------------------------------------
+
+_TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textit|textnormal|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_ARTICLES_RE = re.compile(r"\b(?:a|an|the)\b")
+_PUNCT_TABLE = {ord(c): " " for c in "!\"#$%&()*+,-/:;<=>?@[\\]^_`{|}~。，：；！？、（）"}
+_PUNCT_TABLE.update({ord("'"): None, ord("’"): None, ord("."): None})  # "don't", "U.S." stay one word
+_LETTERS = "ABCDEFGHIJ"
+_LETTER_ONLY_RE = re.compile(r"^[(\[]?([A-Ja-j])[)\]]?[.)。:：]?$")
+_LETTER_TEXT_RE = re.compile(r"^(?:[(\[]([A-J])[)\]]|([A-J])[.)。:：])\s*(\S.*)$")
+_LETTER_COMMA_RE = re.compile(r"^([A-J]),\s+\S")  # "D, it is ..." (an answer, never an option)
+_OPTION_RE = re.compile(r"^(?:option|choice)\s*[(\[]?([A-Ja-j])\b[)\]]?", re.IGNORECASE)
+_BOOLEANS = {"yes": True, "true": True, "no": False, "false": False}
+_EQUALS_RE = re.compile(r"=|\\approx|≈")
+_SIMPLE_LHS_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*$|^\s*\\[a-z]+\s*$")
+_MATHY_RE = re.compile(
+    r"\\[A-Za-z]+|[\^_{}=<>≤≥≠√π∞|]"  # LaTeX commands, powers, groups, relations
+    r"|(?:^|[^A-Za-z])[A-Za-z0-9]\s*[-+*/]\s*[A-Za-z0-9(\\]"  # operators between short operands
+    r"|[(\[][^()\[\],]{0,200},[^()\[\]]{0,200}[)\]]"  # tuples and intervals (bounded: no backtracking blow-up)
+)
+_WORD_RE = re.compile(r"^[^\W\d_]+(?:[-'’.][^\W\d_]+)*\.?$|^[^\W\d_]{1,4}(?:\^?[23²³])?(?:/[^\W\d_]{1,4})?$|^[-–—$%°€£]$")
+_UNIT_NUMBER_RE = re.compile(r"^([-+]?[$€£]?\d[\d,]*(?:\.\d+)?)([^\W\d_]{1,4}(?:\^?[23²³])?)$")
+_STOP_WORDS = frozenset("a an the is are was were be so total of it its there that this thus therefore hence "
+                        "we get has have had in on at for to and or answer final which".split())
+_SPACED_GROUPS_RE = re.compile(r"(?<![\d.,])(\d{1,3})((?:[ \u00a0\u202f\u2009]\d{3})+)(?![\d])")
+_SHORT_FRAC_RE = re.compile(r"\\frac(\d)(\d)")
+_COMPACT_DROP_RE = re.compile(r"\s+|\\left|\\right|\\displaystyle|\\[!,;:]|\$")
+
+
+class Reading(NamedTuple):
+    """What one answer span says, in every form the fast path compares."""
+
+    span: str  # as written, for math_verify
+    compact: str  # LaTeX spacing and spelling folded, for exact structural equality
+    text: str  # SQuAD-normalised text
+    number: Fraction | int | None
+    units: frozenset  # the words around a number ("apples"), compared when both sides have some
+    letter: str | None  # a multiple-choice letter
+    option: str | None  # the option's text after the letter, normalised ("(D) Alina" -> "alina")
+    boolean: bool | None
+    mathy: bool
+
+
+def normalize_text(text: str) -> str:
+    """SQuAD's normalisation: case, width, punctuation, articles and whitespace folded away,
+    with abbreviations kept whole ("U.S." -> "us")."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _TEXT_WRAP_RE.sub(r"\1", text).translate(_PUNCT_TABLE)
+    return " ".join(_ARTICLES_RE.sub(" ", text).split())
+
+
+def _compact(text: str) -> str:
+    text = _FRAC_NAMES_RE.sub(r"\\frac", _TEXT_WRAP_RE.sub(r"\1", unicodedata.normalize("NFKC", text)))
+    text = _COMPACT_DROP_RE.sub("", text).replace("{,}", ",").replace("−", "-")
+    text = _SHORT_FRAC_RE.sub(r"\\frac{\1}{\2}", text)
+    return text.rstrip(".")
+
+
+def _letter(span: str, role: str) -> tuple[str | None, str | None]:
+    """A multiple-choice letter and the option text after it: "(B)", "B)", "B。", "Option B",
+    "(D) Alina", and for answers "D, it is ..."."""
+    span = _TEXT_WRAP_RE.sub(r"\1", span).strip().strip("*").strip()
+    only = _LETTER_ONLY_RE.match(span)
+    if only:
+        return only.group(1).upper(), None
+    with_text = _LETTER_TEXT_RE.match(span)
+    if with_text:
+        return (with_text.group(1) or with_text.group(2)), normalize_text(with_text.group(3))
+    option = _OPTION_RE.match(span)
+    if option:
+        return option.group(1).upper(), None
+    comma = _LETTER_COMMA_RE.match(span) if role == "answer" else None
+    return (comma.group(1), None) if comma else (None, None)
+
+
+def _read_number(span: str, role: str) -> tuple[Fraction | int | None, frozenset]:
+    """The number ``span`` states: the span whole; what follows its last ``=`` (for a reference
+    only after a lone variable: ``x = 5``, not ``a + 3z = 0``); or the last number among words
+    and units ("18 apples", "$15\\text{ cm}^2$"). Never a number inside a name or expression."""
+    value = parse_number(span)
+    if value is not None:
+        return value, frozenset()
+    plain = _TEXT_WRAP_RE.sub(r" \1", _unwrap_math(_strip_latex_noise(span).strip()))
+    parts = _EQUALS_RE.split(plain)
+    if len(parts) > 1 and (role == "answer" or (len(parts) == 2 and _SIMPLE_LHS_RE.match(parts[0]))):
+        plain = parts[-1]
+        value = parse_number(plain)
+        if value is not None:
+            return value, frozenset()
+    return _number_among_words(plain)
+
+
+def _number_among_words(text: str) -> tuple[Fraction | int | None, frozenset]:
+    text = _SPACED_GROUPS_RE.sub(lambda m: m.group(1) + "".join(m.group(2).split()), text)
+    number, words = None, set()
+    for token in text.split():
+        token = token.strip("()\"'*,;:!?").rstrip(".")
+        if not token:
+            continue
+        value = parse_number(token)
+        if value is None and token.lower() in _NUMBER_WORDS:
+            value = _NUMBER_WORDS[token.lower()]
+        unit = _UNIT_NUMBER_RE.match(token) if value is None else None
+        if unit:
+            value, token = parse_number(unit.group(1)), unit.group(2)
+            words.add(token.lower())
+        if value is not None:
+            number = value
+        elif _WORD_RE.match(token):
+            words.add(token.lower().rstrip("."))
+        else:
+            return None, frozenset()  # an identifier or an operator: not a number among words
+    return number, frozenset(words - _STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=16384)
+def read_answer(span: str, role: str = "answer") -> Reading:
+    """Everything the fast path compares about one answer (``role``: "answer" or "reference")."""
+    span = span.strip()
+    number, units = _read_number(span, role)
+    letter, option = _letter(span, role)
+    text = normalize_text(_unwrap_math(span))
+    first = text.split(" ", 1)[0] if text else ""
+    boolean = _BOOLEANS.get(first) if role == "answer" else _BOOLEANS.get(text)
+    plain = _TEXT_WRAP_RE.sub(r"\1", span)
+    return Reading(span, _compact(span), text, number, units, letter, option, boolean,
+                   bool(_MATHY_RE.search(plain)) and letter is None)
+
+
+def _fast_verdict(a: Reading, r: Reading) -> bool | None:
+    """True or False where numbers, letters, booleans or text decide; None where they cannot."""
+    if a.compact and a.compact == r.compact:
+        return True
+    if r.letter is not None:  # the letter-or-text rule: a letter decides, else the option text
+        if a.letter is not None:
+            return a.letter == r.letter
+        if r.option and a.text == r.option:
+            return True
+    if r.boolean is not None and a.boolean is not None:
+        return a.boolean == r.boolean
+    if a.number is not None and r.number is not None:
+        if not (a.units and r.units) or a.units <= r.units or r.units <= a.units:
+            return numbers_match(Fraction(a.number), Fraction(r.number))
+        return False
+    if a.text and a.text == r.text and not (a.mathy or r.mathy):
+        return True
+    return None if (a.mathy or r.mathy) else False
+
+
+def answers_match(answer: str | None, references: Sequence[str], *, symbolic: bool = True) -> bool:
+    """True when ``answer`` matches any reference.
+
+    Numbers match in every written form (within a relative tolerance of 1e-6, integers
+    exactly), a multiple-choice letter against the key's letter (or the option text when no
+    letter is given), yes/no against true/false in the reference's sense, text after SQuAD
+    normalisation. Where these cannot decide and either side is mathematical, math_verify
+    decides (unless ``symbolic`` is False) within :data:`SYMBOLIC_TIME_LIMIT` seconds.
+    """
+    if not answer or not answer.strip():
+        return False
+    a = read_answer(answer, "answer")
+    readings = [read_answer(ref, "reference") for ref in references if ref and ref.strip()]
+    letters = {r.letter for r in readings if r.letter is not None}
+    if a.letter is not None and letters:  # a letter answers a lettered key, whatever else is listed
+        return a.letter in letters
+    undecided = []
+    for r in readings:
+        verdict = _fast_verdict(a, r)
+        if verdict:
+            return True
+        if verdict is None:
+            undecided.append(r)
+    return symbolic and any(symbolic_match(a.span, r.span) for r in undecided)
+
+
+def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic: bool = True) -> bool:
+    """:func:`answers_match` for an extraction, whose uncut line may also match as text
+    ("No. I am your father", "Mrs. Hilt")."""
+    if answers_match(found.answer, references, symbolic=symbolic):
+        return True
+    if not found.whole or found.whole == found.answer:
+        return False
+    text = normalize_text(found.whole)
+    return bool(text) and any(text == read_answer(ref, "reference").text for ref in references if ref)
+
+
+# --------------------------------------------------------------------------------------------
+# math_verify, under a time limit
+# --------------------------------------------------------------------------------------------
+
+SYMBOLIC_TIME_LIMIT = 2.0  # seconds for one pair (both parses and the comparison)
+_WORKER_START_LIMIT = 120.0  # importing sympy in a fresh process, once
+_WORKER_GRACE = 2.0  # the worker times itself; the parent waits this much longer before killing it
+_SET_BUILDER_RE = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$")
+
+
+class _Timeout(BaseException):
+    """Raised by the alarm; a BaseException so that math_verify's ``except Exception`` lets it through."""
+
+
+def _on_alarm(signum, frame):
+    raise _Timeout()
+
+
+class _QuietTimeoutWarning(logging.Filter):
+    """math_verify warns that its own timeouts are off: they are, because this module's are on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Timeout is disabled")
+
+
+@functools.lru_cache(maxsize=1)
+def _math_verify():
+    import math_verify  # noqa: PLC0415 - sympy costs a second: only pairs that need it pay
+
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).addFilter(_QuietTimeoutWarning())
+    math_verify.parse("$x$", parsing_timeout=None)  # builds the LaTeX parser outside any time limit
+    return math_verify
+
+
+def _as_latex(span: str) -> str:
+    """A bare span wrapped in math delimiters, so that math_verify reads it as LaTeX; set-builder
+    notation becomes its condition (``\\{x | -2 \\le x < 1\\}`` -> ``-2 \\le x < 1``)."""
+    span = _unwrap_math(span.strip())
+    builder = _SET_BUILDER_RE.match(span)
+    if builder:
+        span = builder.group(1)
+    return f"${span}$"
+
+
+def _verify(answer: str, reference: str) -> bool:
+    mv = _math_verify()
+    gold = mv.parse(_as_latex(reference), parsing_timeout=None)
+    if not gold:
+        return False
+    pred = mv.parse(_as_latex(answer), parsing_timeout=None)
+    return bool(pred) and bool(mv.verify(gold, pred, timeout_seconds=None, allow_set_relation_comp=True))
+
+
+def _alarm_usable() -> bool:
+    """SIGALRM is ours to use: the main thread of a POSIX process, with no alarm or handler set."""
+    return (os.name == "posix" and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN))
+
+
+def run_limited(func, args: tuple, limit: float):
+    """``func(*args)``, or None if it runs longer than ``limit`` seconds (SIGALRM, main thread)."""
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, limit)
+            return func(*args)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except _Timeout:
+        return None
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _Worker:
+    """A child process that runs math_verify under its own alarm, for callers off the main
+    thread (where signals cannot be used): a pair that overruns costs its limit and a restart,
+    never a stalled trainer."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen | None = None
+
+    def ask(self, answer: str, reference: str, limit: float) -> bool | None:
+        with self.lock:
+            try:
+                if self.proc is None or self.proc.poll() is not None:
+                    self._start()
+                self.proc.stdin.write(json.dumps([answer, reference, limit]) + "\n")
+                self.proc.stdin.flush()
+                reply = self._read_line(limit + _WORKER_GRACE)
+                return None if reply is None else json.loads(reply)
+            except (OSError, ValueError) as err:
+                logger.warning("math_verify worker failed (%s); the pair counts as not matching", err)
+                self.stop()
+                return None
+
+    def _start(self) -> None:
+        code = "import sys; sys.path.insert(0, sys.argv[1]); import answers; answers._serve_worker()"
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.proc = subprocess.Popen([sys.executable, "-c", code, here], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        if self._read_line(_WORKER_START_LIMIT) != "ready":
+            raise OSError("the worker did not start")
+
+    def _read_line(self, limit: float) -> str | None:
+        ready, _, _ = select.select([self.proc.stdout], [], [], limit)
+        if not ready:
+            logger.warning("math_verify overran %.1f s; the pair counts as not matching", limit)
+            self.stop()
+            return None
+        return self.proc.stdout.readline().strip()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+_WORKER = _Worker()
+atexit.register(_WORKER.stop)
+
+
+def _serve_worker() -> None:
+    """The worker's loop: one JSON request per line in, one verdict (true, false, null) out."""
+    _math_verify()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        answer, reference, limit = json.loads(line)
+        print(json.dumps(run_limited(_verify, (answer, reference), limit)), flush=True)
+
+
+@functools.lru_cache(maxsize=16384)
+def symbolic_match(answer: str, reference: str, limit: float | None = None) -> bool:
+    """math_verify's verdict on one pair within ``limit`` seconds (default
+    :data:`SYMBOLIC_TIME_LIMIT`); an overrun or an error counts as no match."""
+    limit = SYMBOLIC_TIME_LIMIT if limit is None else limit
+    try:
+        if _alarm_usable():
+            _math_verify()  # the import is not the pair's time
+            verdict = run_limited(_verify, (answer, reference), limit)
+        else:
+            verdict = _WORKER.ask(answer, reference, limit)
+    except Exception:  # noqa: BLE001 - a checker's crash must not end training: no match
+        logger.debug("math_verify failed on %r / %r", answer, reference, exc_info=True)
+        return False
+    if verdict is None:
+        logger.warning("math_verify gave no verdict within %.1f s on %.60r; counted as no match", limit, answer)
+    return bool(verdict)
+
+
+def clear_caches() -> None:
+    """Forget cached extractions and verdicts (for benchmarks that time a cold start)."""
+    for cached in (_marked_answer, _unmarked_answer, _extract_reference_text, parse_number, read_answer,
+                   symbolic_match):
+        cached.cache_clear()
