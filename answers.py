@@ -40,6 +40,7 @@ _IS_AFTER = re.compile(r"\s+is\b\s*:?")
 _THE_BEFORE = re.compile(r"\bthe\s+(?:(?:final|correct|right|best)\s+)?$")
 _BOXED_TOKENS = ("\\boxed", "\\fbox")
 _THINK_END = "</think>"
+_END_OF_TURN = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<|end_of_text|>")
 _ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
 _NUMBER_RE = re.compile(
     r"[-+−]?\\[dtc]?frac\{[^{}]{1,64}\}\{[^{}]{1,64}\}"  # a LaTeX fraction is one number, not two
@@ -68,7 +69,7 @@ class Extraction(NamedTuple):
     """
 
     answer: str | None
-    source: str | None  # "marker", "answer_tag", "boxed", "answer_is", "last_line", "last_number" or None
+    source: str | None  # marker, answer_tag, boxed, answer_is, last_line, last_math, last_number or None
     start: int  # offset of the marker (or answer) in the text, -1 when nothing was found
     whole: str | None = None
 
@@ -87,16 +88,19 @@ def completion_text(completion: Any) -> str:
     return "" if completion is None else str(completion)
 
 
-def _last_boxed(text: str) -> tuple[str | None, int]:
-    """Content of the last ``\\boxed{...}`` with nested braces, and its offset."""
-    start, token = max((text.rfind(_BOXED_TOKENS[0]), _BOXED_TOKENS[0]), (text.rfind(_BOXED_TOKENS[1]), _BOXED_TOKENS[1]))
+def _last_boxed(text: str, end: int | None = None) -> tuple[str | None, int, int]:
+    """Content of the last ``\\boxed{...}`` (before ``end``) with nested braces, its offset and
+    the offset after its closing brace."""
+    end = len(text) if end is None else end
+    start, token = max((text.rfind(_BOXED_TOKENS[0], 0, end), _BOXED_TOKENS[0]),
+                       (text.rfind(_BOXED_TOKENS[1], 0, end), _BOXED_TOKENS[1]))
     if start < 0:
-        return None, -1
+        return None, -1, -1
     open_at = start + len(token)
     while open_at < len(text) and text[open_at] == " ":
         open_at += 1
     if open_at >= len(text) or text[open_at] != "{":
-        return None, -1
+        return None, -1, -1
     depth = 0
     for i in range(open_at, len(text)):
         if text[i] == "{":
@@ -104,8 +108,26 @@ def _last_boxed(text: str) -> tuple[str | None, int]:
         elif text[i] == "}":
             depth -= 1
             if depth == 0:
-                return text[open_at + 1 : i].strip(), start
-    return None, -1
+                return text[open_at + 1 : i].strip(), start, i + 1
+    return None, -1, -1
+
+
+def _boxed_group(text: str) -> tuple[str | None, int]:
+    """The last box, joined with the boxes just before it ("\\boxed{-2} and \\boxed{1}" -> "-2, 1")."""
+    content, start, _ = _last_boxed(text)
+    if content is None:
+        return None, -1
+    parts = [content]
+    for _ in range(8):
+        previous, previous_start, previous_end = _last_boxed(text, start)
+        if previous is None or not _BOX_GAP_RE.match(text, previous_end, start):
+            break
+        parts.insert(0, previous)
+        start = previous_start
+    return ", ".join(parts), start
+
+
+_BOX_GAP_RE = re.compile(r"(?:\s|,|;|\$|\\quad|\\qquad|\\,|\\text\{\s*(?:and|or)?\s*,?\s*\}|and\b|or\b)*\Z")
 
 
 class _Found(NamedTuple):
@@ -159,7 +181,7 @@ def _clean_span(span: str) -> tuple[str, str]:
     inner = _ANSWER_IS_RE.match(span)
     if inner:
         span = span[inner.end() :].strip()
-    boxed, _ = _last_boxed(span)
+    boxed, _ = _boxed_group(span)
     if boxed is not None:
         span = boxed
     span = span.strip().strip("*_` ").strip()
@@ -198,8 +220,15 @@ def _region(text: str) -> tuple[str, int]:
     its end, which bounds the regex work on a megabyte of output."""
     think = text.rfind(_THINK_END)
     start = think + len(_THINK_END) if think >= 0 and text[think + len(_THINK_END) :].strip() else 0
-    start = max(start, len(text) - _SCAN_CHARS)
-    return text[start:], start
+    end = len(text)
+    special = text.find("<|", start)
+    while special >= 0:  # a chat template's end of turn: what follows is not the answer
+        if text.startswith(_END_OF_TURN, special) and text[start:special].strip():
+            end = special
+            break
+        special = text.find("<|", special + 2)
+    start = max(start, end - _SCAN_CHARS)
+    return text[start:end], start
 
 
 @functools.lru_cache(maxsize=4096)
@@ -216,7 +245,7 @@ def _marked_answer(text: str) -> Extraction:
     tagged = _answer_tag(tail, low) if has_answer else None
     if tagged:
         return Extraction(tagged[0], "answer_tag", shift + tagged[2], tagged[1])
-    boxed, at = _last_boxed(tail)
+    boxed, at = _boxed_group(tail)
     if boxed:
         return Extraction(boxed, "boxed", shift + at)
     answer_is = _last_marker(tail, low, _ANSWER_IS_RE, _IS_AFTER, _THE_BEFORE) if has_answer else None
@@ -282,8 +311,38 @@ def _unmarked_answer(text: str) -> Extraction:
         span = _short_answer(line)
         if span:
             return Extraction(span[0], "last_line", shift + line_start, span[1])
+    math = _last_math(tail)
+    if math:
+        return Extraction(math.text, "last_math", shift + math.start)
     number = _last_number(tail)
     return Extraction(number.text, "last_number", shift + number.start) if number else _NOTHING
+
+
+def _last_math(text: str) -> _Found | None:
+    """The last inline or display math (``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``)
+    when no digit follows it and it states something (a digit or a command): "the pair is $(7, 6)$"."""
+    best = None
+    close = text.rfind("$")
+    if close > 0:
+        double = text[close - 1] == "$"
+        opening = text.rfind("$$", 0, close - 1) if double else text.rfind("$", 0, close)
+        if opening >= 0:
+            best = (opening + (2 if double else 1), close - (1 if double else 0), close + 1)
+    for opening_token, closing_token in (("\\(", "\\)"), ("\\[", "\\]")):
+        close = text.rfind(closing_token)
+        if close >= 0 and (best is None or close + 2 > best[2]):
+            opening = text.rfind(opening_token, 0, close)
+            if opening >= 0:
+                best = (opening + 2, close, close + 2)
+    if best is None or best[1] - best[0] > 2000 or _DIGIT_RE.search(text, best[2]):
+        return None
+    content = text[best[0] : best[1]].strip()
+    if not (_DIGIT_RE.search(content) or "\\" in content):
+        return None
+    return _Found(content, best[0], best[1])
+
+
+_DIGIT_RE = re.compile(r"\d")
 
 
 def _short_answer(line: str) -> tuple[str, str] | None:
@@ -302,6 +361,9 @@ def _short_answer(line: str) -> tuple[str, str] | None:
     whole = _unwrap_math(whole)
     if parse_number(whole) is not None or _read_number(whole, "answer")[0] is not None:
         return whole, whole
+    math = _last_math(whole)
+    if math:
+        return math.text, whole
     if _MATHY_RE.search(whole) and len(_PROSE_WORD_RE.findall(whole)) <= 3:
         return whole, whole
     number = _last_number(whole)
@@ -373,8 +435,14 @@ def _extract_reference_text(text: str) -> tuple[str, ...]:
     if _GSM8K_MARK in text:
         span = _clean_span(text.rsplit(_GSM8K_MARK, 1)[1].strip())[0]
         return (span,) if span else ()
-    found = extract_answer(text, last_number=False)
+    found = extract_answer(text, last_number=_is_worked_solution(text))
     return (found.answer if found.answer else text,)
+
+
+def _is_worked_solution(text: str) -> bool:
+    """A reference long enough to be a solution, not an answer: it is read for its last line,
+    math or number like a completion. A short answer ("Paris", "$10-4 n$") is taken whole."""
+    return len(text) > 200 and len(_PROSE_WORD_RE.findall(text)) >= 20 and bool(_DIGIT_RE.search(text))
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,12 +451,16 @@ def _extract_reference_text(text: str) -> tuple[str, ...]:
 
 _FRAC_RE = re.compile(r"^([-+]?)\\frac\s*(?:\{([^{}]+)\}|(\d))\s*(?:\{([^{}]+)\}|(\d))$")
 _MIXED_RE = re.compile(r"^([-+]?)(\d+)\s*\\frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$")
-_LATEX_NOISE = ("\\!", "\\,", "\\;", "\\:", "\\ ", "\\left", "\\right", "\\displaystyle", "~")
+_LATEX_NOISE = ("\\left", "\\right", "\\displaystyle", "~")
+_LATEX_SPACE_RE = re.compile(r"\\[!,;: ]\s*")  # "11,\! 111": the space after a spacing command is source layout
 _CURRENCY = "$€£¥₹"
 _TIMES_TEN_RE = re.compile(r"^(.+?)\s*(?:\\times|\\cdot|×|\*)\s*10\s*\^\s*\{?\s*([-+]?\d{1,3})\s*\}?$")
-_PLAIN_RE = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d{1,300})(?:\.\d{1,300})?$")
-_THOUSANDS_RE = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_PLAIN_RE = re.compile(r"^[-+]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d{1,300})(?:\.\d{1,300})?$")
+_THOUSANDS_RE = re.compile(r"^[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _SPACED_THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:\.\d+)?$")
+# "1000,99", "1,22", "0,111": a comma that cannot separate thousands separates decimals. "1,2" and
+# "-2,1" stay lists (of roots, say), as MATH writes them.
+_DECIMAL_COMMA_RE = re.compile(r"^\d+,\d\d$|^0,\d+$|^\d{4,},\d+$")
 _DECIMAL_RE = re.compile(r"^\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$|^\.\d+(?:[eE][-+]?\d+)?$")
 _DEGREES_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 _FRAC_NAMES_RE = re.compile(r"\\[dtc]frac")
@@ -411,6 +483,7 @@ def _decimal(text: str) -> Fraction | int | None:
 
 
 def _strip_latex_noise(text: str) -> str:
+    text = _LATEX_SPACE_RE.sub("", text) if "\\" in text else text
     for noise in _LATEX_NOISE:
         text = text.replace(noise, "")
     text = text.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\{", "{").replace("\\}", "}")
@@ -440,6 +513,8 @@ def parse_number(text: str) -> Fraction | int | None:
         text = text[1:-1].strip()
     if _SPACED_THOUSANDS_RE.match(text):
         text = "".join(text.split())
+    elif _DECIMAL_COMMA_RE.match(text):
+        text = text.replace(",", ".")
     times_ten = _TIMES_TEN_RE.match(text)
     if times_ten:
         mantissa = parse_number(times_ten.group(1))
@@ -503,17 +578,20 @@ _LETTER_TEXT_RE = re.compile(r"^(?:[(\[]([A-J])[)\]]|([A-J])[.)。:：])\s*(\S.*
 _LETTER_COMMA_RE = re.compile(r"^([A-J]),\s+\S")  # "D, it is ..." (an answer, never an option)
 _OPTION_RE = re.compile(r"^(?:option|choice)\s*[(\[]?([A-Ja-j])\b[)\]]?", re.IGNORECASE)
 _BOOLEANS = {"yes": True, "true": True, "no": False, "false": False}
-_EQUALS_RE = re.compile(r"=|\\approx|≈")
+_EQUALS_RE = re.compile(r"(?<![<>!=])=(?!=)")  # not the "=" of "<=", ">=", "!=", "=="
+_APPROX_RE = re.compile(r"\\approx|≈")
 _SIMPLE_LHS_RE = re.compile(r"^\s*[A-Za-z](?:_\{?\w+\}?)?\s*$|^\s*\\[a-z]+\s*$")
 _MATHY_RE = re.compile(
     r"\\[A-Za-z]+|[\^_{}=<>≤≥≠√π∞|]"  # LaTeX commands, powers, groups, relations
     r"|(?:^|[^A-Za-z])[A-Za-z0-9]\s*[-+*/]\s*[A-Za-z0-9(\\]"  # operators between short operands
     r"|[(\[][^()\[\],]{0,200},[^()\[\]]{0,200}[)\]]"  # tuples and intervals (bounded: no backtracking blow-up)
+    r"|\d\s*,\s*-?\d"  # lists of numbers ("-2, 1")
 )
 _WORD_RE = re.compile(r"^[^\W\d_]+(?:[-'’.][^\W\d_]+)*\.?$|^[^\W\d_]{1,4}(?:\^?[23²³])?(?:/[^\W\d_]{1,4})?$|^[-–—$%°€£]$")
 _UNIT_NUMBER_RE = re.compile(r"^([-+]?[$€£]?\d[\d,]*(?:\.\d+)?)([^\W\d_]{1,4}(?:\^?[23²³])?)$")
 _STOP_WORDS = frozenset("a an the is are was were be so total of it its there that this thus therefore hence "
                         "we get has have had in on at for to and or answer final which".split())
+_MATH_NAME_RE = re.compile(r"\$[^$\d]{1,40}\$|\\\([^\d]{1,40}?\\\)")
 _SPACED_GROUPS_RE = re.compile(r"(?<![\d.,])(\d{1,3})((?:[ \u00a0\u202f\u2009]\d{3})+)(?![\d])")
 _SHORT_FRAC_RE = re.compile(r"\\frac(\d)(\d)")
 _COMPACT_DROP_RE = re.compile(r"\s+|\\left|\\right|\\displaystyle|\\[!,;:]|\$")
@@ -576,13 +654,16 @@ def _read_number(span: str, role: str) -> tuple[Fraction | int | None, frozenset
     parts = _EQUALS_RE.split(plain)
     if len(parts) > 1 and (role == "answer" or (len(parts) == 2 and _SIMPLE_LHS_RE.match(parts[0]))):
         plain = parts[-1]
-        value = parse_number(plain)
+    # "1/3 \approx 0.33" states 1/3; "x \approx 11" states 11.
+    for piece in _APPROX_RE.split(plain) if role == "answer" else (plain,):
+        value = parse_number(piece)
         if value is not None:
             return value, frozenset()
     return _number_among_words(plain)
 
 
 def _number_among_words(text: str) -> tuple[Fraction | int | None, frozenset]:
+    text = _MATH_NAME_RE.sub(" x ", text)  # "the largest $n$ is 34": a named quantity is a word
     text = _SPACED_GROUPS_RE.sub(lambda m: m.group(1) + "".join(m.group(2).split()), text)
     number, words = None, set()
     for token in text.split():
