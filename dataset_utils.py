@@ -1,476 +1,51 @@
 """Load a dataset from anywhere and find its prompt and reference, whatever its schema.
 
-Detection is a pure function of the column names and a few sample rows (standard library only),
-so its cost does not grow with the dataset. It knows the schemas people train on (GSM8K, MATH,
-SQuAD, ARC, Alpaca, chat lists, ...), takes dotted-path overrides, and refuses to guess: a tie
-or no fit is an error that lists the columns and the flags to pass.
-
-Inspect CLI::
+Detection (dataset_schemas.py) is a pure function of the column names and a few sample rows,
+so its cost does not grow with the dataset; row mapping (dataset_prompts.py) composes context,
+question and options into the prompt and reads the reference; local files are read by
+dataset_files.py. This module loads, splits, prepares, measures coverage (the share of rows
+whose reference a correct answer can earn) and is the inspect CLI::
 
     python dataset_utils.py openai/gsm8k --dataset-config main --split train
+    python dataset_utils.py data/train.jsonl --json --local-only
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import os
-import string
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
+
+from dataset_files import FILE_BUILDERS, data_files_in, known_types, looks_like_path, read_file
+from dataset_prompts import (build_prompt, build_reference, fold_system, map_row, render_prompt,
+                             template_rejects_system)
+from dataset_schemas import (LETTERS, SAMPLE_ROWS, Detection, UsageError, describe_columns, detect_fields,
+                             get_path, norm)
+
+__all__ = [
+    "Detection", "UsageError", "LETTERS", "SAMPLE_ROWS", "FILE_BUILDERS", "build_prompt", "build_reference",
+    "map_row", "render_prompt", "describe_columns", "detect_fields", "get_path", "norm", "load_any", "pick_splits",
+    "detect_dataset", "prepare", "measure_coverage", "check_coverage", "Coverage", "add_dataset_args",
+    "set_offline_env", "fold_system",
+]
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_ROWS = 5  # rows detection looks at
 HELD_OUT_FRACTION = 0.05
 HELD_OUT_MAX = 500
-LETTERS = string.ascii_uppercase
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, with the fix, and no traceback."""
-
-
-# --------------------------------------------------------------------------------------------
-# Detection
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Detection:
-    """Where a dataset's prompt and reference are, and how to turn a row into them.
-
-    ``prompt_kind`` and ``reference_kind`` name entries of ``PROMPT_BUILDERS`` and
-    ``REFERENCE_BUILDERS``; fields are column names or dotted paths into nested fields.
-    """
-
-    family: str
-    prompt_fields: tuple[str, ...]
-    reference_field: str | None
-    prompt_kind: str = "text"
-    reference_kind: str = "text"
-    conversational: bool = False
-    reasons: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def prompt_field(self) -> str:
-        return "+".join(self.prompt_fields)
-
-
-def get_path(row: dict, path: str) -> Any:
-    """The value at a dotted path (``answers.text``); None where any step is missing."""
-    value: Any = row
-    for key in path.split("."):
-        if isinstance(value, dict):
-            value = value.get(key)
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            value = [v.get(key) for v in value]
-        else:
-            return None
-    return value
-
-
-def _is_text(value: Any) -> bool:
-    return isinstance(value, str)
-
-
-def _is_messages(value: Any, role_key: str = "role", content_key: str = "content") -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(m, dict) and role_key in m and content_key in m for m in value)
-    )
-
-
-def _is_choices_dict(value: Any) -> bool:
-    return isinstance(value, dict) and isinstance(value.get("text"), list) and isinstance(value.get("label"), list)
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-
-
-def _all(rows: Sequence[dict], column: str, check: Callable[[Any], bool]) -> bool:
-    values = [row.get(column) for row in rows if row.get(column) is not None]
-    return bool(values) and all(check(v) for v in values)
-
-
-def _has_marker(rows: Sequence[dict], column: str, marker: str) -> bool:
-    return any(marker in str(row.get(column, "")) for row in rows)
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """A known schema: the columns it needs, a check on sample rows, and the detection."""
-
-    family: str
-    columns: tuple[str, ...]
-    detection: Callable[[Sequence[dict]], Detection]
-    check: Callable[[Sequence[dict]], bool] = lambda rows: True
-    fallback: bool = False  # considered only when no other rule fits
-
-
-def _d(family, prompt, reference, prompt_kind="text", reference_kind="text", conversational=False, why=""):
-    prompt = (prompt,) if isinstance(prompt, str) else tuple(prompt)
-    reasons = (f"columns match the {family} schema" + (f": {why}" if why else ""),)
-    return lambda rows: Detection(family, prompt, reference, prompt_kind, reference_kind, conversational, reasons)
-
-
-def _prompt_is_conversational(rows):
-    return _all(rows, "prompt", _is_messages)
-
-
-def _trl(family, reference):
-    def detect(rows):
-        conv = _prompt_is_conversational(rows)
-        kind = "messages" if conv else "text"
-        why = "conversational prompt (list of {role, content})" if conv else "plain-text prompt"
-        return _d(family, "prompt", reference, kind, "chat_text", conv, why)(rows)
-
-    return detect
-
-
-RULES: tuple[_Rule, ...] = (
-    _Rule("countdown", ("target", "nums"), _d("countdown", ("nums", "target"), "target", "countdown", "text")),
-    _Rule(
-        "multiple_choice",
-        ("question", "choices", "answerKey"),
-        _d("multiple_choice", ("question", "choices"), "answerKey", "choices", "choice_key", why="question, choices{text, label}, answerKey"),
-        lambda rows: _all(rows, "choices", _is_choices_dict),
-    ),
-    _Rule(
-        "openbookqa",
-        ("question_stem", "choices", "answerKey"),
-        _d("openbookqa", ("question_stem", "choices"), "answerKey", "choices", "choice_key", why="question_stem, choices{text, label}, answerKey"),
-        lambda rows: _all(rows, "choices", _is_choices_dict),
-    ),
-    _Rule(
-        "mmlu",
-        ("question", "choices", "answer"),
-        _d("mmlu", ("question", "choices"), "answer", "choices", "choice_index", why="choices list and an answer index"),
-        lambda rows: _all(rows, "choices", _is_str_list) and _all(rows, "answer", lambda v: isinstance(v, int)),
-    ),
-    _Rule(
-        "aqua_rat",
-        ("question", "options", "correct"),
-        _d("aqua_rat", ("question", "options"), "correct", "options", "option_letter", why="options list and a correct letter"),
-    ),
-    _Rule(
-        "boolq",
-        ("question", "passage", "answer"),
-        _d("boolq", ("passage", "question"), "answer", "join", "text", why="boolean answer"),
-        lambda rows: _all(rows, "answer", lambda v: isinstance(v, bool)),
-    ),
-    _Rule(
-        "squad",
-        ("context", "question", "answers"),
-        _d("squad", ("context", "question"), "answers.text", "join", "text", why="every answers.text is accepted"),
-        lambda rows: _all(rows, "answers", lambda v: isinstance(v, dict) and "text" in v),
-    ),
-    _Rule(
-        "triviaqa",
-        ("question", "answer"),
-        _d("triviaqa", "question", "answer", "text", "aliases", why="answer{value, aliases}"),
-        lambda rows: _all(rows, "answer", lambda v: isinstance(v, dict) and "value" in v),
-    ),
-    _Rule("svamp", ("Body", "Question", "Answer"), _d("svamp", ("Body", "Question"), "Answer", "join", "text")),
-    _Rule(
-        "alpaca",
-        ("instruction", "input", "output"),
-        _d("alpaca", ("instruction", "input"), "output", "join", "text", why="instruction joined with a non-empty input"),
-    ),
-    _Rule(
-        "dolly",
-        ("instruction", "context", "response"),
-        _d("dolly", ("instruction", "context"), "response", "join", "text", why="instruction joined with a non-empty context"),
-    ),
-    _Rule("preference", ("prompt", "chosen", "rejected"), _trl("preference", "chosen")),
-    _Rule("trl_prompt_completion", ("prompt", "completion"), _trl("trl_prompt_completion", "completion")),
-    _Rule(
-        "math500",
-        ("problem", "solution", "answer"),
-        _d("math500", "problem", "answer", why="the short answer is preferred to the solution"),
-    ),
-    _Rule(
-        "math",
-        ("problem", "solution"),
-        _d("math", "problem", "solution", why="solution read through its \\boxed{} answer"),
-    ),
-    _Rule(
-        "gsm8k",
-        ("question", "answer"),
-        _d("gsm8k", "question", "answer", why="answer ends in '#### N'"),
-        lambda rows: _all(rows, "answer", _is_text) and _has_marker(rows, "answer", "####"),
-    ),
-    _Rule(
-        "question_answer",
-        ("question", "answer"),
-        _d("question_answer", "question", "answer", "text", "solution_answer",
-           why="Orca-Math style worked answer, read to its final number"),
-        lambda rows: _all(rows, "question", _is_text) and _all(rows, "answer", _is_text) and not _has_marker(rows, "answer", "####"),
-    ),
-    _Rule("metamathqa", ("query", "response"), _d("metamathqa", "query", "response")),
-    _Rule(
-        "messages",
-        ("messages",),
-        _d("messages", "messages", "messages", "messages_history", "last_assistant", True, "turns before the last assistant turn"),
-        lambda rows: _all(rows, "messages", _is_messages),
-    ),
-    _Rule(
-        "conversation",
-        ("conversation",),
-        _d("conversation", "conversation", "conversation", "messages_history", "last_assistant", True, "turns before the last assistant turn"),
-        lambda rows: _all(rows, "conversation", _is_messages),
-    ),
-    _Rule(
-        "conversations",
-        ("conversations",),
-        _d("conversations", "conversations", "conversations", "messages_history", "last_assistant", True, "turns before the last assistant turn"),
-        lambda rows: _all(rows, "conversations", _is_messages),
-    ),
-    _Rule(
-        "preference_chat",
-        ("chosen", "rejected"),
-        _d("preference_chat", "chosen", "chosen", "messages_history", "last_assistant", True,
-           "chat lists: the prompt is the chosen conversation before its last answer"),
-        lambda rows: _all(rows, "chosen", _is_messages),
-    ),
-    _Rule(
-        "sharegpt",
-        ("conversations",),
-        _d("sharegpt", "conversations", "conversations", "sharegpt_history", "sharegpt_last", True, "[{from, value}] turns"),
-        lambda rows: _all(rows, "conversations", lambda v: _is_messages(v, "from", "value")),
-    ),
-    _Rule("prompt_only", ("prompt",), _trl("prompt_only", None), fallback=True),
-)
-
-# Columns that, alone, name a prompt or a reference, for datasets no rule knows.
-PROMPT_NAMES = ("prompt", "question", "query", "problem", "instruction", "input", "text", "content")
-REFERENCE_NAMES = ("answer", "solution", "response", "output", "completion", "target", "label", "reference")
-
-
-def describe_columns(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """``name (type), ...`` for an error message."""
-
-    def kind(value: Any) -> str:
-        if isinstance(value, dict):
-            return "dict{" + ", ".join(value) + "}"
-        if isinstance(value, list):
-            return "list" + (f"[{kind(value[0])}]" if value else "")
-        return type(value).__name__
-
-    sample = rows[0] if rows else {}
-    return ", ".join(f"{c} ({kind(sample.get(c))})" for c in columns)
-
-
-def _fail(reason: str, rows: Sequence[dict], columns: Sequence[str]) -> UsageError:
-    return UsageError(
-        f"{reason}; columns seen: {describe_columns(rows, columns)}. "
-        "Pass --prompt-field COLUMN (and --reference-field COLUMN, dotted paths allowed) to choose."
-    )
-
-
-def detect_fields(
-    columns: Sequence[str],
-    rows: Sequence[dict],
-    prompt_field: str | None = None,
-    reference_field: str | None = None,
-) -> Detection:
-    """Find the prompt and reference of a dataset from its column names and a few rows.
-
-    The most specific known schema wins; overrides take dotted paths. Raises UsageError when
-    nothing fits or two candidates tie.
-    """
-    rows = list(itertools.islice(rows, SAMPLE_ROWS))
-    columns = list(columns)
-    for override in (prompt_field, reference_field):
-        if override and override.split(".")[0] not in columns:
-            raise _fail(f"column {override.split('.')[0]!r} (from {override!r}) is not in the dataset", rows, columns)
-    matched = [r for r in RULES if set(r.columns) <= set(columns) and r.check(rows)]
-    matched = [r for r in matched if not r.fallback] or matched
-    if prompt_field:
-        return _with_overrides(matched, rows, columns, prompt_field, reference_field)
-    if matched:
-        best = max(len(r.columns) for r in matched)
-        top = [r for r in matched if len(r.columns) == best]
-        if len(top) > 1:
-            names = " and ".join(r.family for r in top)
-            raise _fail(f"the columns fit both {names}", rows, columns)
-        detection = top[0].detection(rows)
-        if reference_field:
-            detection = replace(detection, reference_field=reference_field, reference_kind="text",
-                                 reasons=detection.reasons + (f"reference from --reference-field {reference_field}",))
-        return detection
-    return _generic(rows, columns, reference_field)
-
-
-def _with_overrides(matched, rows, columns, prompt_field, reference_field) -> Detection:
-    sample = [get_path(row, prompt_field) for row in rows]
-    conversational = bool(sample) and all(_is_messages(v) for v in sample if v is not None)
-    reasons = [f"prompt from --prompt-field {prompt_field}"]
-    if reference_field is None:
-        known = [r.detection(rows) for r in matched if r.detection(rows).prompt_fields == (prompt_field,)]
-        if known:
-            return replace(known[0], reasons=tuple(reasons) + known[0].reasons)
-        candidates = [c for c in REFERENCE_NAMES if c in columns and c != prompt_field]
-        reference_field = candidates[0] if len(candidates) == 1 else None
-        reasons.append(f"reference column {reference_field!r} by name" if reference_field else "no reference column")
-    else:
-        reasons.append(f"reference from --reference-field {reference_field}")
-    kind = "messages" if conversational else "text"
-    return Detection("custom", (prompt_field,), reference_field, kind, "text", conversational, tuple(reasons))
-
-
-def _generic(rows, columns, reference_field) -> Detection:
-    text_columns = [c for c in columns if _all(rows, c, _is_text)]
-    prompts = [c for c in PROMPT_NAMES if c in text_columns]
-    if len(prompts) != 1:
-        reason = "no column looks like a prompt" if not prompts else f"several columns could be the prompt ({', '.join(prompts)})"
-        raise _fail(reason, rows, columns)
-    references = [c for c in REFERENCE_NAMES if c in columns and c != prompts[0]]
-    for part in ("answer", "solution"):  # expected_answer, then generated_solution: short answers first
-        if not references:
-            references = [c for c in columns if c != prompts[0] and part in c.lower()]
-    if reference_field is None and len(references) > 1:
-        raise _fail(f"several columns could be the reference ({', '.join(references)})", rows, columns)
-    reference = reference_field or (references[0] if references else None)
-    reasons = (f"the only prompt-like text column is {prompts[0]!r}",
-               f"reference column {reference!r}" if reference else "no reference column: reference_reward is skipped")
-    return Detection("generic", (prompts[0],), reference, "text", "text", False, reasons)
-
-
-# --------------------------------------------------------------------------------------------
-# Row mapping
-# --------------------------------------------------------------------------------------------
-
-
-def _lettered(question: str, options: Sequence[str], labels: Sequence[str] | None = None) -> str:
-    labels = labels or LETTERS[: len(options)]
-    return question.strip() + "\n" + "\n".join(f"{label}. {text}" for label, text in zip(labels, options))
-
-
-def _join(row: dict, fields: Sequence[str]) -> str:
-    return "\n\n".join(str(v).strip() for v in (get_path(row, f) for f in fields) if v not in (None, "") and str(v).strip())
-
-
-def _history(messages: list, role_key="role", content_key="content") -> list[dict]:
-    roles = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant", "system": "system"}
-    turns = [{"role": roles.get(m[role_key], m[role_key]), "content": m[content_key]} for m in messages]
-    last = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=len(turns))
-    return turns[:last]
-
-
-def _last_assistant(messages: list, role_key="role", content_key="content") -> str | None:
-    answers = [m[content_key] for m in messages if m[role_key] in ("assistant", "gpt")]
-    return answers[-1] if answers else None
-
-
-PROMPT_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
-    "text": lambda row, d: get_path(row, d.prompt_fields[0]),
-    "messages": lambda row, d: get_path(row, d.prompt_fields[0]),
-    "join": lambda row, d: _join(row, d.prompt_fields),
-    "choices": lambda row, d: _lettered(
-        row[d.prompt_fields[0]],
-        row["choices"]["text"] if isinstance(row["choices"], dict) else row["choices"],
-        row["choices"]["label"] if isinstance(row["choices"], dict) else None,
-    ),
-    "options": lambda row, d: row["question"].strip() + "\n" + "\n".join(row["options"]),
-    "countdown": lambda row, d: (
-        f"Using the numbers {list(row['nums'])}, create an equation that equals {row['target']}. "
-        "Use each number once, with + - * /."
-    ),
-    "messages_history": lambda row, d: _history(row[d.prompt_fields[0]]),
-    "sharegpt_history": lambda row, d: _history(row["conversations"], "from", "value"),
-}
-
-
-def _choice_key(row: dict) -> list[str]:
-    key = str(row["answerKey"]).strip()
-    labels, texts = row["choices"]["label"], row["choices"]["text"]
-    return [key] + [t for label, t in zip(labels, texts) if str(label) == key]
-
-
-def _option_letter(row: dict) -> list[str]:
-    letter = str(row["correct"]).strip()
-    texts = [o.split(")", 1)[1].strip() for o in row["options"] if o.strip().upper().startswith(letter.upper() + ")")]
-    return [letter] + texts
-
-
-def _chat_text(value: Any) -> Any:
-    return _last_assistant(value) if _is_messages(value) else value
-
-
-def _solution_answer(text: Any) -> Any:
-    """The final answer of a worked solution with no marker: its last number (rewards' rule)."""
-    from rewards import extract_answer
-
-    return extract_answer(str(text)).answer or text if text is not None else None
-
-
-REFERENCE_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
-    "text": lambda row, d: get_path(row, d.reference_field),
-    "solution_answer": lambda row, d: _solution_answer(get_path(row, d.reference_field)),
-    "chat_text": lambda row, d: _chat_text(get_path(row, d.reference_field)),
-    "aliases": lambda row, d: [row["answer"]["value"], *row["answer"].get("aliases", [])],
-    "choice_key": lambda row, d: _choice_key(row),
-    "choice_index": lambda row, d: [LETTERS[row["answer"]], row["choices"][row["answer"]]],
-    "option_letter": lambda row, d: _option_letter(row),
-    "last_assistant": lambda row, d: _last_assistant(row[d.reference_field]),
-    "sharegpt_last": lambda row, d: _last_assistant(row["conversations"], "from", "value"),
-}
-
-
-def build_prompt(row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True) -> Any:
-    """The prompt GRPOTrainer takes: a message list when ``chat``, else plain text."""
-    prompt = PROMPT_BUILDERS[detection.prompt_kind](row, detection)
-    if isinstance(prompt, list):
-        messages = [m for m in prompt if not (system_prompt and m["role"] == "system")]
-    elif prompt is None or not str(prompt).strip():
-        return None
-    elif chat:
-        messages = [{"role": "user", "content": str(prompt)}]
-    else:
-        return (system_prompt + "\n\n" if system_prompt else "") + str(prompt)
-    if system_prompt:
-        messages = [{"role": "system", "content": system_prompt}, *messages]
-    if not chat:
-        return "\n\n".join(m["content"] for m in messages)
-    return messages
-
-
-def render_prompt(tokenizer, prompt: Any) -> str:
-    """A mapped prompt exactly as the model sees it: chat template applied to message lists."""
-    if isinstance(prompt, list):
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    return prompt
-
-
-def build_reference(row: dict, detection: Detection) -> Any:
-    """The value the reward receives: a string, a list of acceptable answers, or None."""
-    if detection.reference_field is None:
-        return None
-    value = REFERENCE_BUILDERS[detection.reference_kind](row, detection)
-    if isinstance(value, list):
-        value = [str(v) for v in value if v not in (None, "")]
-        return value or None
-    if value is None or isinstance(value, bool):
-        return value
-    return str(value) if str(value).strip() else None
-
-
-def map_row(row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True) -> dict:
-    return {"prompt": build_prompt(row, detection, system_prompt, chat), "reference": build_reference(row, detection)}
+COVERAGE_SAMPLE = 1000
+COVERAGE_WARN = 0.95
+COVERAGE_REFUSE = 0.5
 
 
 # --------------------------------------------------------------------------------------------
 # Loading (imports `datasets` only when called)
 # --------------------------------------------------------------------------------------------
-
-FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
 
 
 def set_offline_env() -> None:
@@ -487,17 +62,12 @@ def load_any(source: str, config: str | None = None, local_only: bool = False):
     path = Path(source).expanduser()
     try:
         if path.is_file():
-            builder = FILE_BUILDERS.get("".join(path.suffixes[-1:]).lower())
-            if builder is None:
-                raise UsageError(f"dataset file {source} has an unknown type; use one of {', '.join(FILE_BUILDERS)}")
-            if path.stat().st_size == 0:
-                raise UsageError(f"dataset file {source} is empty")
-            return datasets.load_dataset(builder, data_files=str(path))
-        if path.is_dir() and any((path / n).exists() for n in ("dataset_dict.json", "state.json")):
-            return datasets.load_from_disk(str(path))
+            return read_file(path)
         if path.is_dir():
-            return datasets.load_dataset(str(path))
-        if local_only or source.startswith((".", "/", "~")):
+            return _load_folder(path)
+        if looks_like_path(source):
+            raise UsageError(f"file not found: {source} (no such file or folder; check the path)")
+        if local_only:
             raise UsageError(
                 f"dataset {source!r} is not on disk; download it first "
                 f"(hf download --repo-type dataset {source}) or pass a local file or folder"
@@ -506,22 +76,52 @@ def load_any(source: str, config: str | None = None, local_only: bool = False):
     except UsageError:
         raise
     except Exception as err:  # datasets raises many types; all mean the same to the user here
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UsageError(f"could not load dataset {source!r}: {first}") from err
+        raise UsageError(f"could not load dataset {source!r}: {_first_line(err)}") from err
+
+
+def _load_folder(path: Path):
+    import datasets
+
+    if any((path / n).exists() for n in ("dataset_dict.json", "state.json")):
+        return datasets.load_from_disk(str(path))
+    files = data_files_in(path)
+    if not files:
+        raise UsageError(f"folder {path} holds no dataset: no save_to_disk files and no data file of a known type "
+                         f"({known_types()})")
+    if len(files) == 1:
+        return read_file(files[0])
+    return datasets.load_dataset(str(path))
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def select_split(loaded, split: str = "train"):
+    """The split as stored: ``split``, or the only split there is when "train" was not named."""
+    import datasets
+
+    if isinstance(loaded, datasets.Dataset):
+        return loaded
+    if split not in loaded:
+        if split == "train" and len(loaded) == 1:
+            only = next(iter(loaded))
+            logger.warning("no 'train' split: using the only split, %r", only)
+            return loaded[only]
+        raise UsageError(f"split {split!r} not found; available splits: {', '.join(loaded)}. Pass --split NAME")
+    return loaded[split]
 
 
 def pick_splits(loaded, split: str = "train", seed: int = 0):
     """The training split and a held-out split (test, validation, or a deterministic carve)."""
     import datasets
 
-    if isinstance(loaded, datasets.Dataset):
-        loaded = datasets.DatasetDict({"train": loaded})
-    if split not in loaded:
-        raise UsageError(f"split {split!r} not found; available splits: {', '.join(loaded)}. Pass --split NAME")
-    train = loaded[split]
-    for name in ("test", "validation", "valid", "eval"):
-        if name in loaded and name != split:
-            return train, loaded[name]
+    train = select_split(loaded, split)
+    if isinstance(loaded, datasets.DatasetDict):
+        for name in ("test", "validation", "valid", "eval", "dev"):
+            if name in loaded and loaded[name] is not train:
+                return train, loaded[name]
     if len(train) < 2:
         raise UsageError(f"split {split!r} has {len(train)} row(s); at least 2 are needed")
     size = min(HELD_OUT_MAX, max(1, int(len(train) * HELD_OUT_FRACTION)))
@@ -538,19 +138,139 @@ def detect_dataset(dataset, prompt_field: str | None = None, reference_field: st
     return detect_fields(dataset.column_names, rows, prompt_field, reference_field)
 
 
-def prepare(dataset, detection: Detection, system_prompt: str | None = None, chat: bool = True):
-    """Map rows to ``prompt`` and ``reference`` columns; drop rows with an empty prompt, loudly."""
-    mapped = dataset.map(
-        lambda row: map_row(dict(row), detection, system_prompt, chat),
-        remove_columns=dataset.column_names,
-        desc="mapping rows",
-    )
+def prepare(dataset, detection: Detection, system_prompt: str | None = None, chat: bool = True, tokenizer=None):
+    """Map rows to ``prompt`` and ``reference`` columns; drop rows with an empty prompt, loudly.
+
+    Tool and function turns are dropped from chat prompts, with a logged count. Given the
+    ``tokenizer``, a system message its chat template rejects is folded into the first user turn.
+    """
+    counter: dict[str, int] = {}
+    fold = bool(chat and tokenizer is not None and getattr(tokenizer, "chat_template", None)
+                and template_rejects_system(tokenizer))
+
+    def mapping(row):
+        mapped = map_row(dict(row), detection, system_prompt, chat, counter)
+        if fold and isinstance(mapped["prompt"], list):
+            mapped["prompt"] = fold_system(mapped["prompt"])
+        return mapped
+
+    mapped = dataset.map(mapping, remove_columns=dataset.column_names, desc="mapping rows")
+    if counter.get("tool_turns"):
+        logger.warning("dropped %d tool/function turns from chat prompts: the chat template sees user and "
+                       "assistant turns only", counter["tool_turns"])
+    if fold:
+        logger.warning("the chat template rejects system messages: folded them into the first user turn")
     kept = mapped.filter(lambda row: row["prompt"] is not None and len(row["prompt"]) > 0)
     if len(kept) < len(mapped):
         logger.warning("dropped %d of %d rows with an empty prompt", len(mapped) - len(kept), len(mapped))
     if len(kept) == 0:
         raise UsageError(f"every row has an empty prompt in field {detection.prompt_field!r}; pass --prompt-field")
     return kept
+
+
+# --------------------------------------------------------------------------------------------
+# Coverage: how many rows can ever earn the reference reward
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Coverage:
+    """Shares of sampled rows with a prompt, with a reference, and whose reference a correct
+    completion ("Final answer: X") earns reference_reward 1 with; two example rows per failure."""
+
+    rows: int
+    with_prompt: float
+    with_reference: float
+    earns_reward: float
+    failures: dict[str, list[dict]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "with_prompt": round(self.with_prompt, 4),
+                "with_reference": round(self.with_reference, 4), "earns_reward": round(self.earns_reward, 4),
+                "failures": self.failures}
+
+
+def correct_completion(reference: Any) -> str | None:
+    """A completion that states the reference's final answer, as a correct model would."""
+    import rewards
+
+    answers = rewards.extract_reference(reference)
+    return f"Final answer: {answers[0]}" if answers else None
+
+
+def _earns(reference: Any) -> bool:
+    import rewards
+
+    completion = correct_completion(reference)
+    return completion is not None and rewards.reference_reward([completion], reference=[reference]) == [1.0]
+
+
+def _short(value: Any, limit: int = 160) -> Any:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def measure_coverage(rows, sample_size: int = COVERAGE_SAMPLE) -> Coverage:
+    """Coverage over the first ``sample_size`` mapped rows (``{"prompt", "reference"}`` dicts or
+    a prepared ``datasets.Dataset``)."""
+    if hasattr(rows, "select"):
+        rows = rows.select(range(min(sample_size, len(rows)))).to_list()
+    rows = list(rows)[:sample_size]
+    failures: dict[str, list[dict]] = {"no_prompt": [], "no_reference": [], "reference_not_earned": []}
+    counts = {"prompt": 0, "reference": 0, "earned": 0}
+    for index, row in enumerate(rows):
+        prompt, reference = row.get("prompt"), row.get("reference")
+        example = {"row": index, "prompt": _short(prompt), "reference": _short(reference)}
+        if prompt:
+            counts["prompt"] += 1
+        elif len(failures["no_prompt"]) < 2:
+            failures["no_prompt"].append(example)
+        if reference is None or reference == []:
+            if len(failures["no_reference"]) < 2:
+                failures["no_reference"].append(example)
+            continue
+        counts["reference"] += 1
+        if _earns(reference):
+            counts["earned"] += 1
+        elif len(failures["reference_not_earned"]) < 2:
+            failures["reference_not_earned"].append({**example, "completion": correct_completion(reference)})
+    total = max(1, len(rows))
+    return Coverage(len(rows), counts["prompt"] / total, counts["reference"] / total, counts["earned"] / total,
+                    {k: v for k, v in failures.items() if v})
+
+
+def coverage_lines(coverage: Coverage) -> list[str]:
+    """The coverage report: one line per figure, and WARNING lines below 95%."""
+    lines = [f"coverage over {coverage.rows} rows: prompt {coverage.with_prompt:.1%}, reference "
+             f"{coverage.with_reference:.1%}, reference earns reference_reward 1 {coverage.earns_reward:.1%}"]
+    figures = (("have a prompt", coverage.with_prompt, "no_prompt"),
+               ("have a reference", coverage.with_reference, "no_reference"),
+               ("can earn reference_reward", coverage.earns_reward, "reference_not_earned"))
+    for what, share, key in figures:
+        if share < COVERAGE_WARN and coverage.with_reference > 0 or (key == "no_prompt" and share < COVERAGE_WARN):
+            examples = "; ".join(json.dumps(e, ensure_ascii=False) for e in coverage.failures.get(key, []))
+            lines.append(f"WARNING: ONLY {share:.1%} OF ROWS {what.upper()} (below {COVERAGE_WARN:.0%}); e.g. {examples}")
+    return lines
+
+
+def check_coverage(coverage: Coverage, allow_low: bool = False) -> list[str]:
+    """Warn loudly below 95%; refuse (UsageError) when under half the rows can ever earn the
+    reference reward, unless ``allow_low``. Data with no reference at all only warns: it trains
+    on the other rewards. Returns the report lines, already logged."""
+    lines = coverage_lines(coverage)
+    for line in lines:
+        (logger.warning if line.startswith("WARNING") else logger.info)(line)
+    if coverage.with_reference == 0:
+        logger.warning("no row has a reference: reference_reward is skipped; pass --reference-field if the data has answers")
+        return lines
+    if coverage.earns_reward < COVERAGE_REFUSE and not allow_low:
+        failed = coverage.failures.get("reference_not_earned") or coverage.failures.get("no_reference") or []
+        example = f"; e.g. row {failed[0]['row']} reference {failed[0]['reference']!r}" if failed else ""
+        raise UsageError(
+            f"only {coverage.earns_reward:.0%} of {coverage.rows} sampled rows have a reference that a correct answer "
+            f"can earn reference_reward with{example}; point --reference-field at the short final answer, or pass "
+            "--allow-low-coverage to train anyway")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,31 +288,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_SOURCE_HELP = f"hub id, save_to_disk folder, or data file ({', '.join(FILE_BUILDERS)})"
+
+
 def add_dataset_args(parser: argparse.ArgumentParser, positional: bool = False) -> None:
     """The dataset flags, shared by every script."""
     group = parser.add_argument_group("data")
     if positional:
-        group.add_argument("dataset", help="hub id, save_to_disk folder, or .json/.jsonl/.csv/.parquet/.arrow file")
+        group.add_argument("dataset", help=_SOURCE_HELP)
     else:
-        group.add_argument("--dataset", help="hub id, save_to_disk folder, or .json/.jsonl/.csv/.parquet/.arrow file")
+        group.add_argument("--dataset", help=_SOURCE_HELP)
     group.add_argument("--dataset-config", default=None, help="hub dataset configuration (e.g. main for gsm8k)")
     group.add_argument("--split", default="train", help="split to train on")
-    group.add_argument("--prompt-field", default=None, help="prompt column or dotted path; auto-detected if unset")
-    group.add_argument("--reference-field", default=None, help="reference column or dotted path; auto-detected if unset")
+    group.add_argument("--prompt-field", default=None,
+                       help="prompt field(s), auto-detected if unset: several joined by '+' (body+question), "
+                            "dotted paths into structs allowed (question.stem+question.choices)")
+    group.add_argument("--reference-field", default=None,
+                       help="reference field or dotted path (reward_model.ground_truth); auto-detected if unset")
     group.add_argument("--system-prompt", default=None, help="system message put before every prompt")
     group.add_argument("--local-only", action="store_true", help="never touch the network: local files and caches only")
+    group.add_argument("--allow-low-coverage", action="store_true",
+                       help="train even when under half the rows have a reference a correct answer can earn")
 
 
-def _examples(dataset, detection: Detection, system_prompt: str | None) -> list[dict]:
+def _examples(dataset, detection: Detection, system_prompt: str | None, count: int = 3) -> list[dict]:
     from rewards import extract_reference
 
     examples = []
-    for row in dataset.select(range(min(3, len(dataset)))).to_list():
+    for row in dataset.select(range(min(count, len(dataset)))).to_list():
         mapped = map_row(row, detection, system_prompt)
         answers = extract_reference(mapped["reference"])
         answer = answers[0] if len(answers) == 1 else (answers or None)
         examples.append({**mapped, "answer": answer})
     return examples
+
+
+def inspect(args) -> tuple[Detection, list[dict], Coverage]:
+    """Detection, the first rows of the split as stored, and coverage over its first 1,000 rows."""
+    dataset = select_split(load_any(args.dataset, args.dataset_config, args.local_only), args.split)
+    detection = detect_dataset(dataset, args.prompt_field, args.reference_field)
+    examples = _examples(dataset, detection, args.system_prompt)
+    sample = dataset.select(range(min(COVERAGE_SAMPLE, len(dataset)))).to_list()
+    coverage = measure_coverage([map_row(row, detection, args.system_prompt) for row in sample])
+    return detection, examples, coverage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -601,15 +339,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.local_only:
         set_offline_env()
     try:
-        train, _ = pick_splits(load_any(args.dataset, args.dataset_config, args.local_only), args.split)
-        detection = detect_dataset(train, args.prompt_field, args.reference_field)
-        examples = _examples(train, detection, args.system_prompt)
+        detection, examples, coverage = inspect(args)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    lines = coverage_lines(coverage)
+    for line in lines[1:]:
+        print(line, file=sys.stderr)
     if args.json:
         print(json.dumps({"prompt_field": detection.prompt_field, "reference_field": detection.reference_field,
-                          "conversational": detection.conversational, "examples": examples}, ensure_ascii=False))
+                          "conversational": detection.conversational, "examples": examples,
+                          "family": detection.family, "reasons": list(detection.reasons),
+                          "coverage": coverage.as_dict()}, ensure_ascii=False, default=str))
         return 0
     print(f"family:          {detection.family}")
     print(f"prompt field:    {detection.prompt_field} ({detection.prompt_kind})")
@@ -617,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"conversational:  {detection.conversational}")
     for reason in detection.reasons:
         print(f"  because {reason}")
+    print(lines[0])
     for i, example in enumerate(examples, 1):
         print(f"\n--- row {i}\nprompt:    {example['prompt']!r}\nreference: {example['reference']!r}\nanswer:    {example['answer']!r}")
     return 0

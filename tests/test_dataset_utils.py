@@ -26,12 +26,12 @@ FAMILIES = {
                ["What is 6*7?"], ["42"]),
     "metamathqa": ({"query": "What is 3+4?", "response": "3+4=7. The answer is: 7", "type": "GSM_AnsAug",
                     "original_question": "What is 3+4?"}, ["What is 3+4?"], ["7"]),
-    "orca": ({"question": "A train goes 60 km/h for 2 h. How far?", "answer": "Distance = 60 * 2 = 120 km."},
+    "orca": ({"question": "A train goes 60 km/h for 2 h. How far?", "answer": "Distance is speed times time.\nDistance = 60 * 2 = 120 km."},
              ["A train"], ["120"]),
     "aqua": ({"question": "Two numbers sum to 10?", "options": ["A)21", "B)10", "C)5"], "rationale": "10.",
-              "correct": "B"}, ["Two numbers", "B)10"], ["B", "10"]),
+              "correct": "B"}, ["Two numbers", "B. 10"], ["B", "10"]),
     "svamp": ({"ID": "chal-1", "Body": "Jack had 8 pens.", "Question": "How many pens?", "Equation": "( 8.0 )",
-               "Answer": 8.0, "Type": "Common-Division"}, ["Jack had 8 pens.", "How many pens?"], ["8.0"]),
+               "Answer": 8.0, "Type": "Common-Division"}, ["Jack had 8 pens.", "How many pens?"], ["8"]),
     "alpaca": ({"instruction": "Translate to French.", "input": "Hello", "output": "Bonjour"},
                ["Translate to French.", "Hello"], ["Bonjour"]),
     "dolly": ({"instruction": "Who wrote it?", "context": "Hamlet is a play by Shakespeare.", "response": "Shakespeare",
@@ -130,8 +130,8 @@ def test_no_text_column_is_an_error_naming_the_flags():
 
 
 def test_two_prompt_candidates_tie_and_raise_instead_of_guessing():
-    row = {"question": "a?", "text": "b", "label": "c"}
-    with pytest.raises(UsageError, match=r"several columns could be the prompt \(question, text\)"):
+    row = {"question": "a?", "problem": "b", "label": "c"}
+    with pytest.raises(UsageError, match=r"several columns could be the prompt \(question, problem\)"):
         detect_fields(list(row), [row])
 
 
@@ -190,7 +190,7 @@ def test_carved_held_out_split_is_deterministic(data_files):
     assert first != dataset_utils.pick_splits(loaded, seed=2)[1]["question"]
 
 
-@pytest.mark.parametrize("content,needle", [(None, "not on disk"), ("", "is empty"), ("{not json", "could not load")])
+@pytest.mark.parametrize("content,needle", [(None, "file not found"), ("", "is empty"), ("{not json", "not valid JSON")])
 def test_missing_empty_or_corrupt_files_give_one_line_errors(tmp_path, content, needle):
     path = tmp_path / "bad.jsonl"
     if content is not None:
@@ -234,7 +234,8 @@ def test_inspect_cli_json_has_fields_and_extracted_answers(data_files):
 
 def test_inspect_cli_text_shows_reasons(data_files):
     result = _cli(str(data_files["csv"]), "--local-only")
-    assert result.returncode == 0 and "because columns match the gsm8k schema" in result.stdout
+    assert result.returncode == 0 and "family:          gsm8k" in result.stdout
+    assert "because reference 'answer' by name (solution)" in result.stdout
 
 
 def test_inspect_cli_error_is_one_line_exit_2(tmp_path):

@@ -1,0 +1,271 @@
+"""Read local dataset files: types, encodings, and JSON that wraps its rows in an object.
+
+JSON files are read with the standard library, so that wrapped layouts can be flattened
+(SQuAD's ``data[].paragraphs[].qas[]``, TriviaQA's ``Data[]``, an object holding one list)
+and columns that mix types (a number in one row, text in the next) still load.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from dataset_schemas import UsageError
+
+logger = logging.getLogger("dataset_utils")
+
+FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
+                 ".arrow": "arrow"}
+TEXT_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
+_PEEK_BYTES = 1 << 20
+_LARGE_JSON = 1 << 28  # above this, JSON goes to the datasets loader, which streams it
+_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
+         (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def known_types() -> str:
+    return ", ".join(FILE_BUILDERS)
+
+
+def looks_like_path(source: str) -> bool:
+    """A source the user meant as a file or folder: a data suffix, a path prefix, or deep nesting.
+
+    Hub ids are ``name`` or ``owner/name``; anything else is a path, and a missing path is
+    "file not found", never a hub lookup.
+    """
+    if source.startswith((".", "/", "~")) or "\\" in source or source.count("/") > 1:
+        return True
+    return Path(source).suffix.lower() in FILE_BUILDERS or Path(source).suffix.lower() in (".txt", ".gz", ".zip")
+
+
+def check_encoding(path: Path) -> None:
+    """Refuse a text data file that is not UTF-8, naming its encoding."""
+    with path.open("rb") as handle:
+        head = handle.read(_PEEK_BYTES)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            raise _not_utf8(path, name)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(head, final=len(head) < _PEEK_BYTES)
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, _guess_encoding(head), err.start) from err
+
+
+def _guess_encoding(data: bytes) -> str:
+    for name in ("gb18030", "shift_jis", "cp1252"):
+        try:
+            data.decode(name)
+            return name if name != "cp1252" else "Latin-1/Windows-1252"
+        except UnicodeDecodeError:
+            continue
+    return "an unknown 8-bit encoding"
+
+
+def _not_utf8(path: Path, encoding: str, offset: int | None = None) -> UsageError:
+    where = f" (first bad byte at offset {offset})" if offset is not None else ""
+    return UsageError(f"dataset file {path} is not UTF-8 but looks like {encoding}{where}; convert it, e.g. "
+                      f"iconv -f {encoding.split('/')[0].upper()} -t UTF-8 {path} > {path.stem}.utf8{path.suffix}")
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+# --------------------------------------------------------------------------------------------
+
+
+def read_json_rows(path: Path) -> list[dict]:
+    """The rows of a .json or .jsonl file: a list, one object per line, or a known wrapper."""
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        first = text.lstrip().partition("\n")[0]
+        if err.msg == "Extra data" or _parses(first):
+            return _json_lines(path, text)
+        raise UsageError(f"dataset file {path} is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}") from err
+    return flatten_json(data, path)
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except json.JSONDecodeError:
+        return False
+
+
+def _json_lines(path: Path, text: str) -> list[dict]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise UsageError(f"dataset file {path} line {number} is not valid JSON ({err.msg}); "
+                             "each line of a .jsonl file must be one object") from err
+    if len(rows) == 1 and isinstance(rows[0], dict):
+        return flatten_json(rows[0], path)
+    if not all(isinstance(r, dict) for r in rows):
+        raise UsageError(f"dataset file {path}: every line must be a JSON object (a row)")
+    return rows
+
+
+def flatten_json(data: Any, path: Path) -> list[dict]:
+    """Rows from a parsed JSON file; a wrapper object is flattened, or refused with its list's place."""
+    if isinstance(data, list):
+        if data and all(isinstance(r, dict) for r in data):
+            return data
+        raise UsageError(f"dataset file {path} holds a JSON list of {_kind(data)}, not of objects (rows)")
+    if not isinstance(data, dict):
+        raise UsageError(f"dataset file {path} holds a single JSON {type(data).__name__}, not rows")
+    for layout in (_squad, _columnar, _one_list, _keyed_records):
+        rows = layout(data)
+        if rows:
+            logger.warning("%s: %s layout flattened to %d rows", path, layout.__doc__.strip().split(":")[0], len(rows))
+            return rows
+    lists = _lists_of_objects(data)
+    if not lists:  # a single flat record is one row
+        return [data]
+    where = ", ".join(f"'{p}' ({n} items)" for p, n in lists[:4]) or "nowhere (it holds no list of objects)"
+    raise UsageError(f"dataset file {path} is one JSON object, not rows: its lists of records are at {where}; "
+                     "flatten it to one object per line, e.g. jq -c '.PATH[]' FILE > rows.jsonl")
+
+
+def _kind(values: list) -> str:
+    return ", ".join(sorted({type(v).__name__ for v in values})) or "nothing"
+
+
+def _squad(data: dict) -> list[dict]:
+    """SQuAD: data[].paragraphs[].qas[] with the paragraph's context and the article title."""
+    articles = data.get("data")
+    if not (isinstance(articles, list) and articles and isinstance(articles[0], dict) and "paragraphs" in articles[0]):
+        return []
+    rows = []
+    for article in articles:
+        for paragraph in article.get("paragraphs", []):
+            for qa in paragraph.get("qas", []):
+                answers = qa.get("answers") or []
+                rows.append({
+                    "id": str(qa.get("id", "")),
+                    "title": article.get("title", ""),
+                    "context": paragraph.get("context", ""),
+                    "question": qa.get("question", ""),
+                    "answers": {"text": [a.get("text", "") for a in answers],
+                                "answer_start": [int(a.get("answer_start", -1)) for a in answers]},
+                    "is_impossible": bool(qa.get("is_impossible", False)),
+                })
+    return rows
+
+
+def _one_list(data: dict) -> list[dict]:
+    """A top-level object holding one list of records (TriviaQA's Data[]): that list."""
+    lists = [v for v in data.values() if isinstance(v, list) and v and all(isinstance(r, dict) for r in v)]
+    return lists[0] if len(lists) == 1 else []
+
+
+def _columnar(data: dict) -> list[dict]:
+    """Columns: an object of equal-length lists, one per column."""
+    if len(data) < 2 or not all(isinstance(v, list) for v in data.values()):
+        return []
+    lengths = {len(v) for v in data.values()}
+    if len(lengths) != 1 or 0 in lengths:
+        return []
+    names = list(data)
+    return [dict(zip(names, values)) for values in zip(*data.values())]
+
+
+def _keyed_records(data: dict) -> list[dict]:
+    """Records keyed by id: an object whose values are objects with the same keys."""
+    values = list(data.values())
+    if len(values) < 2 or not all(isinstance(v, dict) for v in values):
+        return []
+    keys = set(values[0])
+    if not keys or any(set(v) != keys for v in values[:50]):
+        return []
+    return [{"id": str(k), **v} for k, v in data.items()]
+
+
+def _lists_of_objects(data: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+    if depth > 4:
+        return found
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += _lists_of_objects(value, f"{prefix}.{key}" if prefix else str(key), depth + 1)
+    elif isinstance(data, list) and data and isinstance(data[0], dict):
+        found.append((prefix + "[]", len(data)))
+        found += _lists_of_objects(data[0], prefix + "[]", depth + 1)
+    return found
+
+
+def rows_to_dataset(rows: list[dict]):
+    """A datasets.Dataset from rows; columns that mix types are made text, so they still load."""
+    import datasets
+
+    try:
+        return datasets.Dataset.from_list(rows)
+    except Exception:  # pyarrow refuses mixed types; make each offending column text
+        pass
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    mixed = [c for c in columns if len({_type_key(r.get(c)) for r in rows} - {"none"}) > 1]
+    fixed = [{c: (_as_text(r.get(c)) if c in mixed else r.get(c)) for c in columns} for r in rows]
+    try:
+        return datasets.Dataset.from_list(fixed)
+    except Exception:
+        as_text = [{c: _as_text(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in columns}
+                   for r in fixed]
+        logger.warning("nested columns with varying shapes were stored as JSON text")
+        return datasets.Dataset.from_list(as_text)
+
+
+def _type_key(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def read_file(path: Path):
+    """A DatasetDict with one "train" split from a local data file."""
+    import datasets
+
+    suffix = path.suffix.lower()
+    builder = FILE_BUILDERS.get(suffix)
+    if builder is None:
+        raise UsageError(f"dataset file {path} has an unknown type; use one of {known_types()}")
+    if path.stat().st_size == 0:
+        raise UsageError(f"dataset file {path} is empty")
+    if suffix in TEXT_SUFFIXES:
+        check_encoding(path)
+    if builder == "json" and path.stat().st_size < _LARGE_JSON:
+        rows = read_json_rows(path)
+        if not rows:
+            raise UsageError(f"dataset file {path} holds no rows")
+        return datasets.DatasetDict({"train": rows_to_dataset(rows)})
+    kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    return datasets.load_dataset(builder, data_files=str(path), **kwargs)
+
+
+def data_files_in(folder: Path) -> list[Path]:
+    """Data files of a known type in a folder (two levels deep), for load_dataset."""
+    found = []
+    for pattern in ("*", "*/*"):
+        found += [p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in FILE_BUILDERS]
+    return found

@@ -1,0 +1,453 @@
+"""Turn a dataset row into the prompt the model sees and the reference the reward reads.
+
+The prompt puts context (passage, body, table) before the question and options after it as
+lettered lines; chat lists keep their turns before the last reply, with content parts joined
+to text and tool turns dropped. The reference is a short answer taken whole, a worked
+solution read to its final answer, an option as its letter and text, or a list of aliases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any, Callable
+
+from dataset_schemas import (LETTERS, Detection, UsageError, get_path, message_keys, norm, parse_options,
+                             split_qa_text)
+
+logger = logging.getLogger("dataset_utils")
+
+ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
+         "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "bot": "assistant", "system": "system"}
+TOOL_ROLES = ("tool", "function", "function_call", "observation", "ipython", "tool_call", "tool_response")
+_UNIT_PAREN_RE = re.compile(r"^\s*([-+]?[$€£]?\d[\d,]*(?:\.\d+)?%?)\s*\(\s*[A-Za-z][^()]*\)\s*$")
+_ANSWER_PREFIX_RE = re.compile(r"^\s*A\s*[:：]\s*")
+_JSON_STR_LIST_RE = re.compile(r'^\[\s*".*"\s*\]$', re.DOTALL)
+_TRANSCRIPT_RE = re.compile(r"\n\n(Human|Assistant):\s?")
+_MARKED_RE = re.compile(r"####|\\boxed|\\fbox|answer\s+is|answer\s*[:：]", re.IGNORECASE)
+_LAST_NUMBER_RE = re.compile(r"[-+]?\$?\d(?:[\d,]*\d)?(?:\.\d+)?(?:/\d+)?%?")
+_LETTER_WRAP_RE = re.compile(r"^\(?([A-Za-z])\s?[).:]?\s*$")
+
+
+# --------------------------------------------------------------------------------------------
+# Text of a value
+# --------------------------------------------------------------------------------------------
+
+
+def format_scalar(value: Any) -> str:
+    """A number as a person writes it: ``27.0`` -> ``27``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def content_text(content: Any) -> str:
+    """A message's content as text: content parts (``[{"type": "text", "text": ...}]``) joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and part.get("type", "text") == "text":
+                parts.append(str(part.get("text", part.get("value", "")) or ""))
+        return "".join(parts)
+    if isinstance(content, dict):
+        return str(content.get("text", content.get("value", content.get("content", ""))) or "")
+    return "" if content is None else format_scalar(content)
+
+
+def text_of(value: Any, path: str) -> str | None:
+    """Text for the prompt; a struct is an error naming the field, never its repr."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return format_scalar(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "\n".join(v.strip() for v in value)
+    kind = "dict{" + ", ".join(map(str, value)) + "}" if isinstance(value, dict) else type(value).__name__
+    raise UsageError(f"field {path!r} holds a {kind}, not text; pick a text field inside it with a dotted path "
+                     f"(--prompt-field {path}.KEY)")
+
+
+def render_options(options: list[tuple[str | None, str]]) -> str:
+    return "\n".join(f"{LETTERS[i]}. {text}" for i, (_, text) in enumerate(options))
+
+
+def row_options(row: dict, detection: Detection) -> list[tuple[str | None, str]] | None:
+    fields = detection.option_fields
+    if not fields:
+        return None
+    if len(fields) == 1:
+        return parse_options(get_path(row, fields[0]))
+    options = []
+    for path in fields:
+        value = get_path(row, path)
+        if value is not None and str(value).strip():
+            options.append((norm(path)[-1:], format_scalar(value).strip()))
+    return options or None
+
+
+# --------------------------------------------------------------------------------------------
+# Chat turns
+# --------------------------------------------------------------------------------------------
+
+
+def chat_turns(messages: Any, counter: dict | None = None) -> list[dict]:
+    """``[{role, content}]`` with roles mapped, content parts joined and tool turns dropped."""
+    keys = message_keys(messages)
+    if keys is None:
+        return []
+    role_key, content_key = keys
+    turns = []
+    for message in messages:
+        role = str(message.get(role_key, "")).lower()
+        role = ROLES.get(role, role)
+        text = content_text(message.get(content_key))
+        if role in TOOL_ROLES or (message.get("tool_calls") and not text.strip()):
+            if counter is not None:
+                counter["tool_turns"] = counter.get("tool_turns", 0) + 1
+            continue
+        turns.append({"role": role, "content": text})
+    return turns
+
+
+def _before_last_reply(turns: list[dict]) -> list[dict]:
+    last = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=len(turns))
+    if last == 0:  # a reply with nothing before it: keep the turns, there is no prompt otherwise
+        return turns
+    return turns[:last]
+
+
+def last_reply(value: Any) -> str | None:
+    """The last assistant reply of a chat list, a reply dict, or a plain string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return content_text(value.get("content", value.get("value", value.get("text"))))
+    turns = chat_turns(value)
+    replies = [t["content"] for t in turns if t["role"] == "assistant"]
+    return replies[-1] if replies else None
+
+
+def _transcript(text: str) -> list[dict]:
+    """HH-RLHF's ``\\n\\nHuman: ...\\n\\nAssistant: ...`` as turns."""
+    pieces = _TRANSCRIPT_RE.split("\n\n" + text.lstrip())
+    turns = []
+    for role, content in zip(pieces[1::2], pieces[2::2]):
+        turns.append({"role": "user" if role == "Human" else "assistant", "content": content.strip()})
+    return turns
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt builders
+# --------------------------------------------------------------------------------------------
+
+
+def _compose(row: dict, d: Detection) -> str:
+    parts: list[str] = []
+    options_done = False
+    for path in d.prompt_fields:
+        if path in d.option_fields:
+            if options_done:
+                continue
+            options_done = True
+            options = row_options(row, d)
+            if options:
+                parts.append(render_options(options))
+            continue
+        text = text_of(get_path(row, path), path)
+        if text:
+            parts.append(text)
+    return "\n\n".join(parts)
+
+
+def _history(row: dict, d: Detection, counter: dict | None) -> list[dict]:
+    value = get_path(row, d.prompt_fields[0])
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return _before_last_reply(chat_turns(value, counter))
+
+
+def _countdown(row: dict, d: Detection) -> str:
+    nums, target = get_path(row, d.prompt_fields[0]), get_path(row, d.prompt_fields[1])
+    return (f"Using the numbers {list(nums)}, create an equation that equals {target}. "
+            "Use each number once, with + - * /.")
+
+
+def _first_turn(row: dict, d: Detection) -> str | None:
+    turns = get_path(row, d.prompt_fields[0]) or []
+    return content_text(turns[0]) if turns else None
+
+
+PROMPT_BUILDERS: dict[str, Callable[..., Any]] = {
+    "text": lambda row, d, c: text_of(get_path(row, d.prompt_fields[0]), d.prompt_fields[0]),
+    "join": lambda row, d, c: _compose(row, d),
+    "compose": lambda row, d, c: _compose(row, d),
+    "choices": lambda row, d, c: _compose(row, d),
+    "messages": _history,
+    "history": _history,
+    "messages_history": _history,
+    "sharegpt_history": _history,
+    "transcript": lambda row, d, c: _before_last_reply(_transcript(str(get_path(row, d.prompt_fields[0]) or ""))),
+    "qa_text": lambda row, d, c: split_qa_text(str(get_path(row, d.prompt_fields[0]) or ""))[0],
+    "first_turn": lambda row, d, c: _first_turn(row, d),
+    "countdown": lambda row, d, c: _countdown(row, d),
+}
+
+
+def build_prompt(row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True,
+                 counter: dict | None = None) -> Any:
+    """The prompt GRPOTrainer takes: a message list when ``chat``, else plain text."""
+    prompt = PROMPT_BUILDERS[detection.prompt_kind](row, detection, counter)
+    system = system_prompt or (text_of(get_path(row, detection.system_field), detection.system_field)
+                               if detection.system_field else None)
+    if isinstance(prompt, list):
+        messages = [m for m in prompt if not (system and m["role"] == "system")]
+        if not any(m["content"].strip() for m in messages):
+            return None
+    elif prompt is None or not str(prompt).strip():
+        return None
+    elif chat:
+        messages = [{"role": "user", "content": str(prompt)}]
+    else:
+        return (system + "\n\n" if system else "") + str(prompt)
+    if system:
+        messages = [{"role": "system", "content": system}, *messages]
+    if not chat:
+        return "\n\n".join(m["content"] for m in messages)
+    return messages
+
+
+# --------------------------------------------------------------------------------------------
+# Reference builders
+# --------------------------------------------------------------------------------------------
+
+
+def clean_short_answer(value: Any) -> Any:
+    """A short answer as the reward should read it: whole, never reduced to a number inside it.
+
+    Only wrappers are removed: an ``A:`` prefix, ASDiv's unit in parentheses (``9 (apples)``),
+    a JSON list in a string (``'["34"]'``). Numbers are written as people write them.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return format_scalar(value)
+    if isinstance(value, list):
+        return [a for a in (clean_short_answer(v) for v in value) if a not in (None, "")]
+    if isinstance(value, dict):
+        return _dict_answer(value)
+    text = str(value).strip()
+    if _JSON_STR_LIST_RE.match(text):
+        try:
+            return [str(v) for v in json.loads(text)]
+        except ValueError:
+            pass
+    text = _ANSWER_PREFIX_RE.sub("", text, count=1)
+    unit = _UNIT_PAREN_RE.match(text)
+    return unit.group(1) if unit else text
+
+
+def _dict_answer(value: dict) -> Any:
+    """TriviaQA's {value, aliases}, SQuAD's {text: [...]}, verl's {ground_truth}, DROP's {spans}."""
+    by_name = {norm(k): v for k, v in value.items()}
+    for key in ("groundtruth", "text", "spans", "answer", "content"):
+        if key in by_name:
+            return clean_short_answer(by_name[key])
+    if "value" in by_name or "aliases" in by_name:
+        answers = [by_name.get("value")] + list(by_name.get("aliases") or [])
+        return [a for a in (clean_short_answer(v) for v in answers) if a not in (None, "")]
+    raise UsageError(f"the reference is a dict{{{', '.join(map(str, value))}}} with no answer in it; "
+                     "pass --reference-field FIELD.KEY")
+
+
+def _solution(value: Any) -> Any:
+    """A worked solution: kept whole when it marks its answer (the reward reads ####, \\boxed,
+    "The answer is", "Answer:"), else read to its last number, the Orca-Math convention."""
+    if isinstance(value, list):
+        return [_solution(v) for v in value if v is not None]
+    if value is None or not isinstance(value, str):
+        return clean_short_answer(value)
+    if _MARKED_RE.search(value):
+        return value
+    numbers = _LAST_NUMBER_RE.findall(value)
+    return numbers[-1].replace(",", "").lstrip("$") if numbers else value
+
+
+def _choice(row: dict, d: Detection) -> Any:
+    """An option reference (letter, label, index or option text) as [letter, option text]."""
+    value = get_path(row, d.reference_field)
+    options = row_options(row, d)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    position = _option_position(value, options or [], d.option_base)
+    if position is None or not options:
+        return [clean_short_answer(value)] if not isinstance(value, bool) else value
+    return [LETTERS[position], options[position][1]]
+
+
+def _option_position(value: Any, options: list, base: int) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        index = value - base
+        return index if 0 <= index < len(options) else None
+    text = str(value).strip()
+    wrapped = _LETTER_WRAP_RE.match(text)
+    key = wrapped.group(1) if wrapped else text
+    for i, (label, _) in enumerate(options):
+        if label is not None and label.strip().lower() == key.lower():
+            return i
+    if wrapped and key.upper() in LETTERS[: len(options)] and all(label is None or len(label) == 1 for label, _ in options):
+        return LETTERS.index(key.upper())
+    if text.isdigit():
+        return _option_position(int(text), options, base)
+    folded = " ".join(text.lower().split())
+    matches = [i for i, (_, t) in enumerate(options) if " ".join(t.lower().split()) == folded]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _aliases(row: dict, d: Detection) -> Any:
+    answers = clean_short_answer(get_path(row, d.reference_field))
+    answers = list(answers) if isinstance(answers, list) else ([answers] if answers is not None else [])
+    for path in d.alias_fields:
+        more = get_path(row, path)
+        if isinstance(more, str):
+            more = [m for m in (p.strip() for p in more.split(";")) if m]
+        more = clean_short_answer(more)
+        answers += more if isinstance(more, list) else ([more] if more else [])
+    seen: list = []
+    for answer in answers:
+        if answer not in seen:
+            seen.append(answer)
+    return seen or None
+
+
+def _kto(row: dict, d: Detection) -> Any:
+    label = get_path(row, d.alias_fields[0]) if d.alias_fields else True
+    return last_reply(get_path(row, d.reference_field)) if label else None
+
+
+def _first_item(row: dict, d: Detection) -> Any:
+    value = get_path(row, d.reference_field)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return clean_short_answer(value)
+
+
+def _transcript_reply(row: dict, d: Detection) -> Any:
+    turns = _transcript(str(get_path(row, d.reference_field) or ""))
+    replies = [t["content"] for t in turns if t["role"] == "assistant"]
+    return replies[-1] if replies else None
+
+
+REFERENCE_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
+    "text": lambda row, d: clean_short_answer(get_path(row, d.reference_field)),
+    "solution": lambda row, d: _solution(get_path(row, d.reference_field)),
+    "solution_answer": lambda row, d: _solution(get_path(row, d.reference_field)),
+    "aliases": _aliases,
+    "choice": _choice,
+    "last_reply": lambda row, d: last_reply(get_path(row, d.reference_field)),
+    "last_assistant": lambda row, d: last_reply(get_path(row, d.reference_field)),
+    "chat_text": lambda row, d: last_reply(get_path(row, d.reference_field)),
+    "kto": _kto,
+    "first_item": _first_item,
+    "transcript": _transcript_reply,
+    "qa_text": lambda row, d: split_qa_text(str(get_path(row, d.reference_field) or ""))[1],
+}
+
+
+def build_reference(row: dict, detection: Detection) -> Any:
+    """The value the reward receives: a string, a list of acceptable answers, a bool, or None."""
+    if detection.reference_field is None:
+        return None
+    value = REFERENCE_BUILDERS[detection.reference_kind](row, detection)
+    if isinstance(value, list):
+        value = [format_scalar(v) for v in value if v not in (None, "") and str(v).strip()]
+        return value or None
+    if value is None or isinstance(value, bool):
+        return value
+    return format_scalar(value).strip() or None
+
+
+def map_row(row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True,
+            counter: dict | None = None) -> dict:
+    return {"prompt": build_prompt(row, detection, system_prompt, chat, counter),
+            "reference": build_reference(row, detection)}
+
+
+# --------------------------------------------------------------------------------------------
+# Chat templates
+# --------------------------------------------------------------------------------------------
+
+_folded_once: list[bool] = []
+
+
+def fold_system(messages: list[dict]) -> list[dict]:
+    """A system message merged into the first user turn, for templates that reject the role."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if not system:
+        return rest
+    for message in rest:
+        if message["role"] == "user":
+            message["content"] = f"{system}\n\n{message['content']}"
+            return rest
+    return [{"role": "user", "content": system}, *rest]
+
+
+def _apply(tokenizer, messages: list[dict]) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def render_prompt(tokenizer, prompt: Any) -> str:
+    """A mapped prompt exactly as the model sees it: chat template applied to message lists.
+
+    A template that rejects the system role gets it folded into the first user turn (said once
+    in the log); any other template error is one UsageError line.
+    """
+    if not isinstance(prompt, list):
+        return prompt
+    try:
+        return _apply(tokenizer, prompt)
+    except Exception as err:  # jinja2 raises TemplateError, templates raise anything
+        error = err
+    if any(m.get("role") == "system" for m in prompt):
+        try:
+            text = _apply(tokenizer, fold_system(prompt))
+        except Exception as err:
+            error = err
+        else:
+            if not _folded_once:
+                _folded_once.append(True)
+                logger.warning("the chat template rejects a system message (%s): folded it into the first user turn",
+                               _first_line(error))
+            return text
+    raise UsageError(f"the tokenizer's chat template failed on a prompt: {_first_line(error)}; pass a tokenizer "
+                     "whose template accepts these roles, or --system-prompt '' / another --prompt-field")
+
+
+def template_rejects_system(tokenizer) -> bool:
+    """Whether the chat template raises on a system message but accepts the same turns folded."""
+    probe = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    try:
+        _apply(tokenizer, probe)
+        return False
+    except Exception:
+        try:
+            _apply(tokenizer, fold_system(probe))
+            return True
+        except Exception:
+            return False
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
