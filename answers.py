@@ -668,6 +668,8 @@ def _number_among_words(text: str) -> tuple[Fraction | int | None, frozenset]:
     number, words = None, set()
     for token in text.split():
         token = token.strip("()\"'*,;:!?").rstrip(".")
+        if token[:1] == "[" and token[-1:] == "]":  # "[90]", as Geometry3K answers; not "[0,9)"
+            token = token[1:-1]
         if not token:
             continue
         value = parse_number(token)
@@ -678,6 +680,8 @@ def _number_among_words(text: str) -> tuple[Fraction | int | None, frozenset]:
             value, token = parse_number(unit.group(1)), unit.group(2)
             words.add(token.lower())
         if value is not None:
+            if number is not None:
+                return None, frozenset()  # a list ("10, 4, -2") is not its last number
             number = value
         elif _WORD_RE.match(token):
             words.add(token.lower().rstrip("."))
@@ -743,7 +747,16 @@ def answers_match(answer: str | None, references: Sequence[str], *, symbolic: bo
             return True
         if verdict is None:
             undecided.append(r)
-    return symbolic and any(symbolic_match(a.span, r.span) for r in undecided)
+    return symbolic and any(symbolic_match(_symbolic_side(a.span, r.span), r.span) for r in undecided)
+
+
+def _symbolic_side(answer: str, reference: str) -> str:
+    """What math_verify reads of the answer: against a reference that is no equation, what
+    follows the answer's last "=" ("\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}" states the fraction)."""
+    if _EQUALS_RE.search(reference):
+        return answer
+    parts = _EQUALS_RE.split(_unwrap_math(answer))
+    return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else answer
 
 
 def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic: bool = True) -> bool:
