@@ -69,7 +69,7 @@ class Extraction(NamedTuple):
     """
 
     answer: str | None
-    source: str | None  # marker, answer_tag, boxed, answer_is, last_line, last_math, last_number or None
+    source: str | None  # marker, answer_tag, boxed, answer_is, last_line, last_math, last_number, last_letter
     start: int  # offset of the marker (or answer) in the text, -1 when nothing was found
     whole: str | None = None
 
@@ -315,7 +315,11 @@ def _unmarked_answer(text: str) -> Extraction:
     if math:
         return Extraction(math.text, "last_math", shift + math.start)
     number = _last_number(tail)
-    return Extraction(number.text, "last_number", shift + number.start) if number else _NOTHING
+    if number:
+        return Extraction(number.text, "last_number", shift + number.start)
+    end = tail[-2000:]
+    letter = _last_match(_LAST_LETTER_RE, end)  # "... therefore I think it's B"
+    return Extraction(letter.text, "last_letter", shift + len(tail) - len(end) + letter.start) if letter else _NOTHING
 
 
 def _last_math(text: str) -> _Found | None:
@@ -357,7 +361,8 @@ def _short_answer(line: str) -> tuple[str, str] | None:
     if not span:
         return None
     if not any(c.isdigit() for c in whole):
-        return (span, whole) if len(whole.split()) <= _SHORT_WORDS else None
+        short = len(whole.split()) <= _SHORT_WORDS or _letter(whole, "answer")[0] is not None
+        return (span, whole) if short else None
     whole = _unwrap_math(whole)
     if parse_number(whole) is not None or _read_number(whole, "answer")[0] is not None:
         return whole, whole
@@ -370,7 +375,8 @@ def _short_answer(line: str) -> tuple[str, str] | None:
     return (number.text, whole) if number else (whole, whole)
 
 
-_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+# Latin words outside LaTeX commands, and every letter of scripts written without spaces (CJK).
+_PROSE_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}|[^\W\d_A-Za-z]")
 
 
 # Digits glued to a letter or inside a LaTeX group belong to a name or an expression.
@@ -395,7 +401,8 @@ def _last_number(text: str) -> _Found | None:
         found = found._replace(start=found.start + window_start, end=found.end + window_start)
         before = text[found.start - 1] if found.start else " "
         after = text[found.end] if found.end < len(text) else " "
-        if not (before.isalpha() or before in _NOT_ALONE_BEFORE or after in _NOT_ALONE_AFTER):
+        glued = before.isascii() and before.isalpha()  # "AZYUK2A"; "比例为13/28" is a number in a sentence
+        if not (glued or before in _NOT_ALONE_BEFORE or after in _NOT_ALONE_AFTER):
             return found
         end = max(0, found.start)
     return None
@@ -574,8 +581,11 @@ _PUNCT_TABLE = {ord(c): " " for c in "!\"#$%&()*+,-/:;<=>?@[\\]^_`{|}~。，：�
 _PUNCT_TABLE.update({ord("'"): None, ord("’"): None, ord("."): None})  # "don't", "U.S." stay one word
 _LETTERS = "ABCDEFGHIJ"
 _LETTER_ONLY_RE = re.compile(r"^[(\[]?([A-Ja-j])[)\]]?[.)。:：]?$")
-_LETTER_TEXT_RE = re.compile(r"^(?:[(\[]([A-J])[)\]]|([A-J])[.)。:：])\s*(\S.*)$")
-_LETTER_COMMA_RE = re.compile(r"^([A-J]),\s+\S")  # "D, it is ..." (an answer, never an option)
+_LETTER_TEXT_RE = re.compile(r"^(?:[(\[]([A-J])[)\]]|([A-J])[.)。:：])\s*(\S.*)$", re.DOTALL)
+_LETTER_NAME_RE = re.compile(r"^([A-J])\s+([A-Z].*)$", re.DOTALL)  # a key "C Cecile" (references only)
+# An answer that opens with a letter: "D, it is ...", "D it can't be A" (not "A dog", "I think").
+_LEADING_LETTER_RE = re.compile(r"^([B-HJ]|[AI](?!\s+[a-z]))(?=[\s,;:!?]|$)")
+_LAST_LETTER_RE = re.compile(r"(?<![\w'’])([B-HJ]|A(?!\s+[a-z]))(?![\w'’])")
 _OPTION_RE = re.compile(r"^(?:option|choice)\s*[(\[]?([A-Ja-j])\b[)\]]?", re.IGNORECASE)
 _BOOLEANS = {"yes": True, "true": True, "no": False, "false": False}
 _EQUALS_RE = re.compile(r"(?<![<>!=])=(?!=)")  # not the "=" of "<=", ">=", "!=", "=="
@@ -628,7 +638,7 @@ def _compact(text: str) -> str:
 
 def _letter(span: str, role: str) -> tuple[str | None, str | None]:
     """A multiple-choice letter and the option text after it: "(B)", "B)", "B。", "Option B",
-    "(D) Alina", and for answers "D, it is ..."."""
+    "(D) Alina"; for references "C Cecile", for answers "D, it is ..."."""
     span = _TEXT_WRAP_RE.sub(r"\1", span).strip().strip("*").strip()
     only = _LETTER_ONLY_RE.match(span)
     if only:
@@ -639,8 +649,11 @@ def _letter(span: str, role: str) -> tuple[str | None, str | None]:
     option = _OPTION_RE.match(span)
     if option:
         return option.group(1).upper(), None
-    comma = _LETTER_COMMA_RE.match(span) if role == "answer" else None
-    return (comma.group(1), None) if comma else (None, None)
+    pattern = _LEADING_LETTER_RE if role == "answer" else _LETTER_NAME_RE
+    found = pattern.match(span)
+    if not found:
+        return None, None
+    return found.group(1), (normalize_text(found.group(2)) if role == "reference" else None)
 
 
 def _read_number(span: str, role: str) -> tuple[Fraction | int | None, frozenset]:
