@@ -1,0 +1,364 @@
+"""answers.py: reading and comparing answers in every format, each next to a trap that must not match.
+
+The formats follow those that the answer checkers of other projects test (Math-Verify,
+lighteval, TRL, open-r1, AReaL, Hendrycks MATH, SQuAD); the rows are this suite's own.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import answers
+from answers import answers_match, extract_answer, extract_reference, extraction_matches, parse_number
+from rewards import reference_reward
+
+
+def _reward(completion, reference) -> float:
+    return reference_reward([completion], reference=[reference])[0]
+
+
+# Each row: completion, reference, expected reward. Rows come in pairs: a form, then its trap.
+SHORT_UNMARKED = [
+    ("Paris.", "Paris", 1.0),
+    ("Paris.", "Lyon", 0.0),
+    ("hello world", "Hello World", 1.0),
+    ("hello world", "hello", 0.0),
+    ("<answer>London</answer>", "london", 1.0),
+    ("<answer>London</answer>", "Paris", 0.0),
+    ("<answer>\nWe add them.\nThe answer is 12\n</answer>", "12", 1.0),
+    ("<answer>The answer is 12</answer>", "21", 0.0),
+    ("<think>It could be Paris, or London.</think>\nLondon", "London", 1.0),
+    ("<think>Final answer: 5</think>\nFinal answer: 6", "5", 0.0),
+    ("Some reasoning that runs on for a while about the capital cities of Europe and their rivers.\nLondon",
+     "London", 1.0),
+    ("Some reasoning that runs on for a while about the capital cities of Europe and their rivers.\nRome",
+     "London", 0.0),
+    ("The capital is $x = 7$ apples.<|im_end|>\n<|im_start|>user\nAnd 9?", "7", 1.0),
+    ("The total is 9.<|im_end|>\n<|im_start|>user\nAnd 7?", "7", 0.0),
+]
+
+MULTIPLE_CHOICE = [
+    ("(B)", "B", 1.0),
+    ("(B)", "C", 0.0),
+    ("B)", "B", 1.0),
+    ("b", "C", 0.0),
+    ("I am sure the correct answer is C", "C", 1.0),
+    ("I am sure the correct answer is C", "A", 0.0),
+    ("B。", "B", 1.0),
+    ("B。不是 A", "A", 0.0),
+    ("The answer: D, it cannot be A or B", "D", 1.0),
+    ("The answer: D, it cannot be A or B", "A", 0.0),
+    ("Answer: **Option C**", "C", 1.0),
+    ("Answer: Option C", "(B) Carol", 0.0),
+    ("Answer: Alina", "(D) Alina", 1.0),
+    ("Answer: Cecile", "(D) Alina", 0.0),
+    ("Answer: D", "(D) Alina", 1.0),
+    ("Answer: (C) Alina", "(D) Alina", 0.0),  # the letter decides, whatever text follows it
+    ("Answer: Paris", ["B", "Paris"], 1.0),  # dataset_utils' choice references: letter and option text
+    ("Answer: (C) Paris", ["B", "Paris"], 0.0),
+    ("C", "C Cecile", 1.0),
+    ("C", "A Peter", 0.0),
+    ("Let us think. It is not A, since that fails, so I would say it is B", "B", 1.0),
+    ("Let us think. It is not B, since that fails, so I would say it is A", "B", 0.0),
+]
+
+BOOLEANS = [
+    ("Yes", "True", 1.0),
+    ("Yes", "false", 0.0),
+    ("No.", "false", 1.0),
+    ("No.", True, 0.0),
+    ("Answer: yes, because it rains", True, 1.0),
+    ("Answer: no, because it is dry", "yes", 0.0),
+    ("Answer: TRUE", "yes", 1.0),
+    ("Answer: right", "yes", 0.0),  # only yes/no/true/false are booleans: "right" may be a direction
+]
+
+TEXT = [
+    ("Answer: Mrs. Hilt", "Mrs. Hilt", 1.0),
+    ("Answer: Mrs. Hill", "Mrs. Hilt", 0.0),
+    ("Answer: U.S.", "U.S.", 1.0),
+    ("Answer: the U.S. Army", "US Army", 1.0),
+    ("Answer: the U.K. Army", "US Army", 0.0),
+    ("Answer: No. I am your father", "No. I am your father", 1.0),
+    ("Answer: No. I am your mother", "No. I am your father", 0.0),
+    ("Answer: Dr. Who. He travels in time", "Dr. Who", 1.0),
+    ("Answer: The Eiffel Tower!", "eiffel tower", 1.0),
+    ("Answer: The Eiffel Tower", "Tower Bridge", 0.0),
+    ("The answer is \\text{Evelyn}.", "$\\text{Evelyn}$", 1.0),
+    ("The answer is \\text{Evelyn}.", "$\\text{Carla}$", 0.0),
+    ("Answer: twelve", "12", 1.0),
+    ("Answer: eleven", "12", 0.0),
+]
+
+LATEX_NUMBERS = [
+    ("The answer is $$\\frac{1}{2}$$", "0.5", 1.0),
+    ("The answer is $$\\frac{1}{3}$$", "0.5", 0.0),
+    ("Final answer:\n$$\n\\frac{3}{4}\n$$", "0.75", 1.0),
+    ("\\boxed{\\left( \\frac{3}{4} \\right)}", "0.75", 1.0),
+    ("\\boxed{\\left( \\frac{3}{4} \\right)}", "0.34", 0.0),
+    ("\\boxed{1\\!000}", "1000", 1.0),
+    ("\\boxed{1{,}000}", "1000", 1.0),
+    ("\\boxed{1\\,000}", "1000", 1.0),
+    ("\\boxed{11,\\! 111,\\! 100}", "11111100", 1.0),
+    ("\\boxed{1{,}000}", "1", 0.0),
+    ("Answer: 1 000", "1000", 1.0),
+    ("Answer: 1 000", "1", 0.0),
+    ("\\boxed{\\cfrac{1}{3}}", "1/3", 1.0),
+    ("\\boxed{\\frac12}", "0.5", 1.0),
+    ("\\boxed{\\frac 1 2}", "0.5", 1.0),
+    ("\\boxed{\\frac3{3}}", "1", 1.0),
+    ("\\boxed{\\frac12}", "12", 0.0),
+    ("\\boxed{918\\frac{1}{2}}", "918.5", 1.0),
+    ("\\boxed{918\\frac{1}{2}}", "459", 0.0),  # a mixed number, not 918 times a half
+    ("1 \\times 10^3", "1000", 1.0),
+    ("1 \\times 10^3", "3", 0.0),
+    ("\\boxed{15\\text{ cm}}", "15", 1.0),
+    ("\\boxed{15\\text{ cm}}", "150", 0.0),
+    ("The distance is \\boxed{125\\textnormal{ miles}}.", "$125$ miles", 1.0),
+    ("The distance is \\boxed{125\\textnormal{ miles}}.", "$125$ hours", 0.0),
+    ("\\boxed{90^\\circ}", "90", 1.0),
+    ("\\boxed{90^{\\circ}}", "$90^\\circ$", 1.0),
+    ("\\boxed{45^\\circ}", "90", 0.0),
+    ("x = 5", "5", 1.0),
+    ("x = 5", "6", 0.0),
+    ("\\boxed{x \\approx 3.14}", "3.14", 1.0),
+    ("$x = \\frac{1}{3} \\approx 0.33$", "1/3", 1.0),
+    ("\\boxed{x \\approx 3.14}", "3.15", 0.0),
+    ("Final Answer: The final answer is $28 \\%$. I hope it is correct.", "28", 1.0),
+    ("Final Answer: The final answer is $28 \\%$. I hope it is correct.", "0.28", 0.0),
+    ("Answer: 1000,99", "1000.99", 1.0),
+    ("Answer: 0,111", "0.111", 1.0),
+    ("Answer: 0,111", "111", 0.0),
+    ("The total is 42 apples.", "42", 1.0),
+    ("Answer: 2 weeks", "2 days", 0.0),
+    ("The largest $n$ is 34.", "34", 1.0),
+    ("The angle is [90].", "90", 1.0),
+    ("The angle is [60].", "90", 0.0),
+]
+
+FALSE_POSITIVES = [
+    ("AZYUK2A", "2", 0.0),
+    ("Answer: AZYUK2A", "azyuk2a", 1.0),
+    ("\\boxed{\\frac{1+\\sqrt{5}}{2}}", "2", 0.0),
+    ("\\boxed{\\frac{1+\\sqrt{5}}{2}}", "\\frac{1+\\sqrt5}{2}", 1.0),
+    ("\\boxed{[0,9)}", "(0,9)", 0.0),
+    ("\\boxed{(0,9)}", "(0,9)", 1.0),
+    ("\\boxed{10, 4, -2}", "4, 12, -2", 0.0),  # a list is not its last number
+    ("Answer: 180", "#### 18", 0.0),
+]
+
+SYMBOLIC = [
+    ("\\boxed{10-4n}", "$10-4 n$", 1.0),
+    ("\\boxed{10+4n}", "$10-4 n$", 0.0),
+    ("\\boxed{[-2,1)}", "\\{x|-2\\leq x<1\\}", 1.0),
+    ("\\boxed{[-2,1]}", "\\{x|-2\\leq x<1\\}", 0.0),
+    ("\\boxed{(x+1)^2}", "x^2+2x+1", 1.0),
+    ("\\boxed{(x-1)^2}", "x^2+2x+1", 0.0),
+    ("\\boxed{\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}}", "\\begin{pmatrix}1 & 2\\\\ 3 & 4\\end{pmatrix}", 1.0),
+    ("\\boxed{\\begin{pmatrix}1&2\\\\3&5\\end{pmatrix}}", "\\begin{pmatrix}1 & 2\\\\ 3 & 4\\end{pmatrix}", 0.0),
+    ("\\boxed{2x+3}", "y = 2x + 3", 1.0),
+    ("\\boxed{2x+4}", "y = 2x + 3", 0.0),
+    ("\\boxed{\\{2, 1\\}}", "\\{1,2\\}", 1.0),
+    ("\\boxed{\\{2, 3\\}}", "\\{1,2\\}", 0.0),
+    ("Thus $x \\leq 2$ is our answer.", "$x <= 2$", 1.0),
+    ("Thus $x \\geq 2$ is our answer.", "$x <= 2$", 0.0),
+    ("So the roots are \\boxed{-2} and \\boxed{1}.", "1, -2", 1.0),
+    ("\\boxed{0}", "a+3z=0", 0.0),  # a number does not answer an equation in two unknowns
+    ("The answer is $\\sqrt{16}$", "4", 1.0),
+    ("The answer is $\\sqrt{15}$", "4", 0.0),
+]
+
+TABLES = {"short_unmarked": SHORT_UNMARKED, "multiple_choice": MULTIPLE_CHOICE, "booleans": BOOLEANS,
+          "text": TEXT, "latex_numbers": LATEX_NUMBERS, "false_positives": FALSE_POSITIVES, "symbolic": SYMBOLIC}
+
+
+@pytest.mark.parametrize("completion,reference,expected",
+                         [pytest.param(*row, id=f"{name}-{i}") for name, rows in TABLES.items() for i, row in enumerate(rows)])
+def test_every_answer_format_matches_and_its_trap_does_not(completion, reference, expected):
+    assert _reward(completion, reference) == expected
+
+
+@pytest.mark.parametrize(
+    "text,answer,source",
+    [
+        ("Final answer: 7\nThe answer is 8 \\boxed{9} 10", "7", "marker"),
+        ("The answer is 8. \\boxed{9} and 10", "9", "boxed"),
+        ("The answer is 8. Then 10", "8", "answer_is"),
+        ("I am sure the correct answer is (C).", "(C)", "answer_is"),
+        ("<answer>Paris</answer> or is it?", "Paris", "answer_tag"),
+        ("Paris.", "Paris", "last_line"),
+        ("We add.\n3 + 4 = 7, so 7 apples", "3 + 4 = 7, so 7 apples", "last_line"),
+        ("x" * 100 + " so the pair is $(7, 6)$.", "(7, 6)", "last_math"),
+        ("x" * 100 + " 3 * 4 = 12 and then it is 13.", "13", "last_number"),
+        ("x" * 100 + " it is not A, so it is B", "B", "last_letter"),
+        ("x" * 100 + " AZYUK2A", None, None),
+        ("\\boxed{\\frac{a}{\\sqrt{b}}}", "\\frac{a}{\\sqrt{b}}", "boxed"),
+        ("\\boxed{1}, \\boxed{2} \\text{ and } \\boxed{3}", "1, 2, 3", "boxed"),
+        ("Answer: Mrs. Hilt. She had 5.", "Mrs. Hilt", "marker"),
+    ],
+)
+def test_extraction_reads_markers_tags_boxes_then_short_lines_math_numbers_letters(text, answer, source):
+    found = extract_answer(text)
+    assert (found.answer, found.source) == (answer, source)
+
+
+def test_unmarked_answers_are_not_marked_for_format_reward():
+    assert extract_answer("Paris.", last_number=False).source is None
+    assert extract_answer("<answer>Paris</answer>", last_number=False).source == "answer_tag"
+
+
+@pytest.mark.parametrize(
+    "reference,expected",
+    [
+        ("$10-4 n$", ["$10-4 n$"]),
+        ("\\frac13", ["\\frac13"]),
+        ("\\{x|-2\\leq x<1\\}", ["\\{x|-2\\leq x<1\\}"]),
+        ("Paris", ["Paris"]),
+        ("(D) Alina", ["(D) Alina"]),
+        ("Mrs. Hilt", ["Mrs. Hilt"]),
+        ("Natalia sold 48/2 = 24 clips.\n#### 1,234", ["1,234"]),
+        ("... so the total is $\\boxed{\\frac{1}{2}}$.", ["\\frac{1}{2}"]),
+        ("Alina and the answer is\n(C) Cecile", ["(C) Cecile"]),
+        ("We first count the ways to choose the seats for the two of them, and then the ways to seat the "
+         "remaining guests around the table. Solving the two equations for the two unknowns gives the "
+         "ordered pair $(7, 6)$.", ["(7, 6)"]),
+        (True, ["yes", "true"]),
+        ([" ", None], []),
+    ],
+)
+def test_reference_short_answers_are_taken_whole_and_solutions_are_read(reference, expected):
+    assert extract_reference(reference) == expected
+
+
+# --- numbers in every written form ----------------------------------------------------------
+
+
+def _written_forms(n: int) -> list[str]:
+    grouped = f"{n:,}"
+    return [grouped, grouped.replace(",", " "), grouped.replace(",", "{,}"), grouped.replace(",", "\\,"),
+            f"${grouped}$", f"{n}.0", f"\\frac{{{2 * n}}}{{2}}", f"\\dfrac{{{3 * n}}}{{3}}",
+            f"{n}e0", f"{n / 1000:g} \\times 10^3" if n % 1000 == 0 else f"{n} \\times 10^0"]
+
+
+@given(st.integers(min_value=1, max_value=10**9))
+@settings(max_examples=150, deadline=None)
+def test_a_number_survives_every_written_form_and_a_neighbour_does_not(n):
+    for form in _written_forms(n):
+        assert parse_number(form) == n, form
+        assert answers_match(form, [str(n)], symbolic=False), form
+        assert not answers_match(form, [str(n + 1)], symbolic=False), form
+        assert extraction_matches(extract_answer(f"So it is $\\boxed{{{form}}}$."), extract_reference(f"#### {n:,}")), form
+
+
+@given(st.integers(min_value=0, max_value=99), st.integers(min_value=1, max_value=99), st.integers(min_value=0, max_value=9))
+@settings(max_examples=100, deadline=None)
+def test_mixed_numbers_and_short_fractions_read_as_their_value(whole, num, den_extra):
+    den = num + 1 + den_extra  # a proper fraction, as mixed numbers are written
+    value = whole + answers.Fraction(num, den)
+    assert parse_number(f"{whole}\\frac{{{num}}}{{{den}}}") == value
+    if num < 10 and den < 10:
+        assert parse_number(f"\\frac{num}{den}") == answers.Fraction(num, den)
+        assert parse_number(f"\\frac {num} {den}") == answers.Fraction(num, den)
+
+
+_BRACKETS = ["({}, {})", "[{}, {}]", "({}, {}]", "[{}, {})"]
+
+
+@given(st.integers(min_value=-20, max_value=20), st.integers(min_value=1, max_value=20),
+       st.sampled_from(range(4)), st.sampled_from(range(4)))
+@settings(max_examples=30, deadline=None)
+def test_an_interval_never_equals_its_other_bracket_type(low, width, mine, theirs):
+    answer = _BRACKETS[mine].format(low, low + width)
+    reference = _BRACKETS[theirs].format(low, low + width)
+    assert answers_match(f"\\boxed{{{answer}}}", [reference]) is (mine == theirs)
+
+
+# --- math_verify: only where needed, under a time limit -------------------------------------
+
+
+def test_numbers_and_plain_text_never_call_math_verify():
+    answers.clear_caches()
+    pairs = [("1,234", "1234"), ("17", "18"), ("Paris", "London"), ("(B)", "C"), ("Yes", "false"),
+             ("\\frac{1}{2}", "0.5"), ("18 apples", "19"), ("Mrs. Hilt", "Mrs. Hill")]
+    for answer, reference in pairs:
+        answers_match(answer, [reference])
+    assert answers.symbolic_match.cache_info().currsize == 0
+
+
+def test_symbolic_pairs_go_to_math_verify_once_and_are_cached():
+    answers.clear_caches()
+    assert answers_match("(x+1)^2", ["x^2+2x+1"])
+    assert answers_match("(x+1)^2", ["x^2+2x+1"])
+    info = answers.symbolic_match.cache_info()
+    assert (info.currsize, info.hits) == (1, 1)
+
+
+def test_time_limit_stops_a_slow_check_and_restores_the_signal_handler():
+    before = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    assert answers.run_limited(time.sleep, (30,), 0.05) is None
+    assert time.monotonic() - start < 30  # stopped, not waited out
+    assert signal.getsignal(signal.SIGALRM) == before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_an_overrun_counts_as_no_match_instead_of_raising():
+    answers.clear_caches()
+    assert answers.symbolic_match("\\frac{(x+1)^{9}}{x^{3}}", "(x+1)^9 x^{-3}", 1e-6) is False
+
+
+def test_math_verify_works_off_the_main_thread_through_a_worker_process():
+    verdicts = {}
+
+    def check():
+        answers.clear_caches()
+        verdicts["same"] = answers_match("\\boxed{(x+1)^2}", ["x^2+2x+1"])
+        verdicts["other"] = answers_match("\\boxed{[0,9)}", ["(0,9)"])
+
+    thread = threading.Thread(target=check)
+    thread.start()
+    thread.join(120)
+    assert verdicts == {"same": True, "other": False}
+
+
+def test_symbolic_checks_can_be_turned_off():
+    assert not answers_match("(x+1)^2", ["x^2+2x+1"], symbolic=False)
+    assert answers_match("x^2+2x+1", ["x^2 + 2x + 1"], symbolic=False)  # equal as written
+
+
+# --- robustness -----------------------------------------------------------------------------
+
+_ASCII_MARKERS = st.lists(st.sampled_from(["answer", "Answer", "ANSWER", ":", "：", " ", "\n", "final", "Final ", "the ",
+                                           "The ", "correct ", " is", "is", "s", "x", "_", "7", "."]), max_size=25).map("".join)
+
+
+@given(_ASCII_MARKERS.filter(str.isascii))
+@settings(max_examples=300, deadline=None)
+def test_fast_marker_search_finds_what_the_regex_finds(text):
+    low = text.lower()
+    for pattern, after, before in ((answers._MARKER_RE, answers._COLON_AFTER, None),
+                                   (answers._ANSWER_IS_RE, answers._IS_AFTER, answers._THE_BEFORE)):
+        fast = answers._last_marker(text, low, pattern, after, before)
+        slow = answers._last_match(pattern, text)
+        assert (fast is None) == (slow is None)
+        if fast is not None:
+            assert fast.end == slow.end
+
+
+_PIECES = st.sampled_from(["$", "$$", "\\(", "\\)", "\\[", "\\]", "\\boxed{", "}", "{", "(", ")", "[", "]", ",", ".", ". ",
+                           "=", "\\approx", "1", "22", "-", "A", "B)", "Yes", "no", "Mrs.", "<answer>", "</answer>",
+                           "</think>", "<|im_end|>", "\\frac", "\\text{", " ", "\n", "Answer:", "the answer is", "0,5"])
+
+
+@given(st.lists(_PIECES, max_size=30).map("".join), st.lists(_PIECES, max_size=12).map("".join))
+@settings(max_examples=300, deadline=None)
+def test_any_pieces_extract_and_compare_without_error(completion, reference):
+    found = extract_answer(completion)
+    assert found.answer is None or isinstance(found.answer, str)
+    assert answers_match(found.answer, extract_reference(reference), symbolic=False) in (True, False)
