@@ -13,8 +13,8 @@ import logging
 import re
 from typing import Any, Callable
 
-from dataset_schemas import (LETTERS, Detection, UsageError, get_path, message_keys, norm, parse_options,
-                             split_qa_text)
+from dataset_schemas import (LETTERS, Detection, UsageError, get_path, is_worked, message_keys, norm,
+                             parse_options, split_qa_text)
 
 logger = logging.getLogger("dataset_utils")
 
@@ -273,7 +273,7 @@ def _solution(value: Any) -> Any:
     "The answer is", "Answer:"), else read to its last number, the Orca-Math convention."""
     if isinstance(value, list):
         return [_solution(v) for v in value if v is not None]
-    if value is None or not isinstance(value, str):
+    if value is None or not isinstance(value, str) or not is_worked(value):
         return clean_short_answer(value)
     if _MARKED_RE.search(value):
         return value

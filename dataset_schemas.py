@@ -79,6 +79,7 @@ _OPTION_GROUP_RE = re.compile(r"^(option|opt|op|choice|answer|ending|sol|candida
 _NAME_RE = re.compile(r"[\s_\-]+")
 _WORKED_MARKERS = ("####", "\\boxed", "\\fbox", "answer is", "answer:", "Answer:")
 _SHORT_CHARS = 120
+_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # a word, not a LaTeX command: "=" chains in prose are work
 _ROLE_KEYS = (("role", "content"), ("from", "value"), ("role", "value"), ("speaker", "text"), ("role", "text"))
 
 
@@ -141,8 +142,8 @@ def is_worked(value: Any) -> bool:
         return any(is_worked(v) for v in value)
     if not isinstance(value, str):
         return False
-    return ("\n" in value.strip() or len(value) > _SHORT_CHARS or value.count("=") >= 2
-            or any(m in value for m in _WORKED_MARKERS))
+    return ("\n" in value.strip() or len(value) > _SHORT_CHARS or any(m in value for m in _WORKED_MARKERS)
+            or (value.count("=") >= 2 and _WORD_RE.search(value) is not None))
 
 
 def _values(rows: Sequence[dict], path: str) -> list:
@@ -259,7 +260,9 @@ def parse_options(value: Any) -> list[tuple[str | None, str]] | None:
             return [(None if lab is None else str(lab), str(t)) for lab, t in zip(labels, value["text"])]
         if isinstance(value.get("choices"), list):
             return [(None, str(t)) for t in value["choices"]]
-        if value and all(len(str(k)) <= 2 for k in value) and all(is_scalar(v) or v is None for v in value.values()):
+        keys = [str(k).strip().upper() for k in value]
+        if len(keys) >= 2 and keys in (list(LETTERS[: len(keys)]), [str(i) for i in range(1, len(keys) + 1)]) and all(
+                is_scalar(v) or v is None for v in value.values()):
             return [(str(k), str(v)) for k, v in value.items() if v is not None]
         return None
     if isinstance(value, list) and value:
@@ -474,15 +477,22 @@ def _mt_bench(fields, rows, columns) -> Detection | None:
 def _question(fields, rows, columns, nested: bool = True) -> tuple[str, ...] | None:
     """The question field(s): strong names first, weak ones only when no strong one fits."""
     top = [f for f in fields if not f.nested]
+    order = {f.path: i for i, f in enumerate(fields)}
+
+    def candidates(pool):  # identical text in two columns is one candidate: the first column
+        return _distinct(sorted(_by_name(pool, names, rows, is_text), key=lambda f: order[f.path]), rows)
+
     for names in (PROMPT_STRONG, PROMPT_WEAK):
-        found = _distinct(_by_name(top, names, rows, is_text), rows)
+        found = candidates(top)
         if not found and nested:
-            found = _distinct(_by_name([f for f in fields if f.nested], names, rows, is_text), rows)
+            found = candidates([f for f in fields if f.nested])
+        found.sort(key=lambda f: names.index(f.name))
         if len(found) == 1 or (found and found[0].name == "instruction"):
             first = found[0]
-            extra = [f for f in found[1:] if f.name in ("input", "inputs")]
-            if first.name == "instruction" and not extra:
-                extra = [f for f in _by_name(top, ("input",), rows, is_text)]
+            extra = [f for f in top if f.name in ("input", "inputs") and f.path != first.path
+                     and all(isinstance(get_path(r, f.path), (str, type(None))) for r in rows)]
+            if first.name != "instruction":
+                extra = []
             return (first.path, *(f.path for f in extra[:1]))
         if len(found) > 1:
             names_seen = ", ".join(f.path for f in found)
@@ -607,8 +617,19 @@ def _answer_dict(value: Any) -> bool:
                                            for k in value)
 
 
+def _answer_key(values: list) -> str | None:
+    """The one key of answer structs that holds the answers (SQuAD's text, DROP's spans)."""
+    for key in ("text", "spans", "ground_truth"):
+        if values and all(isinstance(v, dict) and key in v for v in values):
+            return key
+    return None
+
+
 def _with_reference(detection: Detection, rows, path: str, why: str) -> Detection:
     values = _values(rows, path)
+    key = _answer_key(values)
+    if key:
+        path, values = f"{path}.{key}", _values(rows, f"{path}.{key}")
     options = detection.option_fields
     kind, aliases = _reference_kind(path, values, bool(options)), ()
     base = detection.option_base
@@ -644,7 +665,7 @@ def _reference_kind(path: str, values: list, has_options: bool) -> str:
     if values and all(isinstance(v, list) for v in values):
         return "aliases"
     name = norm(path.rsplit(".", 1)[-1])
-    if name in SOLUTION_NAMES and any(is_worked(v) for v in values):
+    if name in SOLUTION_NAMES and 2 * sum(map(is_worked, values)) >= len(values) > 0:
         return "solution"
     return "text"
 
