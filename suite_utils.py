@@ -6,6 +6,7 @@ module is cheap and ``--local-only`` can set the offline environment before any 
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("httpx", "urllib3", "filelock"):
+    for noisy in ("httpx", "urllib3", "filelock", "torch"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # Optional CPU kernels bitsandbytes looks for at import; their absence changes nothing here.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
@@ -80,12 +81,89 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def _not_on_disk(name: str, what: str, err: Exception) -> UsageError:
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (``error: ...``) and exit 2, not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def looks_like_path(name: str) -> bool:
+    """A local path rather than a hub id ("org/name"): it exists, or is written as a path."""
+    return (os.path.exists(os.path.expanduser(name)) or name.startswith(("/", ".", "~")) or name.count("/") > 1
+            or "\\" in name or os.path.isabs(name))
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """A truncated or corrupt safetensors file, found from its header without loading tensors."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                return f"{path.name} is truncated ({size} bytes)"
+            length = int.from_bytes(head, "little")
+            if length <= 0 or 8 + length > size:
+                return f"{path.name} is truncated or not a safetensors file"
+            header = json.loads(f.read(length))
+    except (OSError, ValueError) as err:
+        return f"{path.name} cannot be read ({err})"
+    if not isinstance(header, dict):
+        return f"{path.name} is not a safetensors file"
+    ends = [v["data_offsets"][1] for k, v in header.items()
+            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
+    if ends and 8 + length + max(ends) > size:
+        return f"{path.name} is truncated ({size} of {8 + length + max(ends)} bytes)"
+    return None
+
+
+PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+
+
+def check_model_source(name: str, flag: str = "--model") -> None:
+    """A local model folder that cannot load, named with what is wrong; hub ids pass through."""
+    path = Path(name).expanduser()
+    if not path.exists():
+        if looks_like_path(name):
+            raise UsageError(f"{flag} {name}: no such folder; check the path (a hub id looks like org/name)")
+        return
+    if not path.is_dir():
+        raise UsageError(f"{flag} {name} is a file; pass the folder that holds config.json and the *.safetensors "
+                         "weights")
+    if not (path / "config.json").is_file():
+        if (path / "adapter_config.json").is_file():
+            raise UsageError(f"{flag} {name} is a LoRA adapter, not a model; pass its base model as {flag} "
+                             "(and the adapter as --adapter)")
+        raise UsageError(f"{flag} {name} has no config.json, so it is not a saved model; pass the folder that "
+                         "save_pretrained wrote")
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        pickles = [p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern)]
+        if pickles:
+            raise UsageError(
+                f"{flag} {name} holds only PyTorch pickle weights ({pickles[0]}); this suite loads safetensors only, "
+                "because pickle files can run code. Convert a checkpoint you trust once: python -c \"from transformers "
+                f"import AutoModelForCausalLM as M; M.from_pretrained('{name}', use_safetensors=False)"
+                f".save_pretrained('{name}-safetensors')\" and pass that folder")
+        raise UsageError(f"{flag} {name} has config.json but no weights (*.safetensors); copy the weights into it or "
+                         "pass the complete model folder")
+    for file in weights:
+        problem = safetensors_problem(file)
+        if problem:
+            raise UsageError(f"{flag} {name}: {problem}; download or save the model again")
+
+
+def _not_on_disk(name: str, what: str, err: Exception, local_only: bool = False) -> UsageError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return UsageError(
-        f"could not load {what} {name!r}: {first}. With --local-only it must be on disk: "
-        f"download it first (hf download {name}) or pass a local folder"
-    )
+    if looks_like_path(name):
+        return UsageError(f"could not load the {what} from {name!r}: {first}")
+    if local_only:
+        return UsageError(
+            f"could not load {what} {name!r}: it is not a local folder and not in the hub cache, and --local-only "
+            f"forbids the network; download it first (hf download {name}) or pass a local folder"
+        )
+    return UsageError(f"could not load {what} {name!r} from the hub: {first}; check the id, your network, and "
+                      "for a gated model your token (hf auth login)")
 
 
 def load_tokenizer(name: str, revision: str | None = None, local_only: bool = False, trust_remote_code: bool = False):
@@ -96,7 +174,7 @@ def load_tokenizer(name: str, revision: str | None = None, local_only: bool = Fa
             name, revision=revision, local_files_only=local_only, trust_remote_code=trust_remote_code
         )
     except (OSError, ValueError) as err:
-        raise _not_on_disk(name, "tokenizer", err) from err
+        raise _not_on_disk(name, "tokenizer", err, local_only) from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -131,8 +209,8 @@ def load_model(
         kwargs["device_map"] = {"": local_rank() if cuda_available() else "cpu"}
     try:
         return AutoModelForCausalLM.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as err:
-        raise _not_on_disk(name, "model", err) from err
+    except Exception as err:  # any library's failure to load is one line naming the model
+        raise _not_on_disk(name, "model", err, local_only) from err
 
 
 def find_lora_targets(model) -> list[str]:

@@ -15,16 +15,22 @@ import argparse
 import importlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
 import subprocess
+import sys
+import time
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
 import dataset_utils
 import rewards
+import run_folder
+import train_checks
 from dataset_utils import UsageError
 
 logger = logging.getLogger("train_grpo")
@@ -55,7 +61,9 @@ def _preset_help(name: str, text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    import suite_utils
+
+    parser = suite_utils.OneLineParser(
         description="GRPO fine-tuning of a causal LM with a LoRA adapter.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -124,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     out = parser.add_argument_group("output")
     out.add_argument("--output-dir", required=False, help="folder for the adapter, logs and checkpoints")
-    out.add_argument("--overwrite", action="store_true", help="delete a non-empty --output-dir and start afresh")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace an earlier run of this suite in --output-dir; it is kept aside until the new run "
+                     "saves its first checkpoint, and put back if the new run fails before then")
     out.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
     out.add_argument("--save-steps", type=int, default=None, help=_preset_help("save_steps", "checkpoint every N steps"))
     out.add_argument("--logging-steps", type=int, default=None, help=_preset_help("logging_steps", "log every N steps"))
@@ -132,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--dry-run", action="store_true",
                      help="load only data and tokenizer, show the prompt, reference and reward, then exit")
     out.add_argument("--demo", action="store_true", help="use the embedded tiny model and arithmetic task (CPU, offline)")
+    out.add_argument("--debug", action="store_true", help="print the full traceback of an unexpected error")
     return parser
 
 
@@ -152,14 +163,16 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def check_args(args: argparse.Namespace) -> None:
+    """Every flag, before any work: values, combinations, the model folder and the output folder."""
+    import suite_utils
+
     if not args.model:
         raise UsageError("no model given; pass --model HUB_ID_OR_FOLDER, or --demo for the embedded one")
     if not args.dataset:
         raise UsageError("no dataset given; pass --dataset HUB_ID_OR_PATH, or --demo for the embedded one")
     if not args.output_dir and not args.dry_run:
         raise UsageError("no output folder given; pass --output-dir DIR")
-    if args.num_generations < 2:
-        raise UsageError(f"--num-generations must be at least 2 (got {args.num_generations}): GRPO compares completions within a group")
+    train_checks.check_flags(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     batch = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
     if batch % args.num_generations:
@@ -168,9 +181,6 @@ def check_args(args: argparse.Namespace) -> None:
             f"x --gradient-accumulation-steps {args.gradient_accumulation_steps} = {batch}) must be divisible by "
             f"--num-generations {args.num_generations}"
         )
-    for flag in ("learning_rate", "temperature", "max_completion_length", "lora_r"):
-        if getattr(args, flag) <= 0:
-            raise UsageError(f"--{flag.replace('_', '-')} must be positive (got {getattr(args, flag)})")
     if args.use_vllm and args.quantization in ("4bit", "8bit"):
         raise UsageError("--use-vllm cannot be combined with 4-bit or 8-bit quantization: TRL cannot sync quantized "
                          "LoRA weights into vLLM; pass --quantization none")
@@ -180,40 +190,16 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("--overwrite and --resume contradict each other; pass one")
     if args.resume and args.adapter:
         raise UsageError("--resume continues a checkpoint, which holds its adapter; drop --adapter")
-    check_output_dir(args)
-
-
-# --------------------------------------------------------------------------------------------
-# Output folder
-# --------------------------------------------------------------------------------------------
-
-
-def check_output_dir(args: argparse.Namespace) -> None:
-    """Refuse to write over an earlier run unless the user asked to; checked before any work."""
-    if args.dry_run:
-        return
-    out = Path(args.output_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--output-dir {out} is a file; pass a folder")
-    if args.resume and latest_checkpoint(out) is None:
-        raise UsageError(f"--resume: no checkpoint-* folder in {out}; train without --resume first")
-    if not args.resume and not args.overwrite and out.is_dir() and any(out.iterdir()):
-        raise UsageError(f"--output-dir {out} is not empty; pass --resume to continue it, --overwrite to replace it, "
-                         "or another folder")
-
-
-def prepare_output_dir(args: argparse.Namespace) -> Path:
-    """The output folder, emptied first if --overwrite was given (by the main process)."""
-    out = Path(args.output_dir)
-    if args.overwrite and out.is_dir() and is_main_process():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    suite_utils.check_model_source(args.model)
+    if args.adapter:
+        suite_utils.read_adapter_config(args.adapter)
+    if not args.dry_run:
+        run_folder.check_output_dir(Path(args.output_dir), args.overwrite, args.resume)
 
 
 def latest_checkpoint(out: Path) -> Path | None:
-    checkpoints = [p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    """The newest checkpoint that is complete (its marker written last), or None."""
+    return run_folder.latest_complete_checkpoint(Path(out), report=False)
 
 
 def is_main_process() -> bool:
@@ -248,7 +234,7 @@ def build_rewards(args) -> tuple[list, list[float], list[str]]:
     """Reward functions, their weights and names: the chosen components, then extra ones."""
     extras = [load_extra_reward(spec) for spec in args.extra_reward]
     extra_names = [f.__name__ for f in extras]
-    names = [n.strip() for n in args.rewards.split(",") if n.strip()]
+    names = train_checks.selected_components(args.rewards)
     try:
         weights = rewards.parse_weights(args.reward_weights, extra=extra_names)
         funcs, values = rewards.build_reward_funcs(names, {k: v for k, v in weights.items() if k not in extra_names},
@@ -259,20 +245,42 @@ def build_rewards(args) -> tuple[list, list[float], list[str]]:
     values += [weights.get(name, 1.0) for name in extra_names]
     if not funcs:
         raise UsageError("no reward components selected; pass --rewards NAME,...")
+    train_checks.check_reward_spec(names, args.reward_weights, extra_names, list(rewards.REWARD_COMPONENTS), values)
     return funcs, values, [f.__name__ for f in funcs]
 
 
 def load_extra_reward(spec: str):
+    """``module:function`` imported (the current folder is on the path) and guarded."""
     module_name, _, func_name = spec.partition(":")
     if not module_name or not func_name:
-        raise UsageError(f"--extra-reward {spec!r} must look like module:function")
+        raise UsageError(f"--extra-reward {spec!r} must look like module:function (a file my_rewards.py in the "
+                         "current folder is module my_rewards)")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
-        func = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as err:
-        raise UsageError(f"--extra-reward {spec!r}: {err}") from err
+        module = importlib.import_module(module_name)
+    except Exception as err:  # the user's module: a SyntaxError or its own failing import is one line too
+        raise UsageError(f"--extra-reward {spec}: importing {module_name} failed ({type(err).__name__}: "
+                         f"{train_checks._first_line(err)}); fix the module or the name") from err
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise UsageError(f"--extra-reward {spec}: module {module_name} has no {func_name!r}")
     if not callable(func):
         raise UsageError(f"--extra-reward {spec!r} is not a function")
-    return func
+    return train_checks.guard_user_reward(func, spec, train_checks.reward_name(func, spec))
+
+
+def check_enough_rows(args, train_rows) -> None:
+    """Refuse a run whose data cannot fill one generation batch: it would save an untrained adapter."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    batch = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
+    needed = batch // args.num_generations
+    if len(train_rows) < needed:
+        raise UsageError(
+            f"the dataset has {len(train_rows)} usable training row(s) but one step needs {needed} prompt(s) "
+            f"({batch} completions per step / --num-generations {args.num_generations}); add rows, or lower "
+            "--per-device-train-batch-size or --gradient-accumulation-steps"
+        )
 
 
 def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
@@ -343,8 +351,10 @@ def build_model(args, tokenizer):
         return suite_utils.attach_adapter(model, args.adapter, args.model, trainable=True), None, quantization
     from peft import LoraConfig
 
-    targets = (suite_utils.find_lora_targets(model) if args.lora_target_modules == "auto"
+    available = suite_utils.find_lora_targets(model)
+    targets = (available if args.lora_target_modules == "auto"
                else [t.strip() for t in args.lora_target_modules.split(",") if t.strip()])
+    train_checks.check_target_modules(targets, available)
     logger.info("LoRA r=%d alpha=%d on %s", args.lora_r, args.lora_alpha, ", ".join(targets))
     config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                         target_modules=targets, task_type="CAUSAL_LM")
@@ -408,29 +418,126 @@ class _StopOnSignal:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._handle)
 
+    @staticmethod
+    def uninstall() -> None:
+        """From here on a signal interrupts at once (KeyboardInterrupt), as before training."""
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
+
     def _handle(self, signum, frame) -> None:
         if self.received is not None:  # a second Ctrl-C means stop now
             raise KeyboardInterrupt
         self.received = signum
-        logger.warning("received %s: saving the adapter and a checkpoint after this step (again to abort)",
-                       signal.Signals(signum).name)
+        logger.warning("received %s: saving the adapter and a checkpoint after this step (again to abort; the "
+                       "checkpoints already saved stay usable)", signal.Signals(signum).name)
 
 
-def make_callbacks(out: Path, stop: _StopOnSignal):
+def _interrupt(signum, frame) -> None:
+    """SIGTERM outside training: unwind like Ctrl-C, so an earlier run set aside is put back."""
+    raise KeyboardInterrupt
+
+
+class RunState:
+    """Where the run is, for the one line that reports an interruption or a crash."""
+
+    def __init__(self):
+        self.phase = "checking the flags"
+        self.out: Path | None = None
+        self.folder: run_folder.RunFolder | None = None
+        self.trainer = None
+        self.bad: tuple[int, str] | None = None  # (step, what) where a value first became non-finite
+        self.final_saved = False
+        self.log_handler: logging.Handler | None = None
+
+    @property
+    def step(self) -> int | None:
+        return None if self.trainer is None or self.trainer.state is None else self.trainer.state.global_step
+
+    def attach_log(self, out: Path) -> None:
+        """Our log lines also go to OUT/train.log, next to the run they describe."""
+        self.log_handler = logging.FileHandler(out / "train.log", encoding="utf-8")
+        self.log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(self.log_handler)
+
+    def release(self, failed: bool) -> None:
+        if self.log_handler is not None:
+            logging.getLogger().removeHandler(self.log_handler)
+            self.log_handler.close()
+            self.log_handler = None
+        if self.folder is not None:
+            self.folder.release(failed)
+
+    def kept_folder(self) -> Path | None:
+        """The run's own folder when it survives the failure (not put back, not removed)."""
+        if self.folder is None or self.folder.restored or not self.folder.out.is_dir():
+            return None
+        return self.folder.out
+
+
+def make_callbacks(out: Path, stop: _StopOnSignal, run: RunState, changed: dict | None = None):
     from transformers import TrainerCallback
 
-    class MetricsAndSignals(TrainerCallback):
+    changed = changed or {}
+
+    class RunCallbacks(TrainerCallback):
+        def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
+            # A resumed state carries the checkpoint's logging, eval and save steps: this run's flags apply.
+            state.compute_steps(args, state.max_steps)
+            if "learning_rate" in changed and optimizer is not None:
+                old, new = changed["learning_rate"]
+                apply_learning_rate(optimizer, lr_scheduler, new / old)
+
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero and logs:
+            if not logs:
+                return
+            loss = logs.get("loss")
+            if isinstance(loss, float) and not math.isfinite(loss) and run.bad is None:
+                run.bad = (state.global_step, f"the loss ({loss})")
+                control.should_training_stop = True
+            if state.is_world_process_zero:
                 with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if model is not None and run.bad is None and not weights_finite(model):
+                run.bad = (state.global_step, "the adapter weights")
+            if run.bad is not None:
+                control.should_training_stop = True
+                control.should_save = False  # never a checkpoint of NaN weights
+                return
             if stop.received is not None:
                 control.should_save = True
                 control.should_training_stop = True
 
-    return [MetricsAndSignals()]
+        def on_save(self, args, state, control, **kwargs):
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and checkpoint.is_dir():
+                run_folder.mark_complete(checkpoint)  # written last: the checkpoint is complete
+                if run.folder is not None:
+                    run.folder.commit()
+
+    return [RunCallbacks()]
+
+
+def weights_finite(model) -> bool:
+    """Every trainable (adapter) weight is finite; one device sync for all of them."""
+    import torch
+
+    checks = [torch.isfinite(p).all() for p in model.parameters() if p.requires_grad]
+    return bool(torch.stack(checks).all()) if checks else True
+
+
+def apply_learning_rate(optimizer, lr_scheduler, ratio: float) -> None:
+    """Scale the restored optimizer's and schedule's learning rate: the new --learning-rate applies."""
+    for group in optimizer.param_groups:
+        group["lr"] *= ratio
+        if "initial_lr" in group:
+            group["initial_lr"] *= ratio
+    scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
+    if hasattr(scheduler, "base_lrs"):
+        scheduler.base_lrs = [lr * ratio for lr in scheduler.base_lrs]
+    if hasattr(scheduler, "_last_lr"):  # what the trainer logs until the scheduler next steps
+        scheduler._last_lr = [lr * ratio for lr in scheduler._last_lr]
 
 
 def trainer_from_args(args, callbacks=()):
@@ -466,14 +573,36 @@ def write_run_config(out: Path, args, detection, reward_names, weights, quantiza
         except Exception:  # a library that fails to import has no version to record
             versions[lib] = None
     record = {
+        "suite": run_folder.SUITE,
         "args": vars(args),
         "quantization": quantization,
         "detection": asdict(detection),
         "rewards": dict(zip(reward_names, weights)),
         "versions": versions,
         "git_commit": git_commit(),
+        "history": [_event("start")],
     }
-    (out / "run_config.json").write_text(json.dumps(record, indent=2, default=str))
+    _write_json(out / run_folder.RUN_CONFIG, record)
+
+
+def append_history(out: Path, event: str, **fields) -> None:
+    """Add an event (resume, finished, interrupted, failed) to run_config.json; the original record stays."""
+    record = run_folder.read_run_config(out)
+    if record is None or not is_main_process():
+        return
+    record.setdefault("history", []).append(_event(event, **fields))
+    _write_json(out / run_folder.RUN_CONFIG, record)
+
+
+def _event(event: str, **fields) -> dict:
+    return {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields}
+
+
+def _write_json(path: Path, record: dict) -> None:
+    """Written to a temporary name and renamed: a kill never leaves half a record."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def git_commit() -> str | None:
@@ -526,54 +655,275 @@ def plot_reward_curves(out: Path, beta: float) -> Path | None:
 # --------------------------------------------------------------------------------------------
 
 
-def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names) -> int:
+def plan_resume(args) -> tuple[Path | None, dict]:
+    """The checkpoint to resume from and the flags that changed; (None, ...) when the run is complete."""
+    out = Path(args.output_dir)
+    record = run_folder.read_run_config(out)
+    changed: dict = {}
+    if record is None:
+        logger.warning("%s has no readable %s: this resume's flags cannot be checked against the run's", out,
+                       run_folder.RUN_CONFIG)
+    else:
+        changed = train_checks.compare_with_record(args, record)
+    checkpoint = run_folder.latest_complete_checkpoint(out)  # names the checkpoints it skips, and why
+    step = int(run_folder.trainer_state(checkpoint)["global_step"])
+    planned = args.max_steps if args.max_steps > 0 else run_folder.trainer_state(checkpoint).get("max_steps")
+    if "num_train_epochs" in changed and args.max_steps <= 0:
+        planned = None  # a new epoch budget: the trainer plans the steps
+    if planned is not None and step >= planned:
+        restore_final_adapter(out, checkpoint)
+        print(f"the run in {out} is already complete: step {step} of {planned} ({checkpoint.name}); nothing to train. "
+              "Pass a larger --max-steps with --resume to train further")
+        return None, changed
+    for name, (old, new) in changed.items():
+        logger.warning("--resume: --%s was %s when the run started and is %s now: the new value applies from step %d",
+                       name.replace("_", "-"), old, new, step + 1)
+    logger.info("resuming from %s (step %d)", checkpoint.name, step)
+    return checkpoint, changed
+
+
+def restore_final_adapter(out: Path, checkpoint: Path) -> None:
+    """A complete run whose final adapter is missing or damaged gets it back from its last checkpoint."""
+    import suite_utils
+
+    final = out / "adapter_model.safetensors"
+    if final.is_file() and (out / "adapter_config.json").is_file() and suite_utils.safetensors_problem(final) is None:
+        return
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        tmp = out / (name + ".tmp")
+        shutil.copyfile(checkpoint / name, tmp)
+        os.replace(tmp, out / name)
+    logger.warning("the final adapter in %s was missing or incomplete: restored it from %s", out, checkpoint.name)
+
+
+def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names, run: RunState,
+          resume_from: Path | None = None, changed: dict | None = None) -> int:
     from transformers import AutoConfig
 
+    out = Path(args.output_dir)
+    run.phase = "checking the data"
     config = AutoConfig.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_only,
                                         trust_remote_code=args.trust_remote_code)
     check_prompt_lengths(args, tokenizer, train_rows, getattr(config, "max_position_embeddings", None))
-    out = prepare_output_dir(args)
+    check_enough_rows(args, train_rows)
+    run.phase = "loading the model"
     model, lora_config, quantization = build_model(args, tokenizer)
-    if is_main_process():
-        write_run_config(out, args, detection, names, weights, quantization)
+    run.phase = "building the trainer"
     stop = _StopOnSignal()
-    trainer = build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out,
-                            make_callbacks(out, stop))
+    run.trainer = build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out,
+                                make_callbacks(out, stop, run, changed))
+    run.phase = "preparing the output folder"
+    if is_main_process():
+        run.folder = run_folder.RunFolder(out, replace=args.overwrite)
+        run.folder.take()
+        run.attach_log(out)
+        if resume_from is None:
+            write_run_config(out, args, detection, names, weights, quantization)
+        else:
+            append_history(out, "resume", from_checkpoint=resume_from.name,
+                           changed={k: list(v) for k, v in (changed or {}).items()})
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    start_step = run_folder.checkpoint_step(resume_from) if resume_from else 0
+    run.phase = "training"
     stop.install()
-    resume = str(latest_checkpoint(out)) if args.resume else None
-    trainer.train(resume_from_checkpoint=resume)
-    logger.info("rank %s of %s finished at step %d", os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1"),
-                trainer.state.global_step)
-    trainer.save_model(str(out))  # writes on the main process only
+    try:
+        run.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    finally:
+        stop.uninstall()
+    run.phase = "finishing"
+    return finish(args, out, run, stop, start_step)
+
+
+class TrainingFailed(Exception):
+    """Training ran but produced nothing usable (no step, or non-finite values)."""
+
+
+def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int) -> int:
+    """Check what training produced, then save it; a run that did not train is never called saved."""
+    trainer = run.trainer
+    step = trainer.state.global_step
+    logger.info("rank %s of %s finished at step %d", os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1"), step)
+    if run.bad is None and not weights_finite(trainer.model):
+        run.bad = (step, "the adapter weights")
+    if run.bad is not None:
+        bad_step, what = run.bad
+        last = latest_checkpoint(out)
+        keep = f"; the last good checkpoint is {last.name}" if last else ""
+        raise TrainingFailed(f"training diverged: {what} became non-finite (NaN or inf) at step {bad_step}, so the "
+                             f"adapter was not saved{keep}. Lower --learning-rate, or check that every reward "
+                             "returns finite values")
+    if step <= start_step:
+        raise TrainingFailed(f"no training step ran (step {step}); the adapter was not saved. Check --max-steps, "
+                             "--num-train-epochs and the number of training rows")
+    save_final_adapter(trainer, out)
+    run.final_saved = True
     if not trainer.is_world_process_zero():
         return EXIT_INTERRUPTED if stop.received is not None else 0
+    if run.folder is not None:
+        run.folder.commit()
     plot_reward_curves(out, args.beta)
     if stop.received is not None:
+        append_history(out, "interrupted", step=step)
         logger.warning("stopped by signal at step %d; adapter and checkpoint saved in %s; continue with --resume",
-                       trainer.state.global_step, out)
+                       step, out)
         return EXIT_INTERRUPTED
+    append_history(out, "finished", step=step)
     logger.info("adapter saved in %s; compare it with: python compare_base_vs_lora.py --adapter %s", out, out)
     return 0
 
 
+def save_final_adapter(trainer, out: Path) -> None:
+    """The adapter at the top of the folder, written aside and renamed: never half a file there."""
+    tmp = out / ".final"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))  # every rank takes part (gathers under FSDP / DeepSpeed); rank 0 writes
+    if trainer.is_world_process_zero():
+        for path in tmp.iterdir():
+            os.replace(path, out / path.name)
+        tmp.rmdir()
+
+
+def describe_error(err: BaseException) -> str:
+    """The cause and the fix of an unexpected error, in one line."""
+    if isinstance(err, (train_checks.RewardError, TrainingFailed)):
+        return str(err)
+    if isinstance(err, OSError):
+        hint = run_folder.os_error_hint(err, Path(err.filename) if getattr(err, "filename", None) else None)
+        if hint:
+            return hint
+    name = type(err).__name__
+    text = train_checks._first_line(err)
+    if name == "OutOfMemoryError" or "out of memory" in text.lower():
+        return (f"{name}: {text[:200]}; lower --per-device-train-batch-size, --num-generations or "
+                "--max-completion-length, or use --quantization 4bit")
+    if "jinja" in type(err).__module__:
+        return f"the chat template failed ({text}); pass another --system-prompt or a model with a chat template"
+    return f"{name}: {text}"
+
+
+def close_progress_bars() -> None:
+    """An open tqdm bar would print after our one-line message when the interpreter exits."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
+def report_crash(err: BaseException, run: RunState, debug: bool) -> int:
+    close_progress_bars()
+    where = run.phase + (f" (step {run.step})" if run.phase == "training" and run.step is not None else "")
+    trace = "".join(traceback.format_exception(err))
+    folder = run.kept_folder()
+    log = None
+    try:
+        if folder is not None:
+            log = folder / "error.log"
+            log.write_text(trace, encoding="utf-8")
+        else:
+            import tempfile
+
+            fd, name = tempfile.mkstemp(prefix="train_grpo-error-", suffix=".log")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(trace)
+            log = Path(name)
+    except OSError:
+        log = None
+    if debug:
+        print(trace, file=sys.stderr, end="")
+    if folder is not None and isinstance(err, Exception) and not isinstance(err, TrainingFailed) and run.step:
+        append_history(folder, "failed", step=run.step, error=describe_error(err))
+    tail = f" (full traceback in {log})" if log else " (rerun with --debug for the full traceback)"
+    if isinstance(err, TrainingFailed):
+        print(f"error: {describe_error(err)}", file=sys.stderr)
+    elif isinstance(err, train_checks.RewardError):
+        print(f"error: {describe_error(err)}{tail}", file=sys.stderr)
+    else:
+        print(f"error: while {where}: {describe_error(err)}{tail}", file=sys.stderr)
+    return 1
+
+
+def report_interrupt(run: RunState) -> int:
+    """One line for Ctrl-C, saying what was kept and what to run next."""
+    close_progress_bars()
+    out = run.out
+    if run.phase == "finishing":
+        last = latest_checkpoint(out) if out else None
+        state = "the final adapter is saved" if run.final_saved else (
+            f"the final adapter is in {last.name}; --resume puts it in place" if last else "")
+        message = f"interrupted after training had finished at step {run.step}: the run is complete; {state}"
+    elif run.phase == "training":
+        last = latest_checkpoint(out) if out else None
+        if last is not None:
+            message = (f"aborted at step {run.step}; the last complete checkpoint is {last.name}: continue with "
+                       f"--resume --output-dir {out}")
+        elif run.folder is not None and run.folder.restored:
+            message = f"aborted at step {run.step} before any checkpoint; the earlier run in {out} was put back"
+        else:
+            message = (f"aborted at step {run.step} before any checkpoint was saved; start again with --overwrite "
+                       f"--output-dir {out}")
+    else:
+        kept = " (the earlier run was put back as it was)" if run.folder is not None and run.folder.restored else ""
+        message = f"interrupted while {run.phase}; no training was done{kept}"
+    print(f"interrupted: {message}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.local_only or args.demo:
-        dataset_utils.set_offline_env()  # before any Hugging Face library is imported
     import suite_utils
 
-    suite_utils.setup_logging()
+    run = RunState()
+    previous_term = signal.signal(signal.SIGTERM, _interrupt)
+    code = 1
+    args = None
     try:
+        args = build_parser().parse_args(argv)
+        if args.local_only or args.demo:
+            dataset_utils.set_offline_env()  # before any Hugging Face library is imported
+        suite_utils.setup_logging()
         args = resolve_args(args)
+        run.out = Path(args.output_dir) if args.output_dir else None
+        resume_from, changed = None, {}
+        if args.resume:
+            run.phase = "reading the checkpoint"
+            resume_from, changed = plan_resume(args)
+            if resume_from is None:
+                code = 0
+                return code
+        run.phase = "loading the tokenizer"
         tokenizer = suite_utils.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
+        run.phase = "loading the data"
         train_rows, held_out, detection = load_data(args, tokenizer)
         funcs, weights, names = build_rewards(args)
         if args.dry_run:
-            return dry_run(args, tokenizer, train_rows, detection, funcs, weights)
-        return train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names)
+            code = dry_run(args, tokenizer, train_rows, detection, funcs, weights)
+            return code
+        code = train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names, run, resume_from, changed)
+        return code
     except UsageError as err:
-        return suite_utils.report_usage_error(err)
+        run.release(failed=True)
+        close_progress_bars()
+        code = suite_utils.report_usage_error(err)
+        return code
+    except KeyboardInterrupt:
+        run.release(failed=run.phase != "finishing")
+        code = report_interrupt(run)
+        return code
+    except Exception as err:  # anything a library raised: one line, the traceback in a file
+        run.release(failed=True)
+        code = report_crash(err, run, bool(args and getattr(args, "debug", False)))
+        return code
+    finally:
+        run.release(failed=code not in (0, EXIT_INTERRUPTED))
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # a Ctrl-C in the last instant, outside main's own handling
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED)

@@ -1,0 +1,270 @@
+"""Checks train_grpo.py makes before any work, and guards it keeps around user code during it.
+
+- :func:`check_flags`: every number flag finite and in range, with the flag's name and the fix.
+- :func:`check_reward_spec`: the reward selection and weights make a reward that can move.
+- :func:`guard_user_reward`: a user reward function whose bad output (wrong length, strings,
+  ``inf``) or exception becomes one line naming the function, the step and the fix.
+- :func:`compare_with_record`: on ``--resume``, the flags that cannot change mid-run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+from typing import Any, Callable
+
+from dataset_utils import UsageError
+
+logger = logging.getLogger("train_grpo")
+
+# (flag, low, high, low inclusive, high inclusive); None is unbounded. Checked after the presets
+# are filled in, so every value here is a number.
+RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
+    ("learning_rate", 0, None, False, True),
+    ("temperature", 0, None, False, True),
+    ("top_p", 0, 1, False, True),
+    ("beta", 0, None, True, True),
+    ("epsilon", 0, None, False, True),
+    ("lora_dropout", 0, 1, True, False),
+    ("lora_r", 1, None, True, True),
+    ("lora_alpha", 0, None, False, True),
+    ("seed", 0, None, True, True),
+    ("num_generations", 2, None, True, True),
+    ("max_completion_length", 1, None, True, True),
+    ("per_device_train_batch_size", 1, None, True, True),
+    ("gradient_accumulation_steps", 1, None, True, True),
+    ("logging_steps", 1, None, True, True),
+    ("save_steps", 1, None, True, True),
+    ("num_iterations", 1, None, True, True),
+    ("max_samples", 1, None, True, True),
+    ("max_eval_samples", 1, None, True, True),
+    ("eval_steps", 0, None, True, True),
+    ("length_target", 0, None, True, True),
+    ("length_max", 1, None, True, True),
+)
+WHY = {
+    "num_generations": ": GRPO compares completions within a group",
+    "lora_alpha": ": the adapter's update is scaled by alpha / r, so 0 gives an adapter that does nothing",
+    "top_p": ": it is the share of probability mass sampled from",
+    "lora_dropout": ": it is the probability of dropping an input",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_flags(args) -> None:
+    """Every float flag finite, every flag in its range; --max-steps and epochs plan some steps."""
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{_flag(name)} must be a finite number (got {value})")
+    for name, low, high, low_in, high_in in RANGES:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        too_low = low is not None and (value < low if low_in else value <= low)
+        too_high = high is not None and (value > high if high_in else value >= high)
+        if too_low or too_high:
+            raise UsageError(f"{_flag(name)} must be {_range_text(low, high, low_in, high_in)} (got {value})"
+                             + WHY.get(name, ""))
+    if args.length_max <= args.length_target:
+        raise UsageError(f"--length-max ({args.length_max}) must be greater than --length-target ({args.length_target})")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise UsageError(f"--max-steps must be a positive number of steps, or -1 to train by --num-train-epochs "
+                         f"(got {args.max_steps}): a run of zero steps trains nothing")
+    if args.max_steps == -1 and args.num_train_epochs <= 0:
+        raise UsageError(f"--num-train-epochs must be positive (got {args.num_train_epochs}): a run of zero epochs "
+                         "trains nothing; or pass --max-steps")
+    targets = [t.strip() for t in args.lora_target_modules.split(",") if t.strip()]
+    if not targets:
+        raise UsageError("--lora-target-modules is empty; pass module names, or auto")
+    if "lm_head" in targets or "embed_tokens" in targets:
+        raise UsageError("--lora-target-modules: LoRA on lm_head or embed_tokens is not supported here (the output "
+                         "layer is tied to the embeddings in most models and a LoRA there breaks that tie); "
+                         "target the attention and MLP projections, or pass auto")
+
+
+def _range_text(low, high, low_in, high_in) -> str:
+    if high is None:
+        return f"{'at least' if low_in else 'greater than'} {low}"
+    return f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+
+
+def check_target_modules(requested: list[str], available: list[str]) -> None:
+    """LoRA targets that the model does not have, named with the ones it does."""
+    missing = [t for t in requested if t not in available]
+    if missing:
+        raise UsageError(f"--lora-target-modules: the model has no layer named {', '.join(missing)}; "
+                         f"its linear layers are {', '.join(available)} (or pass auto)")
+
+
+# --------------------------------------------------------------------------------------------
+# Rewards
+# --------------------------------------------------------------------------------------------
+
+
+def selected_components(spec: str) -> list[str]:
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise UsageError(f"--rewards lists {name} twice; list each component once")
+        seen.add(name)
+    return names
+
+
+def weighted_names(spec: str) -> list[str]:
+    return [part.partition("=")[0].strip() for part in spec.split(",") if part.strip()]
+
+
+def check_reward_spec(components: list[str], weight_spec: str, extra_names: list[str], builtin: list[str],
+                      weights: list[float]) -> None:
+    """Weights name only selected rewards, user rewards do not shadow built-ins, some weight is > 0."""
+    for name in extra_names:
+        if name in builtin:
+            raise UsageError(f"--extra-reward: the function name {name!r} is the name of a built-in component; "
+                             "rename your function (its name is the log key rewards/<name>/mean)")
+    if len(set(extra_names)) != len(extra_names):
+        raise UsageError(f"--extra-reward: two functions share a name ({', '.join(extra_names)}); rename one")
+    named = weighted_names(weight_spec)
+    if len(set(named)) != len(named):
+        raise UsageError(f"--reward-weights names a reward twice ({weight_spec}); name each once")
+    for name in named:
+        if name in builtin and name not in components:
+            raise UsageError(f"--reward-weights gives {name} a weight, but --rewards does not select it; add it to "
+                             f"--rewards ({','.join(components + [name])}) or drop the weight")
+    if weights and not any(w > 0 for w in weights):
+        raise UsageError("every reward weight is 0, so every completion earns the same reward and nothing is learned; "
+                         "give some reward a weight above 0")
+
+
+class RewardError(Exception):
+    """A user reward function misbehaved during training."""
+
+
+def reward_name(func: Callable, spec: str) -> str:
+    """A stable name for a user reward: its __name__, or for a partial or callable object the spec's."""
+    name = getattr(func, "__name__", None)
+    if isinstance(name, str) and name and name != "<lambda>":
+        return name
+    # A functools.partial or a callable object has no __name__: the name the user wrote it under.
+    return spec.rpartition(":")[2] or type(func).__name__
+
+
+def guard_user_reward(func: Callable, spec: str, name: str) -> Callable:
+    """The user's function, wrapped so that any misbehaviour is one clear error.
+
+    Values that are not finite (NaN, inf) would turn the group's advantages into NaN: they count
+    as "no reward" (None, which TRL skips) with a warning, and an error when every value is.
+    """
+    warned = []
+
+    def guarded(completions, **kwargs):
+        state = kwargs.get("trainer_state")
+        step = getattr(state, "global_step", None)
+        where = f"--extra-reward {spec} ({name})" + (f" at step {step + 1}" if step is not None else "")
+        try:
+            values = func(completions, **kwargs)
+        except Exception as err:  # the user's code: any exception becomes a one-line error
+            raise RewardError(f"{where} raised {type(err).__name__}: {_first_line(err)}; fix the function") from err
+        if values is None or isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
+            raise RewardError(f"{where} returned {type(values).__name__}; it must return a list with one float "
+                              f"(or None) per completion")
+        values = list(values)
+        if len(values) != len(completions):
+            raise RewardError(f"{where} returned {len(values)} values for {len(completions)} completions; "
+                              "return one value per completion")
+        clean: list[float | None] = []
+        bad = 0
+        for value in values:
+            if value is None:
+                clean.append(None)
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+                raise RewardError(f"{where} returned {value!r} ({type(value).__name__}); each value must be a float "
+                                  "or None")
+            try:
+                number = float(value)
+            except (TypeError, ValueError) as err:
+                raise RewardError(f"{where} returned {value!r}, which is not a number") from err
+            if not math.isfinite(number):
+                bad += 1
+                clean.append(None)
+            else:
+                clean.append(number)
+        if values and bad == len(values):
+            raise RewardError(f"{where} returned a non-finite value (NaN or inf) for every completion; "
+                              "return finite floats, or None where a completion cannot be scored")
+        if bad and not warned:
+            warned.append(True)
+            logger.warning("%s returned %d non-finite value(s); they count as no reward (warned once)", where, bad)
+        return clean
+
+    functools.update_wrapper(guarded, func)  # attributes a partial lacks are skipped
+    guarded.__name__ = name
+    return guarded
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# Resume
+# --------------------------------------------------------------------------------------------
+
+# What a run is: changing any of these mid-run makes the checkpoint describe another run.
+FIXED_ON_RESUME = (
+    "model", "revision", "dataset", "dataset_config", "split", "prompt_field", "reference_field", "system_prompt",
+    "max_samples", "seed", "quantization", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "adapter",
+    "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "rewards", "reward_weights",
+    "extra_reward", "length_target", "length_max", "loss_type", "scale_rewards", "num_iterations",
+)
+# The checkpoint's trainer state and scheduler carry these; train_grpo.py applies the new value.
+RESTORED_FROM_CHECKPOINT = ("learning_rate", "save_steps", "logging_steps", "eval_steps")
+# Not part of the run: where and how this invocation runs.
+NOT_COMPARED = ("output_dir", "overwrite", "resume", "dry_run", "debug", "local_only", "demo", "report_to",
+                "force", "allow_low_coverage")
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def compare_with_record(args, record: dict) -> dict[str, tuple[Any, Any]]:
+    """Refuse a resume whose fixed flags differ from the run's; return the other changed flags."""
+    recorded = record.get("args", {})
+    changed: dict[str, tuple[Any, Any]] = {}
+    for name, value in vars(args).items():
+        if name in NOT_COMPARED or name not in recorded:
+            continue
+        old, new = recorded[name], _plain(value)
+        if _same(old, new):
+            continue
+        if name in FIXED_ON_RESUME:
+            raise UsageError(f"--resume: {_flag(name)} is {_show(new)} but the run was started with {_show(old)}; "
+                             f"it cannot change mid-run: pass {_flag(name)} {_show(old)} (or drop it), or start a "
+                             "new run in another folder")
+        changed[name] = (old, new)
+    return changed
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(old, bool):
+        return math.isclose(old, new, rel_tol=1e-12, abs_tol=0.0)
+    if isinstance(old, str) and isinstance(new, str) and os.path.exists(old) and os.path.exists(new):
+        return os.path.realpath(old) == os.path.realpath(new)  # the same folder, given two ways
+    return old == new
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, list):
+        return " ".join(map(str, value)) or "(none)"
+    return str(value)
