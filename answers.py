@@ -24,6 +24,7 @@ import sys
 import threading
 import unicodedata
 from fractions import Fraction
+from itertools import repeat
 from typing import Any, NamedTuple, Sequence
 
 logger = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ _THINK_END = "</think>"
 _END_OF_TURN = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<|end_of_text|>")
 _ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
 _NUMBER_RE = re.compile(
+    r"(?=[-+−$€£¥₹\\\d])(?:"  # a cheap first test at every position: 2.5x faster over prose
     r"[-+−]?\\[dtc]?frac\{[^{}]{1,64}\}\{[^{}]{1,64}\}"  # a LaTeX fraction is one number, not two
     r"|[-+−]?[$€£¥₹]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?"
-    r"(?:/\d+(?:\.\d+)?)?"
+    r"(?:/\d+(?:\.\d+)?)?)"
 )
 _GSM8K_MARK = "####"
 _SCAN_CHARS = 16384  # how much of a completion's end is read for its final answer
@@ -114,11 +116,13 @@ def _last_boxed(text: str, end: int | None = None) -> tuple[str | None, int, int
 
 def _boxed_group(text: str) -> tuple[str | None, int]:
     """The last box, joined with the boxes just before it ("\\boxed{-2} and \\boxed{1}" -> "-2, 1")."""
+    if "\\boxed" not in text and "\\fbox" not in text:
+        return None, -1
     content, start, _ = _last_boxed(text)
     if content is None:
         return None, -1
     parts = [content]
-    for _ in range(8):
+    for _ in range(8 if text.count("\\boxed", 0, start) + text.count("\\fbox", 0, start) else 0):
         previous, previous_start, previous_end = _last_boxed(text, start)
         if previous is None or not _BOX_GAP_RE.match(text, previous_end, start):
             break
@@ -145,7 +149,7 @@ def _line_after(text: str, pos: int) -> str:
     """The rest of the line from ``pos`` (the next non-empty line if blank); a display-math
     block that opens there is read to its closing delimiter."""
     rest = text[pos : pos + 4096].lstrip()
-    for opening, closing in _DISPLAY_MATH:
+    for opening, closing in _DISPLAY_MATH if rest[:1] in ("$", "\\") else ():
         if rest.startswith(opening):
             end = rest.find(closing, len(opening))
             if end > 0:
@@ -155,6 +159,8 @@ def _line_after(text: str, pos: int) -> str:
 
 def _first_sentence(span: str) -> str:
     """``span`` up to its first full stop, reading abbreviations and initials as words."""
+    if "." not in span and "。" not in span:
+        return span
     for stop in _SENTENCE_END_RE.finditer(span):
         word = span[span.rfind(" ", 0, stop.start()) + 1 : stop.start()].lower().lstrip("(\"'*")
         follows = span[stop.end() : stop.end() + 1]
@@ -167,6 +173,8 @@ def _first_sentence(span: str) -> str:
 
 
 def _unwrap_math(span: str) -> str:
+    if span[:1] not in ("$", "\\"):
+        return span
     for opening, closing in _DISPLAY_MATH:
         if span.startswith(opening) and span.find(closing, len(opening)) > 0:
             return span[len(opening) : span.index(closing, len(opening))].strip()
@@ -178,6 +186,9 @@ def _unwrap_math(span: str) -> str:
 def _clean_span(span: str) -> tuple[str, str]:
     """Trim what surrounds an answer: "the answer is", a box, math delimiters, markdown and
     the sentence after it. Returns the answer and the uncut line."""
+    simple = _SIMPLE_SPAN_RE.match(span)
+    if simple:  # "1,234." or "$56": most answers of arithmetic tasks, read without the general steps
+        return simple.group(1), simple.group(1)
     inner = _ANSWER_IS_RE.match(span)
     if inner:
         span = span[inner.end() :].strip()
@@ -188,6 +199,9 @@ def _clean_span(span: str) -> tuple[str, str]:
     whole = _strip_stop(span)
     span = _unwrap_math(_first_sentence(span)).strip().strip("*$ ")
     return _strip_stop(span), whole
+
+
+_SIMPLE_SPAN_RE = re.compile(r"^\s*([-+]?[$€£]?\d[\d,]*(?:\.\d+)?)\s*\.?\s*$")
 
 
 def _strip_stop(span: str) -> str:
@@ -218,6 +232,9 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction:
 def _region(text: str) -> tuple[str, int]:
     """The part of ``text`` that holds the answer: after ``</think>`` if anything is, and only
     its end, which bounds the regex work on a megabyte of output."""
+    if "</" not in text and "<|" not in text:  # most texts: only their end is read
+        start = max(0, len(text) - _SCAN_CHARS)
+        return text[start:], start
     think = text.rfind(_THINK_END)
     start = think + len(_THINK_END) if think >= 0 and text[think + len(_THINK_END) :].strip() else 0
     end = len(text)
@@ -239,7 +256,10 @@ def _marked_answer(text: str) -> Extraction:
     has_answer = "answer" in low
     marker = _last_marker(tail, low, _MARKER_RE, _COLON_AFTER, None) if has_answer else None
     if marker:
-        span, whole = _clean_span(_line_after(tail, marker.end))
+        line = _line_after(tail, marker.end)
+        if _PLAIN_RE.match(line):  # "Answer: 1,234": nothing to trim
+            return Extraction(line, "marker", shift + marker.start, line)
+        span, whole = _clean_span(line)
         if span:
             return Extraction(span, "marker", shift + marker.start, whole)
     tagged = _answer_tag(tail, low) if has_answer else None
@@ -390,7 +410,7 @@ def _last_number(text: str) -> _Found | None:
     digits, not over the whole text."""
     end = len(text)
     for _ in range(8):  # a few numbers inside names or groups are skipped, not a megabyte of them
-        last_digit = max(text.rfind(digit, 0, end) for digit in "0123456789")
+        last_digit = max(map(text.rfind, "0123456789", repeat(0), repeat(end)))  # map: C speed
         if last_digit < 0:
             return None
         run_start = len(text[: last_digit + 1].rstrip(_NUMBER_CHARS))
@@ -440,7 +460,8 @@ def _extract_reference_text(text: str) -> tuple[str, ...]:
     if not text:
         return ()
     if _GSM8K_MARK in text:
-        span = _clean_span(text.rsplit(_GSM8K_MARK, 1)[1].strip())[0]
+        span = text.rsplit(_GSM8K_MARK, 1)[1].strip()
+        span = span if _PLAIN_RE.match(span) else _clean_span(span)[0]
         return (span,) if span else ()
     found = extract_answer(text, last_number=_is_worked_solution(text))
     return (found.answer if found.answer else text,)
@@ -490,11 +511,17 @@ def _decimal(text: str) -> Fraction | int | None:
 
 
 def _strip_latex_noise(text: str) -> str:
-    text = _LATEX_SPACE_RE.sub("", text) if "\\" in text else text
+    if "\\" not in text and "{" not in text and "~" not in text and "°" not in text:
+        return text
+    if "\\!" in text or "\\," in text or "\\;" in text or "\\:" in text or "\\ " in text:
+        text = _LATEX_SPACE_RE.sub("", text)
     for noise in _LATEX_NOISE:
         text = text.replace(noise, "")
     text = text.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\{", "{").replace("\\}", "}")
-    return _FRAC_NAMES_RE.sub(r"\\frac", _DEGREES_RE.sub("", text))
+    if "circ" in text or "°" in text:
+        text = _DEGREES_RE.sub("", text)
+    spelled = "\\dfrac" in text or "\\tfrac" in text or "\\cfrac" in text
+    return _FRAC_NAMES_RE.sub(r"\\frac", text) if spelled else text
 
 
 @functools.lru_cache(maxsize=65536)
@@ -512,34 +539,37 @@ def parse_number(text: str) -> Fraction | int | None:
     text = text.strip().replace("−", "-")
     if text.isascii() and text.isdigit():  # the common case, without the general machinery
         return int(text) if len(text) <= _MAX_DIGITS else None
-    if _PLAIN_RE.match(text):  # signs, thousands commas and decimals, still without it
-        plain = text.lstrip("+").replace(",", "")
+    plain = text[1:] if text[:1] in _CURRENCY else text
+    if _PLAIN_RE.match(plain):  # signs, currency, thousands commas and decimals, still without it
+        plain = plain.lstrip("+").replace(",", "")
         return int(plain) if "." not in plain else Fraction(plain)
     text = _unwrap_math(_strip_latex_noise(text).strip()).strip().rstrip(".").strip("$ ").rstrip("%").strip()
     if text.startswith("{") and text.endswith("}") and text.count("{") == 1:
         text = text[1:-1].strip()
-    if _SPACED_THOUSANDS_RE.match(text):
+    sign = -1 if text.startswith("-") else 1
+    value = None if "\\" in text else _decimal(text.lstrip("+-").strip().lstrip(_CURRENCY).strip())
+    if value is not None:  # "$5", "-€3.50", "7.": the rest of the forms need not be tried
+        return sign * value
+    if (" " in text or not text.isascii()) and _SPACED_THOUSANDS_RE.match(text):
         text = "".join(text.split())
-    elif _DECIMAL_COMMA_RE.match(text):
+    elif "," in text and _DECIMAL_COMMA_RE.match(text):
         text = text.replace(",", ".")
-    times_ten = _TIMES_TEN_RE.match(text)
+    times_ten = _TIMES_TEN_RE.match(text) if "10" in text else None
     if times_ten:
         mantissa = parse_number(times_ten.group(1))
         return None if mantissa is None else mantissa * Fraction(10) ** int(times_ten.group(2))
-    fraction = _fraction(text)
+    fraction = _fraction(text) if "\\frac" in text else None
     if fraction is not None or "\\" in text:
         return fraction
     if "/" in text:
         num, _, den = text.partition("/")
         return _ratio(num, den)
-    sign = -1 if text.startswith("-") else 1
-    text = text.lstrip("+-").strip().lstrip(_CURRENCY).strip()
-    value = _decimal(text)
+    value = _decimal(text.lstrip("+-").strip().lstrip(_CURRENCY).strip())
     return None if value is None else sign * value
 
 
 def _fraction(text: str) -> Fraction | None:
-    mixed = _MIXED_RE.match(text)
+    mixed = _MIXED_RE.match(text) if text[:1].isdigit() else None
     if mixed:
         sign, whole, num, short_num, den, short_den = mixed.groups()
         part = _ratio(num or short_num, den or short_den)
@@ -730,7 +760,7 @@ def _fast_verdict(a: Reading, r: Reading) -> bool | None:
         return a.boolean == r.boolean
     if a.number is not None and r.number is not None:
         if not (a.units and r.units) or a.units <= r.units or r.units <= a.units:
-            return numbers_match(Fraction(a.number), Fraction(r.number))
+            return numbers_match(a.number, r.number)
         return False
     if a.text and a.text == r.text and not (a.mathy or r.mathy):
         return True
@@ -748,6 +778,16 @@ def answers_match(answer: str | None, references: Sequence[str], *, symbolic: bo
     """
     if not answer or not answer.strip():
         return False
+    number = parse_number(answer)
+    if number is not None:  # the common case: two plain numbers, without reading either further
+        for reference in references:
+            value = parse_number(reference) if reference else None
+            if value is None:
+                break
+            if numbers_match(number, value):
+                return True
+        else:
+            return False
     a = read_answer(answer, "answer")
     readings = [read_answer(ref, "reference") for ref in references if ref and ref.strip()]
     letters = {r.letter for r in readings if r.letter is not None}
@@ -777,7 +817,7 @@ def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic
     ("No. I am your father", "Mrs. Hilt")."""
     if answers_match(found.answer, references, symbolic=symbolic):
         return True
-    if not found.whole or found.whole == found.answer:
+    if found.whole is None or found.whole == found.answer:
         return False
     text = normalize_text(found.whole)
     return bool(text) and any(text == read_answer(ref, "reference").text for ref in references if ref)
