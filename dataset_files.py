@@ -85,7 +85,8 @@ def read_json_rows(path: Path) -> list[dict]:
         first = text.lstrip().partition("\n")[0]
         if err.msg == "Extra data" or _parses(first):
             return _json_lines(path, text)
-        raise UsageError(f"dataset file {path} is not valid JSON: line {err.lineno} column {err.colno}: {err.msg}") from err
+        raise UsageError(f"could not load dataset file {path}: not valid JSON at line {err.lineno} column {err.colno} "
+                         f"({err.msg})") from err
     return flatten_json(data, path)
 
 
@@ -105,7 +106,7 @@ def _json_lines(path: Path, text: str) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise UsageError(f"dataset file {path} line {number} is not valid JSON ({err.msg}); "
+            raise UsageError(f"could not load dataset file {path}: line {number} is not valid JSON ({err.msg}); "
                              "each line of a .jsonl file must be one object") from err
     if len(rows) == 1 and isinstance(rows[0], dict):
         return flatten_json(rows[0], path)

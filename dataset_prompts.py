@@ -314,6 +314,13 @@ def _option_position(value: Any, options: list, base: int) -> int | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def _labelled_choice(row: dict, d: Detection) -> Any:
+    value = get_path(row, d.reference_field) or {}
+    choices, labels = value.get("choices") or [], value.get("labels") or []
+    right = [i for i, label in enumerate(labels) if label == 1 and i < len(choices)]
+    return [LETTERS[right[0]], str(choices[right[0]])] if len(right) == 1 else None
+
+
 def _aliases(row: dict, d: Detection) -> Any:
     answers = clean_short_answer(get_path(row, d.reference_field))
     answers = list(answers) if isinstance(answers, list) else ([answers] if answers is not None else [])
@@ -354,6 +361,7 @@ REFERENCE_BUILDERS: dict[str, Callable[[dict, Detection], Any]] = {
     "solution_answer": lambda row, d: _solution(get_path(row, d.reference_field)),
     "aliases": _aliases,
     "choice": _choice,
+    "labelled_choice": _labelled_choice,
     "last_reply": lambda row, d: last_reply(get_path(row, d.reference_field)),
     "last_assistant": lambda row, d: last_reply(get_path(row, d.reference_field)),
     "chat_text": lambda row, d: last_reply(get_path(row, d.reference_field)),

@@ -59,7 +59,8 @@ PROMPT_STRONG = ("question", "problem", "query", "prompt", "instruction", "quest
 PROMPT_WEAK = ("input", "inputs", "text", "content", "sentence", "ctx", "message1", "request", "task", "instructions")
 CONTEXT_NAMES = ("passage", "body", "context", "article", "tabletitle", "table", "support", "paragraph", "document",
                  "story", "background", "passages", "contexts")
-OPTION_NAMES = ("options", "choices", "endings", "candidates", "option", "opts", "answerchoices", "answeroptions")
+OPTION_NAMES = ("options", "choices", "endings", "candidates", "option", "opts", "answerchoices", "answeroptions",
+                "mc1targets")
 # Reference columns by preference. Within the short answers, tier 0 is RL-native, tier 1 names a
 # final answer outright, tier 2 is the generic "answer". Worked solutions come after every short answer.
 REFERENCE_TIERS = (
@@ -371,7 +372,8 @@ def _detect(columns: list[str], rows: list[dict]) -> Detection:
     question = _question(fields, rows, columns, nested=chat is None)
     if question is None and chat is None:
         raise fail("no column looks like a prompt", rows, columns)
-    exclude = set(question or ()) | ({chat.path} if chat else set())
+    options = _options(fields, rows, question) if question else ()
+    exclude = set(question or ()) | set(options) | ({chat.path} if chat else set())
     reference = _reference(fields, rows, columns, exclude)
     if question is not None and reference is None and chat is None and _all(rows, question[-1], _has_qa_split):
         return Detection("qa_text", question[-1:], question[-1], "qa_text", "qa_text",
@@ -518,12 +520,27 @@ def _same_as_any(rows, path: str, others: Sequence[str]) -> bool:
 
 def _options(fields, rows, question: Sequence[str]) -> tuple[str, ...]:
     prefix = question[0].rsplit(".", 1)[0] + "." if "." in question[0] else None
-    single = [f for f in fields if f.name in OPTION_NAMES and _all(rows, f.path, lambda v: parse_options(v) is not None)]
+    names = OPTION_NAMES + (("answers",) if _answers_are_options(fields, rows) else ())
+    single = [f for f in fields if f.name in names and _all(rows, f.path, lambda v: parse_options(v) is not None)]
     # A nested question object holds its own choices (OpenBookQA, ARC, CommonsenseQA originals).
     single.sort(key=lambda f: (not (prefix and f.path.startswith(prefix)), f.nested))
     if single:
         return (single[0].path,)
     return _option_group(fields, rows)
+
+
+def _answers_are_options(fields, rows) -> bool:
+    """ReClor's ``answers``: a fixed-length list of texts that an integer ``label`` indexes."""
+    answers, label = _field(fields, "answers"), _field(fields, "label")
+    if not (answers and label and _all(rows, label.path, lambda v: isinstance(v, int) and not isinstance(v, bool))):
+        return False
+    lengths = {len(v) if isinstance(v, list) else -1 for v in _values(rows, answers.path)}
+    return len(lengths) == 1 and min(lengths) >= 3
+
+
+def _labelled_choices(rows, options: tuple[str, ...]) -> bool:
+    """TruthfulQA's ``mc1_targets``: {choices, labels} where label 1 marks the right choice."""
+    return len(options) == 1 and _all(rows, options[0], lambda v: isinstance(v, dict) and isinstance(v.get("labels"), list))
 
 
 def _tabular(fields, rows, question: tuple[str, ...], reference: _Field | None) -> Detection:
@@ -539,7 +556,10 @@ def _tabular(fields, rows, question: tuple[str, ...], reference: _Field | None) 
     detection = Detection("question_answer", prompt_fields, None, "compose", "text", False, (),
                           context_fields=context, option_fields=options,
                           system_field=system.path if system and _all(rows, system.path, is_text) else None)
-    if reference is not None:
+    if reference is None and _labelled_choices(rows, options):
+        detection = replace(detection, reference_field=options[0], reference_kind="labelled_choice",
+                            reasons=(f"reference: the choice of {options[0]} labelled 1",))
+    elif reference is not None:
         detection = _with_reference(detection, rows, reference.path, "by name")
     detection = replace(detection, reasons=tuple(reasons) + detection.reasons)
     return replace(detection, family=_family(detection, rows))

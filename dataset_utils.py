@@ -66,7 +66,7 @@ def load_any(source: str, config: str | None = None, local_only: bool = False):
         if path.is_dir():
             return _load_folder(path)
         if looks_like_path(source):
-            raise UsageError(f"file not found: {source} (no such file or folder; check the path)")
+            raise UsageError(f"file not found: {source} (not on disk: no such file or folder; check the path)")
         if local_only:
             raise UsageError(
                 f"dataset {source!r} is not on disk; download it first "
