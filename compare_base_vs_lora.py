@@ -1,42 +1,55 @@
-"""Run the base model and base+adapter on the same prompts; show outputs and scores side by side.
+"""Run the base model and base+adapter on the same prompts; a paired verdict with its evidence.
 
     python compare_base_vs_lora.py --adapter outputs/demo
     python compare_base_vs_lora.py --adapter outputs/gsm8k --num-prompts 200 --report-dir outputs/gsm8k/report
+    python compare_base_vs_lora.py --adapter outputs/gsm8k --checkpoints          # every checkpoint-* and the final
+    python compare_base_vs_lora.py --adapter runs/a --adapter runs/b              # several adapters, one base
 
-The base model is loaded once; its outputs are generated with the adapter disabled, so one copy
-of the weights is in memory. Prompts default to the held-out split of the training run.
+The base model is loaded once and every adapter is attached to it, so one copy of the weights is
+in memory; the base side is generated with the adapters disabled. Prompts default to the held-out
+split of the training run, rendered with the run's chat template and system prompt
+(``run_config.json``). The report says whether the adapter is better on the same prompts (paired
+bootstrap interval, McNemar's exact test), lists what it broke before what it fixed, and checks
+how much of the base model's language it forgot (log-likelihood of a text sample).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import html
+import contextlib
 import json
 import logging
 import math
-import random
-import statistics
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import compare_inputs
+import compare_summary
 import dataset_utils
 import rewards
+from compare_summary import BASE, Scorer
 from dataset_utils import UsageError
 
 logger = logging.getLogger("compare_base_vs_lora")
-SIDES = ("base", "lora")
-BOOTSTRAP_SAMPLES = 1000
+EXIT_INTERRUPTED = 130
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+FORGETTING_WINDOW = 512  # tokens of each text scored; longer texts are cut
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Compare a base model and its LoRA adapter on the same prompts.",
+        description="Compare a base model and its LoRA adapter(s) on the same prompts.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--adapter", required=True, help="adapter folder written by train_grpo.py")
+    model.add_argument("--adapter", action="append", required=True, metavar="DIR",
+                       help="adapter folder written by train_grpo.py; repeat to compare several on the same prompts")
+    model.add_argument("--checkpoints", action="store_true",
+                       help="compare every checkpoint-* of the one --adapter run folder, and its final adapter")
     model.add_argument("--base-model", default=None, help="base model; default: the one recorded in the adapter")
     model.add_argument("--quantization", choices=["auto", "4bit", "8bit", "none"], default="auto",
                        help="as in train_grpo.py: auto is 4bit on CUDA, none on CPU")
@@ -45,376 +58,408 @@ def build_parser() -> argparse.ArgumentParser:
 
     dataset_utils.add_dataset_args(parser)
     prompts = parser._action_groups[-1]
-    prompts.add_argument("--prompts", default=None, help="text file (a prompt per line) or JSONL with prompt/reference")
+    prompts.add_argument("--prompts", default=None,
+                         help='.jsonl of {"prompt", "reference"} lines, .json list of them, or a text file (a prompt per line)')
     prompts.add_argument("--num-prompts", type=int, default=50, help="prompts to compare")
 
     gen = parser.add_argument_group("generation")
     gen.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's --max-completion-length")
-    gen.add_argument("--num-samples-per-prompt", type=int, default=1, help="samples per prompt (needs --temperature > 0)")
+    gen.add_argument("--num-samples-per-prompt", type=int, default=1,
+                     help="K samples per prompt for pass@k and maj@k (needs --temperature > 0); 1 = greedy")
     gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
     gen.add_argument("--batch-size", type=int, default=16, help="prompts generated at once")
-    gen.add_argument("--seed", type=int, default=0, help="sampling seed")
+    gen.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+
+    forget = parser.add_argument_group("forgetting check")
+    forget.add_argument("--forgetting-text", default=None, metavar="FILE",
+                        help="text file (paragraphs) or JSONL with a text field; default: the prompts' references")
+    forget.add_argument("--forgetting-max-texts", type=int, default=200, help="texts scored at most")
+    forget.add_argument("--forgetting-threshold", type=float, default=0.1,
+                        help="flag an adapter whose mean log-likelihood per token drops by more than this (nats)")
+    forget.add_argument("--no-forgetting", action="store_true", help="skip the forgetting check")
 
     out = parser.add_argument_group("output")
-    out.add_argument("--report-dir", default=None, help="write comparison.jsonl, .md and .html here")
+    out.add_argument("--report-dir", default=None, help="write comparison.jsonl, .md, .html, summary.json and forgetting.jsonl here")
     out.add_argument("--show", type=int, default=5, help="prompts printed side by side in the terminal")
     return parser
 
 
+def check_args(args) -> None:
+    """Numbers and combinations, before anything is read."""
+    for flag in ("temperature", "forgetting_threshold"):
+        value = getattr(args, flag)
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be a finite number >= 0 (got {value})")
+    if args.num_samples_per_prompt > 1 and args.temperature <= 0:
+        raise UsageError("--num-samples-per-prompt > 1 needs sampling; pass --temperature 0.7 (or another value > 0)")
+    for flag in ("num_prompts", "num_samples_per_prompt", "batch_size", "forgetting_max_texts"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1 (got {getattr(args, flag)})")
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        raise UsageError(f"--max-new-tokens must be at least 1 (got {args.max_new_tokens})")
+    for flag in ("seed", "show"):
+        if getattr(args, flag) < 0:
+            raise UsageError(f"--{flag} must be >= 0 (got {getattr(args, flag)})")
+    if args.prompts and args.dataset:
+        raise UsageError("--prompts and --dataset both name the prompts; pass one")
+    if args.checkpoints and len(args.adapter) != 1:
+        raise UsageError("--checkpoints takes one --adapter: the run's output folder that holds the checkpoint-* folders")
+    if args.forgetting_text and args.no_forgetting:
+        raise UsageError("--forgetting-text and --no-forgetting contradict each other; pass one")
+
+
 # --------------------------------------------------------------------------------------------
-# Prompts
+# Adapters and the run's contract
 # --------------------------------------------------------------------------------------------
 
 
-def read_run_config(adapter: str) -> dict:
-    path = Path(adapter) / "run_config.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+@dataclass
+class Adapter:
+    label: str
+    path: Path
+    config: dict
+    run: dict  # run_config.json of the training run, {} if none was found
+    name: str = "default"  # its name inside the PeftModel
 
 
-def load_prompts(args, run: dict, chat: bool) -> list[dict]:
-    """Rows of ``prompt`` and ``reference``: from --prompts, --dataset, or the run's held-out split."""
-    if args.prompts:
-        rows = read_prompts_file(args.prompts, chat, args.system_prompt)
-    else:
-        source = run_dataset_args(args, run)
-        loaded = dataset_utils.load_any(source["dataset"], source["dataset_config"], args.local_only)
-        train, held_out = dataset_utils.pick_splits(loaded, source["split"], source["seed"])
-        detection = dataset_utils.detect_dataset(train, source["prompt_field"], source["reference_field"])
-        rows = dataset_utils.prepare(held_out, detection, source["system_prompt"], chat).to_list()
-    if not rows:
-        raise UsageError("no prompts to compare")
-    return rows[: args.num_prompts]
-
-
-def run_dataset_args(args, run: dict) -> dict:
-    """The dataset flags: --dataset and its flags if given, else those the training run recorded."""
-    keys = ("dataset", "dataset_config", "split", "prompt_field", "reference_field", "system_prompt")
-    recorded = run.get("args", {})
-    source = {k: getattr(args, k) for k in keys} if args.dataset else {k: recorded.get(k) for k in keys}
-    if args.system_prompt:
-        source["system_prompt"] = args.system_prompt
-    source["split"] = source["split"] or "train"
-    source["seed"] = recorded.get("seed", 0)  # the seed that carved the run's held-out split
-    if not source["dataset"]:
-        raise UsageError("no prompts: the adapter has no run_config.json naming its dataset; pass --dataset or --prompts")
-    return source
-
-
-def read_prompts_file(path: str, chat: bool, system_prompt: str | None) -> list[dict]:
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"--prompts file {path} does not exist")
-    rows = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        if file.suffix == ".jsonl":
+def read_run_config(adapter: str | Path) -> dict:
+    """run_config.json of the run that wrote this adapter: in its folder, or the run folder above a checkpoint."""
+    folder = Path(adapter)
+    for candidate in (folder, folder.parent if CHECKPOINT_RE.match(folder.name) else None):
+        path = candidate / "run_config.json" if candidate else None
+        if path and path.is_file():
             try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UsageError(f"{path} line {number}: not valid JSON ({err.msg})") from err
-            text, reference = item.get("prompt"), item.get("reference")
+                return json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise UsageError(f"{path} is not valid JSON ({err}); restore it from the run or delete it") from err
+    return {}
+
+
+def resolve_adapters(args, notes: list[str]) -> list[Adapter]:
+    import suite_utils
+
+    if args.checkpoints:
+        paths, labels = checkpoint_adapters(Path(args.adapter[0]), notes)
+    else:
+        paths = [Path(p) for p in args.adapter]
+        labels = adapter_labels(paths)
+    adapters = [Adapter(label, path, suite_utils.read_adapter_config(path), read_run_config(path), f"a{i}" if i else "default")
+                for i, (label, path) in enumerate(zip(labels, paths))]
+    if len({a.path.resolve() for a in adapters}) < len(adapters):
+        raise UsageError("the same --adapter folder is given twice; pass each adapter once")
+    return adapters
+
+
+def checkpoint_adapters(run_dir: Path, notes: list[str]) -> tuple[list[Path], list[str]]:
+    """Every complete checkpoint-N of a run, oldest first, then the final adapter if there is one."""
+    if not run_dir.is_dir():
+        raise UsageError(f"--adapter {run_dir} does not exist; pass the --output-dir of a training run")
+    found = sorted((int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name)))
+    paths = []
+    for _, path in found:
+        missing = [n for n in ("adapter_config.json",) if not (path / n).is_file()]
+        if not any((path / w).is_file() for w in ADAPTER_WEIGHTS):
+            missing.append("adapter_model.safetensors")
+        if missing:
+            notes.append(f"skipped {path.name}: no {' or '.join(missing)} (an incomplete checkpoint)")
+            logger.warning("skipping %s: no %s", path, " or ".join(missing))
         else:
-            text, reference = line, None
-        prompt = dataset_utils.build_prompt({"prompt": text}, _TEXT_PROMPT, system_prompt, chat)
-        rows.append({"prompt": prompt, "reference": reference})
-    return rows
+            paths.append(path)
+    labels = [p.name for p in paths]
+    if (run_dir / "adapter_config.json").is_file():
+        if paths and _same_weights(paths[-1], run_dir):
+            notes.append(f"the final adapter is {paths[-1].name}: compared once, as 'final ({paths[-1].name})'")
+            labels[-1] = f"final ({paths[-1].name})"
+        else:
+            paths.append(run_dir)
+            labels.append("final")
+    if not paths:
+        raise UsageError(f"--checkpoints: {run_dir} holds no checkpoint-* adapter and no final adapter")
+    return paths, labels
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    """Whether two adapter folders hold byte-identical weights (the last checkpoint and the final)."""
+    for name in ADAPTER_WEIGHTS:
+        x, y = a / name, b / name
+        if x.is_file() and y.is_file():
+            return x.stat().st_size == y.stat().st_size and x.read_bytes() == y.read_bytes()
+    return False
+
+
+def adapter_labels(paths: list[Path]) -> list[str]:
+    """"lora" for a single adapter; else the folder names, with their parents where names repeat."""
+    if len(paths) == 1:
+        return ["lora"]
+    labels = [p.resolve().name for p in paths]
+    if len(set(labels)) < len(labels):
+        labels = [f"{p.resolve().parent.name}/{p.resolve().name}" for p in paths]
+    labels = [f"{label} (adapter)" if label == BASE else label for label in labels]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} #{i + 1}" for i, label in enumerate(labels)]
+    return labels
+
+
+@dataclass
+class Contract:
+    """How the run rendered and scored prompts, and where this comparison departs from it."""
+
+    system_prompt: str | None
+    template_kwargs: dict
+    max_new_tokens: int
+    scorer: Scorer
+    notes: list[str] = field(default_factory=list)
+
+
+def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
+    """The first adapter's run decides; flags given here that differ are noted at the top of the report."""
+    run = adapters[0].run
+    recorded = run.get("args", {})
+    if not run:
+        notes.append(f"no run_config.json for {adapters[0].path}: the run's system prompt, template and reward "
+                     "weights are unknown; defaults are used")
+    system_prompt = recorded.get("system_prompt")
+    if args.system_prompt is not None and args.system_prompt != system_prompt:
+        notes.append(f"--system-prompt {args.system_prompt!r} here; the run used {system_prompt!r}")
+        system_prompt = args.system_prompt
+    run_tokens = recorded.get("max_completion_length")
+    if args.max_new_tokens and run_tokens and args.max_new_tokens != run_tokens:
+        notes.append(f"--max-new-tokens {args.max_new_tokens} here; the run generated at most {run_tokens} tokens")
+    for flag in ("dataset", "dataset_config", "prompt_field", "reference_field"):
+        given, used = getattr(args, flag), recorded.get(flag)
+        if args.dataset and given != used and recorded:
+            notes.append(f"--{flag.replace('_', '-')} {given!r} here; the run trained with {used!r}")
+    if args.prompts:
+        notes.append(f"prompts from --prompts {args.prompts}, not the run's held-out split")
+    for other in adapters[1:]:
+        theirs = other.run.get("args", {}).get("system_prompt")
+        if other.run and theirs != system_prompt:
+            notes.append(f"{other.label} was trained with system prompt {theirs!r}; compared here with {system_prompt!r}")
+    return Contract(system_prompt, _template_kwargs(recorded), args.max_new_tokens or run_tokens or 256,
+                    _scorer(run, notes), notes)
+
+
+def _template_kwargs(recorded: dict) -> dict:
+    value = recorded.get("chat_template_kwargs") or {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"run_config.json: chat_template_kwargs {value!r} is not JSON ({err.msg})") from err
+    return dict(value)
+
+
+def _scorer(run: dict, notes: list[str]) -> Scorer:
+    """The run's reward components and weights; its user rewards cannot be scored here."""
+    recorded = run.get("args", {})
+    weights = {k: float(v) for k, v in run.get("rewards", {}).items() if k in rewards.REWARD_COMPONENTS}
+    extras = [k for k in run.get("rewards", {}) if k not in rewards.REWARD_COMPONENTS]
+    if extras:
+        notes.append(f"the run's extra rewards ({', '.join(extras)}) are not scored here: the total reward covers "
+                     "the built-in components only")
+    return Scorer(weights or dict(rewards.DEFAULT_WEIGHTS), recorded.get("length_target", rewards.DEFAULT_LENGTH_TARGET),
+                  recorded.get("length_max", rewards.DEFAULT_LENGTH_MAX))
+
+
+def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
+    """--base-model, or the base every adapter records; a moved local base suggests --base-model."""
+    if args.base_model:
+        if compare_inputs.is_path_like(args.base_model) and not Path(args.base_model).expanduser().exists():
+            raise UsageError(f"--base-model {args.base_model} does not exist; pass the folder the base model is in")
+        recorded = adapters[0].config.get("base_model_name_or_path")
+        if recorded != args.base_model:
+            notes.append(f"--base-model {args.base_model} here; the adapter records {recorded}")
+        return args.base_model
+    recorded = {a.label: a.config.get("base_model_name_or_path") for a in adapters}
+    if not all(recorded.values()):
+        missing = next(label for label, base in recorded.items() if not base)
+        raise UsageError(f"adapter {missing} does not record its base model; pass --base-model")
+    if len(set(recorded.values())) > 1:
+        listing = "; ".join(f"{label}: {base}" for label, base in recorded.items())
+        raise UsageError(f"the adapters were trained on different base models ({listing}); compare them in separate "
+                         "runs, or pass --base-model to load them all on one")
+    base = next(iter(recorded.values()))
+    if compare_inputs.is_path_like(base) and not Path(base).expanduser().exists():
+        raise UsageError(f"the adapter's base model {base} (recorded in {adapters[0].path / 'adapter_config.json'}) "
+                         "no longer exists; pass --base-model PATH where it is now")
+    return base
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+def load_models(args, adapters: list[Adapter], base: str, notes: list[str]):
+    """One base model with every adapter attached, and the run's tokenizer."""
+    import suite_utils
+
+    tokenizer_source = next((str(a.path) for a in adapters if (a.path / "tokenizer_config.json").exists()), None)
+    if tokenizer_source is None:
+        notes.append("the adapter folder holds no tokenizer: the base model's tokenizer and chat template are used")
+        tokenizer_source = base
+    try:
+        tokenizer = suite_utils.load_tokenizer(tokenizer_source, local_only=args.local_only,
+                                               trust_remote_code=args.trust_remote_code)
+        quantization = suite_utils.resolve_quantization(args.quantization)
+        model = suite_utils.load_model(base, quantization, args.dtype, local_only=args.local_only,
+                                       trust_remote_code=args.trust_remote_code)
+    except UsageError as err:
+        if args.base_model:
+            raise
+        raise UsageError(f"{err}. The base model was read from the adapter's adapter_config.json; "
+                         "if it moved, pass --base-model") from err
+    recorded = adapters[0].run.get("quantization")
+    if recorded and recorded != quantization:
+        notes.append(f"the base model is loaded with quantization {quantization}; the run trained with {recorded}")
+    model = suite_utils.attach_adapter(model, adapters[0].path, base)
+    for adapter in adapters[1:]:
+        load_extra_adapter(model, adapter, base)
+    model.eval()
+    return model, tokenizer
+
+
+def load_extra_adapter(model, adapter: Adapter, base: str) -> None:
+    try:
+        model.load_adapter(str(adapter.path), adapter_name=adapter.name)
+    except (RuntimeError, ValueError, KeyError) as err:
+        raise UsageError(f"adapter {str(adapter.path)!r} does not fit base model {base!r} ({type(err).__name__}: "
+                         "shape or layer mismatch); compare adapters of one base model") from err
+
+
+def side_context(model, side: str, adapters: list[Adapter]):
+    """The model as one side: adapters disabled for the base, else that adapter active."""
+    if side == BASE:
+        return model.disable_adapter()
+    model.set_adapter(next(a.name for a in adapters if a.label == side))
+    return contextlib.nullcontext()
+
+
+def render(tokenizer, prompt: Any, template_kwargs: dict) -> str:
+    """A prompt as the model sees it, with the run's chat template arguments."""
+    if isinstance(prompt, list) and template_kwargs:
+        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, **template_kwargs)
+    return dataset_utils.render_prompt(tokenizer, prompt)
+
+
+def generate(model, tokenizer, texts: list[str], args, max_new_tokens: int) -> list[list[str]]:
+    """K completions per prompt, batched, with the same decoding and seed for every side."""
+    import torch
+    from tqdm.auto import tqdm
+
+    tokenizer.padding_side = "left"
+    sampling = args.temperature > 0
+    k = args.num_samples_per_prompt
+    outputs: list[list[str]] = []
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        for start in tqdm(range(0, len(texts), args.batch_size), leave=False):
+            batch = tokenizer(texts[start : start + args.batch_size], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(model.device)
+            generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=sampling,
+                                       temperature=args.temperature if sampling else None, top_p=None, top_k=None,
+                                       num_return_sequences=k, pad_token_id=tokenizer.pad_token_id)
+            decoded = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+            outputs += [decoded[i : i + k] for i in range(0, len(decoded), k)]
+    return outputs
+
+
+def token_ids(tokenizer, texts: list[tuple[str, str]], window: int) -> tuple[list[tuple[list[int], int]], list[str], int]:
+    """Each (context, text) as token ids and the position its scored tokens start at.
+
+    A raw text is scored after BOS (where the tokenizer has one); a reference is scored after
+    its prompt as the model sees it. Sequences are cut to ``window`` tokens; those with no
+    scored token left are counted as skipped. Returns the sequences, their texts, and the count skipped.
+    """
+    bos = tokenizer.bos_token_id
+    kept, kept_texts, skipped = [], [], 0
+    for context, text in texts:
+        head = tokenizer(context, add_special_tokens=False)["input_ids"] if context else ([bos] if bos is not None else [])
+        ids = (head + tokenizer(text, add_special_tokens=False)["input_ids"])[:window]
+        start = max(1, len(head))
+        if len(ids) <= start:
+            skipped += 1
+        else:
+            kept.append((ids, start))
+            kept_texts.append(text)
+    return kept, kept_texts, skipped
+
+
+def mean_log_likelihoods(model, tokenizer, sequences: list[tuple[list[int], int]], batch_size: int) -> list[float]:
+    """Mean log-probability per scored token of each sequence, teacher-forced."""
+    import torch
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    result = []
+    with torch.no_grad():
+        for begin in range(0, len(sequences), batch_size):
+            chunk = sequences[begin : begin + batch_size]
+            width = max(len(ids) for ids, _ in chunk)
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s, _ in chunk], device=model.device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s, _ in chunk], device=model.device)
+            scored = torch.tensor([[start <= i < len(s) for i in range(1, width)] for s, start in chunk],
+                                  device=model.device, dtype=torch.float32)
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+            result += ((logp * scored).sum(1) / scored.sum(1)).tolist()
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Prompts and texts
+# --------------------------------------------------------------------------------------------
 
 
 _TEXT_PROMPT = dataset_utils.Detection("file", ("prompt",), None)
 
 
-# --------------------------------------------------------------------------------------------
-# Generation
-# --------------------------------------------------------------------------------------------
+def load_prompts(args, items: list[dict] | None, adapters: list[Adapter], contract: Contract, chat: bool) -> list[dict]:
+    """Rows of ``prompt`` and ``reference``: from --prompts, --dataset, or the run's held-out split."""
+    if items is not None:
+        rows = [{"prompt": dataset_utils.build_prompt({"prompt": i["prompt"]}, _TEXT_PROMPT, contract.system_prompt, chat),
+                 "reference": i["reference"]} for i in items]
+    else:
+        source = run_dataset_args(args, adapters[0].run, contract.system_prompt)
+        loaded = dataset_utils.load_any(source["dataset"], source["dataset_config"], args.local_only)
+        train, held_out = dataset_utils.pick_splits(loaded, source["split"], source["seed"])
+        detection = dataset_utils.detect_dataset(train, source["prompt_field"], source["reference_field"])
+        rows = dataset_utils.prepare(held_out, detection, contract.system_prompt, chat).to_list()
+    if len(rows) < args.num_prompts:
+        logger.warning("only %d prompts available; --num-prompts %d asked for more", len(rows), args.num_prompts)
+    return rows[: args.num_prompts]
 
 
-def load_models(args, run: dict):
-    """One base model with the adapter attached, and its tokenizer."""
-    import suite_utils
-
-    config = suite_utils.read_adapter_config(args.adapter)
-    base = args.base_model or config.get("base_model_name_or_path")
-    if not base:
-        raise UsageError("the adapter does not record its base model; pass --base-model")
-    tokenizer_source = args.adapter if (Path(args.adapter) / "tokenizer_config.json").exists() else base
-    tokenizer = suite_utils.load_tokenizer(tokenizer_source, local_only=args.local_only,
-                                           trust_remote_code=args.trust_remote_code)
-    quantization = suite_utils.resolve_quantization(args.quantization)
-    model = suite_utils.load_model(base, quantization, args.dtype, local_only=args.local_only,
-                                   trust_remote_code=args.trust_remote_code)
-    model = suite_utils.attach_adapter(model, args.adapter, base)
-    model.eval()
-    return model, tokenizer, base
+def run_dataset_args(args, run: dict, system_prompt: str | None) -> dict:
+    """The dataset flags: --dataset and its flags if given, else those the training run recorded."""
+    keys = ("dataset", "dataset_config", "split", "prompt_field", "reference_field")
+    recorded = run.get("args", {})
+    source = {k: getattr(args, k) for k in keys} if args.dataset else {k: recorded.get(k) for k in keys}
+    source["split"] = source["split"] or "train"
+    source["seed"] = recorded.get("seed", 0)  # the seed that carved the run's held-out split
+    source["system_prompt"] = system_prompt
+    if not source["dataset"]:
+        raise UsageError("no prompts: the adapter has no run_config.json naming its dataset; pass --dataset or --prompts")
+    return source
 
 
-def generate(model, tokenizer, prompts: list, args, use_adapter: bool) -> list[list[str]]:
-    """K completions per prompt, batched, the same decoding for both sides."""
-    import contextlib
+def forgetting_texts(args, texts: list[str] | None, prompts: list[dict], rendered: list[str]):
+    """(context, text) pairs of the forgetting check, and where they came from.
 
-    import torch
-    from tqdm.auto import tqdm
-
-    tokenizer.padding_side = "left"
-    texts = [dataset_utils.render_prompt(tokenizer, p) for p in prompts]
-    sampling = args.temperature > 0
-    outputs: list[list[str]] = []
-    context = contextlib.nullcontext() if use_adapter else model.disable_adapter()
-    torch.manual_seed(args.seed)
-    with context, torch.no_grad():
-        for start in tqdm(range(0, len(texts), args.batch_size), desc="lora" if use_adapter else "base"):
-            batch = tokenizer(texts[start : start + args.batch_size], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(model.device)
-            generated = model.generate(
-                **batch,
-                max_new_tokens=args.max_new_tokens,
-                do_sample=sampling,
-                temperature=args.temperature if sampling else None,
-                top_p=None,
-                top_k=None,
-                num_return_sequences=args.num_samples_per_prompt,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            decoded = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-            k = args.num_samples_per_prompt
-            outputs += [decoded[i : i + k] for i in range(0, len(decoded), k)]
-    return outputs
+    A --forgetting-text is scored as raw text; by default each compared prompt's reference is
+    scored as the answer to its prompt, which is how the model meets such text.
+    """
+    if texts is not None:
+        pairs, source = [("", t) for t in texts], args.forgetting_text
+    else:
+        pairs = [(r, _reference_text(p["reference"])) for p, r in zip(prompts, rendered)]
+        pairs, source = [(c, t) for c, t in pairs if t], "the references of the compared prompts, each after its prompt"
+    return pairs[: args.forgetting_max_texts], source
 
 
-# --------------------------------------------------------------------------------------------
-# Scoring
-# --------------------------------------------------------------------------------------------
-
-
-def score_output(text: str, reference: Any) -> dict:
-    """Total and components from rewards.py, and strict / lenient correctness."""
-    total, components = rewards.score(text, reference)
-    accepted = rewards.extract_reference(reference)
-    marked = rewards.extract_answer(text, last_number=False).answer
-    last = rewards.extract_answer(text).answer
-    strict = bool(accepted) and marked is not None and rewards.answers_match(marked, accepted)
-    lenient = bool(accepted) and (strict or rewards.answers_match(last, accepted) or _last_number_matches(text, accepted))
-    return {"total": total, "components": components, "strict": strict, "lenient": lenient, "length": len(text)}
-
-
-def _last_number_matches(text: str, accepted: list[str]) -> bool:
-    number = rewards.last_number(text)
-    return number is not None and rewards.answers_match(number, accepted)
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion."""
-    if n == 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def bootstrap(values: list[float], seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of a mean."""
-    if not values:
-        return (math.nan, math.nan)
-    rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(BOOTSTRAP_SAMPLES))
-    return (means[int(0.025 * BOOTSTRAP_SAMPLES)], means[int(0.975 * BOOTSTRAP_SAMPLES) - 1])
-
-
-@dataclass
-class Metric:
-    name: str
-    base: float
-    lora: float
-    base_ci: tuple[float, float]
-    lora_ci: tuple[float, float]
-    kind: str = "mean"  # "rate" for proportions
-
-
-@dataclass
-class Summary:
-    n_prompts: int
-    metrics: list[Metric] = field(default_factory=list)
-    wins: int = 0
-    ties: int = 0
-    losses: int = 0
-
-
-def summarize(rows: list[dict]) -> Summary:
-    """Per-metric means with 95% intervals, and wins/ties/losses by total reward per prompt."""
-    summary = Summary(len(rows))
-    samples = {side: [s for r in rows for s in r[side]["scores"]] for side in SIDES}
-    for name in ("strict", "lenient"):
-        counts = {side: sum(s[name] for s in samples[side]) for side in SIDES}
-        n = {side: len(samples[side]) for side in SIDES}
-        summary.metrics.append(Metric(f"{name} accuracy", counts["base"] / n["base"], counts["lora"] / n["lora"],
-                                      wilson(counts["base"], n["base"]), wilson(counts["lora"], n["lora"]), "rate"))
-    keys = [("total reward", lambda s: s["total"]), ("length (chars)", lambda s: s["length"])]
-    keys += [(name, lambda s, name=name: s["components"].get(name)) for name in rewards.DEFAULT_WEIGHTS]
-    for label, get in keys:
-        values = {side: [v for v in map(get, samples[side]) if v is not None] for side in SIDES}
-        if values["base"] and values["lora"]:
-            summary.metrics.append(Metric(label, statistics.fmean(values["base"]), statistics.fmean(values["lora"]),
-                                          bootstrap(values["base"]), bootstrap(values["lora"])))
-    for row in rows:
-        diff = row["lora"]["mean_total"] - row["base"]["mean_total"]
-        row["outcome"] = "win" if diff > 1e-9 else "loss" if diff < -1e-9 else "tie"
-        summary.wins += row["outcome"] == "win"
-        summary.ties += row["outcome"] == "tie"
-        summary.losses += row["outcome"] == "loss"
-    return summary
-
-
-def build_rows(prompts: list[dict], outputs: dict[str, list[list[str]]], tokenizer) -> list[dict]:
-    rows = []
-    for i, item in enumerate(prompts):
-        row = {"index": i, "prompt": dataset_utils.render_prompt(tokenizer, item["prompt"]), "reference": item["reference"]}
-        for side in SIDES:
-            scores = [score_output(text, item["reference"]) for text in outputs[side][i]]
-            row[side] = {"outputs": outputs[side][i], "scores": scores,
-                         "mean_total": statistics.fmean(s["total"] for s in scores)}
-        rows.append(row)
-    return rows
-
-
-# --------------------------------------------------------------------------------------------
-# Reports
-# --------------------------------------------------------------------------------------------
-
-
-def fmt(value: float, kind: str) -> str:
-    return f"{100 * value:5.1f}%" if kind == "rate" else f"{value:7.3f}"
-
-
-def fmt_ci(ci: tuple[float, float], kind: str) -> str:
-    return f"[{fmt(ci[0], kind).strip()}, {fmt(ci[1], kind).strip()}]"
-
-
-def summary_table(summary: Summary) -> list[list[str]]:
-    table = [["metric", "base", "base 95% CI", "lora", "lora 95% CI"]]
-    for m in summary.metrics:
-        table.append([m.name, fmt(m.base, m.kind).strip(), fmt_ci(m.base_ci, m.kind), fmt(m.lora, m.kind).strip(),
-                      fmt_ci(m.lora_ci, m.kind)])
-    table.append(["lora wins / ties / losses", "", "", f"{summary.wins} / {summary.ties} / {summary.losses}", ""])
-    return table
-
-
-def print_report(rows: list[dict], summary: Summary, base_name: str, adapter: str, show: int) -> None:
-    width = 48
-    for row in rows[:show]:
-        print("=" * (2 * width + 3))
-        print(f"prompt {row['index']}: {row['prompt'].strip()[-200:]!s}")
-        print(f"reference: {row['reference']!r}")
-        print(f"{'BASE':<{width}} | {'LORA':<{width}}")
-        base, lora = row["base"]["outputs"][0], row["lora"]["outputs"][0]
-        for left, right in zip(_wrap(base, width), _wrap(lora, width)):
-            print(f"{left:<{width}} | {right:<{width}}")
-        b, l = row["base"]["scores"][0], row["lora"]["scores"][0]
-        print(f"{'reward ' + format(b['total'], '.3f') + (' correct' if b['lenient'] else ''):<{width}} | "
-              f"reward {l['total']:.3f}{' correct' if l['lenient'] else ''}   ({row['outcome']})")
-    print("=" * (2 * width + 3))
-    print(f"base: {base_name}\nlora: {adapter}\nprompts: {summary.n_prompts}")
-    table = summary_table(summary)
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for r in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)))
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    import textwrap
-
-    lines = [piece for line in (text or "<empty>").splitlines() for piece in (textwrap.wrap(line, width) or [""])]
-    return lines[:12]
-
-
-def write_reports(report_dir: Path, rows: list[dict], summary: Summary, base_name: str, adapter: str) -> None:
-    report_dir.mkdir(parents=True, exist_ok=True)
-    with open(report_dir / "comparison.jsonl", "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    (report_dir / "comparison.md").write_text(markdown_report(rows, summary, base_name, adapter), encoding="utf-8")
-    (report_dir / "comparison.html").write_text(html_report(rows, summary, base_name, adapter), encoding="utf-8")
-    logger.info("reports written to %s", report_dir)
-
-
-def markdown_report(rows, summary, base_name, adapter) -> str:
-    table = summary_table(summary)
-    lines = [f"# Base vs LoRA\n\nbase: `{base_name}`  \nadapter: `{adapter}`  \nprompts: {summary.n_prompts}\n",
-             "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-    lines += ["| " + " | ".join(r) + " |" for r in table[1:]]
-    lines.append("\n## Outputs\n")
-    for row in rows:
-        lines.append(f"### Prompt {row['index']} ({row['outcome']})\n\n```\n{row['prompt'].strip()}\n```\n")
-        lines.append(f"reference: `{row['reference']}`\n")
-        for side in SIDES:
-            s = row[side]["scores"][0]
-            lines.append(f"**{side}** (reward {s['total']:.3f}, {'correct' if s['lenient'] else 'wrong'}):\n\n"
-                         f"```\n{row[side]['outputs'][0]}\n```\n")
-    return "\n".join(lines)
-
-
-def _diff_html(a: str, b: str) -> tuple[str, str]:
-    """Both texts with the characters that differ highlighted."""
-    left, right = [], []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        x, y = html.escape(a[i1:i2]), html.escape(b[j1:j2])
-        if op == "equal":
-            left.append(x)
-            right.append(y)
-        else:
-            left.append(f'<del>{x}</del>' if x else "")
-            right.append(f'<ins>{y}</ins>' if y else "")
-    return "".join(left), "".join(right)
-
-
-def _bar_chart(summary: Summary) -> str:
-    """An inline SVG bar chart of the rate metrics and the total reward."""
-    metrics = [m for m in summary.metrics if m.kind == "rate" or m.name == "total reward"]
-    top = max([1.0] + [max(m.base, m.lora) for m in metrics])
-    bar, gap, height = 28, 40, 160
-    parts = []
-    for i, m in enumerate(metrics):
-        x = 20 + i * (2 * bar + gap)
-        for j, (side, value, colour) in enumerate((("base", m.base, "#9aa5b1"), ("lora", m.lora, "#2f7ed8"))):
-            h = max(0.0, value) / top * height
-            parts.append(f'<rect x="{x + j * bar}" y="{20 + height - h:.1f}" width="{bar - 4}" height="{h:.1f}" '
-                         f'fill="{colour}"><title>{side} {html.escape(m.name)}: {value:.3f}</title></rect>')
-            parts.append(f'<text x="{x + j * bar + bar / 2 - 2}" y="{15 + height - h:.1f}" font-size="10" '
-                         f'text-anchor="middle">{fmt(value, m.kind).strip()}</text>')
-        parts.append(f'<text x="{x + bar}" y="{height + 38}" font-size="11" text-anchor="middle">'
-                     f'{html.escape(m.name)}</text>')
-    width = 40 + len(metrics) * (2 * bar + gap)
-    legend = ('<rect x="10" y="2" width="10" height="10" fill="#9aa5b1"/><text x="24" y="11" font-size="11">base</text>'
-              '<rect x="70" y="2" width="10" height="10" fill="#2f7ed8"/><text x="84" y="11" font-size="11">lora</text>')
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 50}">{legend}{"".join(parts)}</svg>'
-
-
-def html_report(rows, summary, base_name, adapter) -> str:
-    table = summary_table(summary)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in table[1:])
-    prompts = []
-    for row in rows:
-        base, lora = _diff_html(row["base"]["outputs"][0], row["lora"]["outputs"][0])
-        b, l = row["base"]["scores"][0], row["lora"]["scores"][0]
-        prompts.append(
-            f'<tr class="prompt-row {row["outcome"]}"><td><pre>{html.escape(row["prompt"].strip())}</pre>'
-            f'<div class="ref">reference: {html.escape(str(row["reference"]))}</div></td>'
-            f'<td><pre>{base}</pre><div>reward {b["total"]:.3f} · {"correct" if b["lenient"] else "wrong"}</div></td>'
-            f'<td><pre>{lora}</pre><div>reward {l["total"]:.3f} · {"correct" if l["lenient"] else "wrong"}</div></td>'
-            f'<td>{row["outcome"]}</td></tr>'
-        )
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}pre{white-space:pre-wrap;margin:0}"
-             "del{background:#fdd;text-decoration:none}ins{background:#dfd;text-decoration:none}"
-             "tr.win td:last-child{color:#070}tr.loss td:last-child{color:#a00}.ref{color:#555;font-size:90%}")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Base vs LoRA</title><style>{style}</style></head>"
-            f"<body><h1>Base vs LoRA</h1><p>base: <code>{html.escape(base_name)}</code><br>adapter: "
-            f"<code>{html.escape(adapter)}</code><br>prompts: {summary.n_prompts}</p>"
-            f'<table id="summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-            f"<h2>Metrics</h2>{_bar_chart(summary)}<h2>Outputs</h2>"
-            f'<table id="outputs"><thead><tr><th>prompt</th><th>base</th><th>lora</th><th>outcome</th></tr></thead>'
-            f"<tbody>{''.join(prompts)}</tbody></table></body></html>")
+def _reference_text(reference: Any) -> str | None:
+    if isinstance(reference, list):
+        reference = reference[0] if reference else None
+    return reference if isinstance(reference, str) and reference.strip() else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,12 +467,53 @@ def html_report(rows, summary, base_name, adapter) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def check_args(args) -> None:
-    if args.num_samples_per_prompt > 1 and args.temperature <= 0:
-        raise UsageError("--num-samples-per-prompt > 1 needs sampling; pass --temperature 0.7 (or another value > 0)")
-    for flag in ("num_prompts", "num_samples_per_prompt", "batch_size"):
-        if getattr(args, flag) < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1")
+def compare(args, created: list[Path]) -> int:
+    import compare_report
+
+    notes: list[str] = []
+    adapters = resolve_adapters(args, notes)
+    items = compare_inputs.read_prompt_items(args.prompts) if args.prompts else None
+    # Read before the model loads, so that a bad file fails at once.
+    texts = compare_inputs.read_forgetting_texts(args.forgetting_text) if args.forgetting_text else None
+    contract = run_contract(args, adapters, notes)
+    args.local_only = args.local_only or bool(adapters[0].run.get("args", {}).get("demo", False))
+    base = base_model_name(args, adapters, notes)
+    model, tokenizer = load_models(args, adapters, base, notes)
+    prompts = load_prompts(args, items, adapters, contract, chat=tokenizer.chat_template is not None)
+    rendered = [render(tokenizer, p["prompt"], contract.template_kwargs) for p in prompts]
+    sides = [BASE, *(a.label for a in adapters)]
+    outputs = {}
+    for side in sides:
+        logger.info("generating %s on %d prompts", side, len(rendered))
+        with side_context(model, side, adapters):
+            outputs[side] = generate(model, tokenizer, rendered, args, contract.max_new_tokens)
+    forgetting = None if args.no_forgetting else forgetting_check(args, texts, model, tokenizer, prompts, rendered,
+                                                                  adapters, sides, notes)
+    rows = compare_summary.build_rows(prompts, rendered, outputs, contract.scorer)
+    summary = compare_summary.summarize(rows, [a.label for a in adapters], args.num_samples_per_prompt, args.seed)
+    summary.forgetting = forgetting
+    summary.notes = notes
+    header = compare_report.Header(base, {a.label: str(a.path) for a in adapters}, args.temperature,
+                                   args.num_samples_per_prompt, contract.max_new_tokens, contract.system_prompt)
+    compare_report.print_report(rows, summary, header, args.show)
+    if args.report_dir:
+        compare_report.write_reports(Path(args.report_dir), rows, summary, header)
+        created.clear()
+    return 0
+
+
+def forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters, sides, notes):
+    texts, source = forgetting_texts(args, texts, prompts, rendered)
+    window = min(FORGETTING_WINDOW, getattr(model.config, "max_position_embeddings", None) or FORGETTING_WINDOW)
+    sequences, kept, skipped = token_ids(tokenizer, texts, window)
+    if not sequences:
+        notes.append("forgetting check skipped: no reference texts to score; pass --forgetting-text FILE")
+        return None
+    per_side = {}
+    for side in sides:
+        with side_context(model, side, adapters):
+            per_side[side] = mean_log_likelihoods(model, tokenizer, sequences, args.batch_size)
+    return compare_summary.summarize_forgetting(source, args.forgetting_threshold, kept, per_side, skipped, args.seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -437,24 +523,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     import suite_utils
 
     suite_utils.setup_logging()
+    created: list[Path] = []
     try:
         check_args(args)
-        suite_utils.read_adapter_config(args.adapter)
-        run = read_run_config(args.adapter)
-        args.max_new_tokens = args.max_new_tokens or run.get("args", {}).get("max_completion_length", 256)
-        args.local_only = args.local_only or run.get("args", {}).get("demo", False)
-        model, tokenizer, base_name = load_models(args, run)
-        prompts = load_prompts(args, run, chat=tokenizer.chat_template is not None)
-        texts = [p["prompt"] for p in prompts]
-        outputs = {side: generate(model, tokenizer, texts, args, use_adapter=side == "lora") for side in SIDES}
+        if args.report_dir:
+            created = compare_inputs.prepare_report_dir(args.report_dir)
+        return compare(args, created)
     except UsageError as err:
         return suite_utils.report_usage_error(err)
-    rows = build_rows(prompts, outputs, tokenizer)
-    summary = summarize(rows)
-    print_report(rows, summary, base_name, args.adapter, args.show)
-    if args.report_dir:
-        write_reports(Path(args.report_dir), rows, summary, base_name, args.adapter)
-    return 0
+    except KeyboardInterrupt:
+        print("interrupted: no report written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        compare_inputs.remove_empty(created)
 
 
 if __name__ == "__main__":

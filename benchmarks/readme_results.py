@@ -28,6 +28,13 @@ def summary_table(markdown: str) -> str:
     return "\n".join(table)
 
 
+def verdict(markdown: str) -> str:
+    """The verdict line of comparison.md (bold, under its Verdict heading)."""
+    lines = markdown.splitlines()
+    start = lines.index("## Verdict")
+    return next(line.strip() for line in lines[start + 1 :] if line.startswith("**"))
+
+
 def main(demo_dir: str = "outputs/demo") -> int:
     demo = ROOT / demo_dir
     report = demo / "report" / "comparison.md"
@@ -39,8 +46,9 @@ def main(demo_dir: str = "outputs/demo") -> int:
     markdown = report.read_text()
     prompts = next(line for line in markdown.splitlines() if line.startswith("prompts:"))
     body = (f"{START}\nHeld-out problems of the demo task, greedy decoding, {prompts.replace('prompts: ', '')} "
-            "prompts, 95% intervals (Wilson for accuracies, bootstrap for means):\n\n"
-            f"{summary_table(markdown)}\n\n![demo reward curves](docs/demo_reward_curves.png)\n{END}")
+            "prompts, 95% intervals (Wilson for accuracies, bootstrap for means; differences: paired bootstrap "
+            "over prompts; p: McNemar's exact test):\n\n"
+            f"{verdict(markdown)}\n\n{summary_table(markdown)}\n\n![demo reward curves](docs/demo_reward_curves.png)\n{END}")
     readme = (ROOT / "README.md").read_text()
     before, _, rest = readme.partition(START)
     _, _, after = rest.partition(END)
