@@ -634,6 +634,10 @@ _STOP_WORDS = frozenset("a an the is are was were be so total of it its there th
 _MATH_NAME_RE = re.compile(r"\$[^$\d]{1,40}\$|\\\([^\d]{1,40}?\\\)")
 _SPACED_GROUPS_RE = re.compile(r"(?<![\d.,])(\d{1,3})((?:[ \u00a0\u202f\u2009]\d{3})+)(?![\d])")
 _SHORT_FRAC_RE = re.compile(r"\\frac(\d)(\d)")
+_SHORT_ROOT_RE = re.compile(r"\\sqrt(\d)")
+_BRACED_POWER_RE = re.compile(r"\^\{(\w)\}")
+_ITEMS_RE = re.compile(r"^(\\\{|\(|\[)(.*)(\\\}|\)|\])$")
+_ROOT_RE = re.compile(r"^([-+]?\d{0,12}(?:\.\d{1,12})?)\\sqrt\{(\d{1,12})\}$")
 _COMPACT_DROP_RE = re.compile(r"\s+|\\left|\\right|\\displaystyle|\\[!,;:]|\$")
 
 
@@ -649,6 +653,8 @@ class Reading(NamedTuple):
     option: str | None  # the option's text after the letter, normalised ("(D) Alina" -> "alina")
     boolean: bool | None
     mathy: bool
+    items: tuple | None  # a tuple, interval, set or list of numbers: (brackets, values)
+    root: float | None  # the value of a\sqrt{b}
 
 
 def normalize_text(text: str) -> str:
@@ -663,7 +669,41 @@ def _compact(text: str) -> str:
     text = _FRAC_NAMES_RE.sub(r"\\frac", _TEXT_WRAP_RE.sub(r"\1", unicodedata.normalize("NFKC", text)))
     text = _COMPACT_DROP_RE.sub("", text).replace("{,}", ",").replace("−", "-")
     text = _SHORT_FRAC_RE.sub(r"\\frac{\1}{\2}", text)
+    text = _BRACED_POWER_RE.sub(r"^\1", _SHORT_ROOT_RE.sub(r"\\sqrt{\1}", text))
     return text.rstrip(".")
+
+
+def _rhs(compact: str) -> str | None:
+    head, equals, tail = compact.partition("=")
+    return tail if equals and tail and "=" not in tail and _SIMPLE_LHS_RE.match(head) else None
+
+
+def _items(compact: str) -> tuple[str, tuple] | None:
+    """A tuple, interval, set or bare list of numbers: its brackets and values ("[1,2)" -> ("[)", (1, 2)))."""
+    bracketed = _ITEMS_RE.match(compact)
+    kind, body = (bracketed.group(1) + bracketed.group(3), bracketed.group(2)) if bracketed else (",", compact)
+    parts = body.split(",")
+    if len(parts) < 2 or len(parts) > 64:
+        return None
+    values = tuple(parse_number(part) for part in parts)
+    return None if None in values else (kind, values)
+
+
+def _items_equal(a: tuple[str, tuple], r: tuple[str, tuple]) -> bool:
+    unordered = (",", "\\{\\}")  # a set, or a bare list of solutions, in any order
+    if a[0] in unordered and r[0] in unordered:
+        return len(a[1]) == len(r[1]) and all(any(numbers_match(x, y) for y in r[1]) for x in a[1]) and \
+            all(any(numbers_match(x, y) for x in a[1]) for y in r[1])
+    return a[0] == r[0] and len(a[1]) == len(r[1]) and all(map(numbers_match, a[1], r[1]))
+
+
+def _root(compact: str) -> float | None:
+    """The value of ``a\\sqrt{b}``, the commonest irrational answer, as a float."""
+    found = _ROOT_RE.match(compact)
+    if not found:
+        return None
+    coefficient = {"": 1.0, "-": -1.0, "+": 1.0}.get(found.group(1))
+    return (float(found.group(1)) if coefficient is None else coefficient) * float(found.group(2)) ** 0.5
 
 
 def _letter(span: str, role: str) -> tuple[str | None, str | None]:
@@ -743,8 +783,11 @@ def read_answer(span: str, role: str = "answer") -> Reading:
     first = text.split(" ", 1)[0] if text else ""
     boolean = _BOOLEANS.get(first) if role == "answer" else _BOOLEANS.get(text)
     plain = _TEXT_WRAP_RE.sub(r"\1", span)
-    return Reading(span, _compact(span), text, number, units, letter, option, boolean,
-                   bool(_MATHY_RE.search(plain)) and letter is None)
+    compact = _compact(span)
+    items = _items(compact) if number is None and "," in compact else None
+    root = _root(compact) if "sqrt" in compact else None
+    return Reading(span, compact, text, number, units, letter, option, boolean,
+                   bool(_MATHY_RE.search(plain)) and letter is None, items, root)
 
 
 def _fast_verdict(a: Reading, r: Reading) -> bool | None:
@@ -762,6 +805,21 @@ def _fast_verdict(a: Reading, r: Reading) -> bool | None:
         if not (a.units and r.units) or a.units <= r.units or r.units <= a.units:
             return numbers_match(a.number, r.number)
         return False
+    if a.items is not None and r.items is not None:
+        return _items_equal(a.items, r.items)
+    if (a.items is not None and r.number is not None) or (r.items is not None and a.number is not None):
+        return False  # several values never equal one
+    if a.root is not None or r.root is not None:
+        mine = a.root if a.root is not None else a.number
+        theirs = r.root if r.root is not None else r.number
+        if mine is not None and theirs is not None:
+            try:
+                mine, theirs = float(mine), float(theirs)
+            except OverflowError:
+                return False
+            return abs(mine - theirs) <= 1e-9 * max(abs(mine), abs(theirs))
+    if a.compact == _rhs(r.compact) or _rhs(a.compact) == r.compact:  # "y=2x+3" states "2x+3"
+        return True
     if a.text and a.text == r.text and not (a.mathy or r.mathy):
         return True
     return None if (a.mathy or r.mathy) else False
@@ -819,8 +877,10 @@ def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic
         return True
     if found.whole is None or found.whole == found.answer:
         return False
-    text = normalize_text(found.whole)
-    return bool(text) and any(text == read_answer(ref, "reference").text for ref in references if ref)
+    whole = read_answer(found.whole, "answer")
+    if not whole.text or whole.mathy:  # "(x-8)^2" and "(x+8)^2" are one text without their signs
+        return False
+    return any(whole.text == r.text and not r.mathy for r in (read_answer(ref, "reference") for ref in references if ref))
 
 
 # --------------------------------------------------------------------------------------------
