@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from dataset_schemas import UsageError
+from dataset_schemas import UsageError, message_keys
 
 logger = logging.getLogger("dataset_utils")
 
@@ -204,23 +204,48 @@ def _lists_of_objects(data: Any, prefix: str = "", depth: int = 0) -> list[tuple
 
 
 def rows_to_dataset(rows: list[dict]):
-    """A datasets.Dataset from rows; columns that mix types are made text, so they still load."""
+    """A datasets.Dataset from rows. A column Arrow cannot type (a number in one row and text in
+    the next, message content as text here and as parts there) is repaired column by column:
+    scalars become text, chat turns get text content, anything else is kept as JSON text."""
     import datasets
 
     try:
         return datasets.Dataset.from_list(rows)
-    except Exception:  # pyarrow refuses mixed types; make each offending column text
+    except Exception:  # pyarrow refuses mixed types; repair only the columns that need it
         pass
+    import pyarrow
+
     columns = list(dict.fromkeys(k for row in rows for k in row))
-    mixed = [c for c in columns if len({_type_key(r.get(c)) for r in rows} - {"none"}) > 1]
-    fixed = [{c: (_as_text(r.get(c)) if c in mixed else r.get(c)) for c in columns} for r in rows]
-    try:
-        return datasets.Dataset.from_list(fixed)
-    except Exception:
-        as_text = [{c: _as_text(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in columns}
-                   for r in fixed]
-        logger.warning("nested columns with varying shapes were stored as JSON text")
-        return datasets.Dataset.from_list(as_text)
+    table = {c: [r.get(c) for r in rows] for c in columns}
+    for column, values in table.items():
+        try:
+            pyarrow.array(values)
+            continue
+        except Exception:
+            pass
+        table[column] = _repaired(values)
+        logger.warning("column %r mixes types across rows: stored as %s", column,
+                       "text" if all(v is None or isinstance(v, str) for v in table[column]) else "chat turns with text content")
+    return datasets.Dataset.from_dict(table)
+
+
+def _repaired(values: list) -> list:
+    import pyarrow
+
+    if all(v is None or message_keys(v) for v in values):
+        turns = [None if v is None else [_text_turn(m, message_keys(v)) for m in v] for v in values]
+        try:
+            pyarrow.array(turns)
+            return turns
+        except Exception:
+            pass
+    return [_as_text(v) for v in values]
+
+
+def _text_turn(message: dict, keys: tuple[str, str]) -> dict:
+    from dataset_prompts import content_text
+
+    return {keys[0]: str(message.get(keys[0], "")), keys[1]: content_text(message.get(keys[1]))}
 
 
 def _type_key(value: Any) -> str:

@@ -187,7 +187,8 @@ def _first_turn(row: dict, d: Detection) -> str | None:
 
 
 PROMPT_BUILDERS: dict[str, Callable[..., Any]] = {
-    "text": lambda row, d, c: text_of(get_path(row, d.prompt_fields[0]), d.prompt_fields[0]),
+    "text": lambda row, d, c: _history(row, d, c) if message_keys(get_path(row, d.prompt_fields[0])) else text_of(
+        get_path(row, d.prompt_fields[0]), d.prompt_fields[0]),
     "join": lambda row, d, c: _compose(row, d),
     "compose": lambda row, d, c: _compose(row, d),
     "choices": lambda row, d, c: _compose(row, d),

@@ -56,7 +56,8 @@ class Detection:
 
 PROMPT_STRONG = ("question", "problem", "query", "prompt", "instruction", "questionstem", "stem", "goal",
                  "questiontext", "problemstatement", "userprompt")
-PROMPT_WEAK = ("input", "inputs", "text", "content", "sentence", "ctx", "message1", "request", "task", "instructions")
+PROMPT_WEAK = ("input", "inputs", "text", "content", "sentence", "ctx", "startphrase", "message1", "request", "task",
+               "instructions")
 CONTEXT_NAMES = ("passage", "body", "context", "article", "tabletitle", "table", "support", "paragraph", "document",
                  "story", "background", "passages", "contexts")
 OPTION_NAMES = ("options", "choices", "endings", "candidates", "option", "opts", "answerchoices", "answeroptions",
@@ -71,8 +72,8 @@ REFERENCE_TIERS = (
     ("answer", "answers", "target", "targets", "reference", "label", "gold", "referenceanswer", "answersspans"),
 )
 SOLUTION_NAMES = ("solution", "rationale", "gtcot", "explanation", "steps", "cotcontent", "reasoning",
-                  "generatedsolution", "solutions", "answer", "target", "gold")
-RESPONSE_NAMES = ("response", "output", "completion", "outputs", "responses", "reply", "assistant", "chosen")
+                  "generatedsolution", "goldstandardsolution", "solutions", "answer", "target", "gold")
+RESPONSE_NAMES = ("response", "output", "completion", "outputs", "responses", "reply", "assistant", "chosen", "message2")
 ALIAS_NAMES = ("correctanswers", "aliases", "answeraliases", "acceptedanswers", "validanswers")
 CHAT_NAMES = ("messages", "conversations", "conversation", "prompt", "dialog", "dialogue", "chat", "turns")
 SYSTEM_NAMES = ("system", "systemprompt", "systemmessage")

@@ -343,6 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:  # a schema we read wrongly
+        logger.debug("reading %s failed", args.dataset, exc_info=True)
+        print(f"error: could not read the rows of {args.dataset}: {type(err).__name__}: {_first_line(err)}; "
+              "pass --prompt-field and --reference-field to choose the fields", file=sys.stderr)
+        return 2
     lines = coverage_lines(coverage)
     for line in lines[1:]:
         print(line, file=sys.stderr)

@@ -256,6 +256,32 @@ CASES = {
                                      "mc1_targets": {"choices": ["Nauru", "Vatican City", "Monaco"], "labels": [0, 1, 0]},
                                      "mc2_targets": {"choices": ["Vatican City", "Monaco"], "labels": [1, 0]}}],
                                    ("question", "mc1_targets"), "mc1_targets", ["B. Vatican City"], "B", "A"),
+    "siqa_letter_option_columns": ([{"context": "Cameron decided to have a barbecue.", "question": "What does Cameron need?",
+                                     "answerA": "buy meat", "answerB": "sleep", "answerC": "swim", "label": "1"}],
+                                   ("context", "question", "answerA", "answerB", "answerC"), "label",
+                                   ["A. buy meat"], "A", "B"),
+    "cosmos_numbered_option_columns": ([{"id": "3Q9", "context": "I went to the show.", "question": "Will I go again?",
+                                         "answer0": "None", "answer1": "Yes", "answer2": "No", "answer3": "Maybe",
+                                         "label": 1}], ("context", "question", "answer0", "answer1", "answer2", "answer3"),
+                                       "label", ["B. Yes"], "B", "C"),
+    "swag_startphrase": ([{"video-id": "anetv_1", "fold-ind": "1", "startphrase": "Members of the band walk down the street.",
+                           "sent1": "Members walk.", "sent2": "A drum line", "gold-source": "gold", "ending0": "passes by",
+                           "ending1": "has heard", "ending2": "arrives", "ending3": "turns", "label": 0}],
+                         ("startphrase", "ending0", "ending1", "ending2", "ending3"), "label", ["A. passes by"], "A", "B"),
+    "logiqa": ([{"context": "Some cooks dislike chili.", "query": "Which must be true?",
+                 "options": ["all do", "none do", "some do not", "most do"], "correct_option": 2}],
+               ("context", "query", "options"), "correct_option", ["C. some do not"], "C", "A"),
+    "medqa_options_dict": ([{"question": "A 23-year-old woman has dysuria. Which drug?", "answer": "Nitrofurantoin",
+                             "options": {"A": "Ampicillin", "B": "Ceftriaxone", "C": "Doxycycline", "D": "Nitrofurantoin"},
+                             "meta_info": "step2&3", "answer_idx": "D"}],
+                           ("question", "options"), "answer_idx", ["D. Nitrofurantoin"], "D", "A"),
+    "skywork_json_list_ground_truth": ([{"data_source": "train-math", "prompt": [{"content": "What is 5*7?", "role": USER}],
+                                         "ability": "math", "reward_model": {"ground_truth": "[\"35\"]", "style": "rule"},
+                                         "extra_info": {"index": 1}}], ("prompt",), "reward_model.ground_truth",
+                                       ["5*7"], "35", "57"),
+    "openorca_system_prompt": ([{"id": "niv.1", "system_prompt": "You are an AI assistant.",
+                                 "question": "Translate 'cat' to French.", "response": "chat"}],
+                               ("question",), "response", ["You are an AI assistant.", "Translate"], "chat", "chien"),
     "drop_spans": ([{"section_id": "nfl_1", "query_id": "q", "passage": "The Bears won 21-14.",
                      "question": "Who won?", "answers_spans": {"spans": ["Bears"], "types": ["span"]}}],
                    ("passage", "question"), "answers_spans.spans", ["The Bears won", "Who won?"], "Bears", "Lions"),
@@ -371,6 +397,20 @@ def test_system_column_becomes_the_system_message():
     row = {"system": "You are terse.", "question": "Capital of Chile?", "chosen": "Santiago", "rejected": "Lima"}
     _, mapped = _mapped(row)
     assert mapped["prompt"][0] == {"role": "system", "content": "You are terse."}
+
+
+def test_message_content_that_is_text_in_one_row_and_parts_in_another_loads(tmp_path):
+    import json
+
+    import dataset_utils
+
+    path = tmp_path / "mixed.jsonl"
+    rows = [{"messages": [{"role": USER, "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+            {"messages": [{"role": USER, "content": [{"type": "text", "text": "yo"}]}, {"role": "assistant", "content": "sup"}]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    train = dataset_utils.select_split(dataset_utils.load_any(str(path), local_only=True))
+    detection = dataset_utils.detect_dataset(train)
+    assert [map_row(r, detection)["prompt"][0]["content"] for r in train] == ["hi", "yo"]
 
 
 def test_squad_v2_unanswerable_question_has_no_reference():
