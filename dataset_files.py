@@ -20,6 +20,7 @@ logger = logging.getLogger("dataset_utils")
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
                  ".arrow": "arrow"}
 TEXT_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
+_COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
 _PEEK_BYTES = 1 << 20
 _LARGE_JSON = 1 << 28  # above this, JSON goes to the datasets loader, which streams it
 _BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
@@ -38,13 +39,11 @@ def looks_like_path(source: str) -> bool:
     """
     if source.startswith((".", "/", "~")) or "\\" in source or source.count("/") > 1:
         return True
-    return Path(source).suffix.lower() in FILE_BUILDERS or Path(source).suffix.lower() in (".txt", ".gz", ".zip")
+    return data_suffix(Path(source))[0] in FILE_BUILDERS or Path(source).suffix.lower() in (".txt", ".zip", *_COMPRESSED)
 
 
-def check_encoding(path: Path) -> None:
-    """Refuse a text data file that is not UTF-8, naming its encoding."""
-    with path.open("rb") as handle:
-        head = handle.read(_PEEK_BYTES)
+def check_encoding(path: Path, head: bytes) -> None:
+    """Refuse a text data file that is not UTF-8 (``head`` is its first bytes), naming its encoding."""
     for bom, name in _BOMS:
         if head.startswith(bom):
             raise _not_utf8(path, name)
@@ -76,9 +75,8 @@ def _not_utf8(path: Path, encoding: str, offset: int | None = None) -> UsageErro
 # --------------------------------------------------------------------------------------------
 
 
-def read_json_rows(path: Path) -> list[dict]:
-    """The rows of a .json or .jsonl file: a list, one object per line, or a known wrapper."""
-    text = path.read_text(encoding="utf-8-sig")
+def read_json_rows(path: Path, text: str) -> list[dict]:
+    """The rows of a .json or .jsonl file's ``text``: a list, one object per line, or a known wrapper."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -268,24 +266,45 @@ def _as_text(value: Any) -> str | None:
     return str(value)
 
 
+def data_suffix(path: Path) -> tuple[str, str | None]:
+    """The data type suffix and the compression of ``train.jsonl.gz``: (".jsonl", "gzip")."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in _COMPRESSED:
+        return (suffixes[-2] if len(suffixes) > 1 else ""), _COMPRESSED[suffixes[-1]]
+    return (suffixes[-1] if suffixes else ""), None
+
+
+def _open_bytes(path: Path, compression: str | None):
+    if compression is None:
+        return path.open("rb")
+    import importlib
+
+    return importlib.import_module(compression).open(path, "rb")
+
+
 def read_file(path: Path):
-    """A DatasetDict with one "train" split from a local data file."""
+    """A DatasetDict with one "train" split from a local data file (optionally .gz/.bz2/.xz)."""
     import datasets
 
-    suffix = path.suffix.lower()
+    suffix, compression = data_suffix(path)
     builder = FILE_BUILDERS.get(suffix)
     if builder is None:
-        raise UsageError(f"dataset file {path} has an unknown type; use one of {known_types()}")
+        raise UsageError(f"dataset file {path} has an unknown type; use one of {known_types()} "
+                         "(optionally compressed .gz, .bz2 or .xz)")
     if path.stat().st_size == 0:
         raise UsageError(f"dataset file {path} is empty")
     if suffix in TEXT_SUFFIXES:
-        check_encoding(path)
+        with _open_bytes(path, compression) as handle:
+            check_encoding(path, handle.read(_PEEK_BYTES))
     if builder == "json" and path.stat().st_size < _LARGE_JSON:
-        rows = read_json_rows(path)
+        with _open_bytes(path, compression) as handle:
+            rows = read_json_rows(path, handle.read().decode("utf-8-sig"))
         if not rows:
             raise UsageError(f"dataset file {path} holds no rows")
         return datasets.DatasetDict({"train": rows_to_dataset(rows)})
-    kwargs = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    kwargs = {"encoding": "utf-8-sig"} if builder == "csv" else {}  # a BOM is not part of the first header
+    if suffix == ".tsv":
+        kwargs["delimiter"] = "\t"
     return datasets.load_dataset(builder, data_files=str(path), **kwargs)
 
 
@@ -293,5 +312,5 @@ def data_files_in(folder: Path) -> list[Path]:
     """Data files of a known type in a folder (two levels deep), for load_dataset."""
     found = []
     for pattern in ("*", "*/*"):
-        found += [p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in FILE_BUILDERS]
+        found += [p for p in folder.glob(pattern) if p.is_file() and data_suffix(p)[0] in FILE_BUILDERS]
     return found

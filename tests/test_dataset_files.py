@@ -144,6 +144,25 @@ def test_verl_parquet_prompt_messages_and_reward_model_ground_truth(tmp_path):
     assert report["coverage"]["earns_reward"] == 1.0
 
 
+def test_gzipped_hh_rlhf_transcripts(tmp_path):
+    import gzip
+
+    path = tmp_path / "train.jsonl.gz"
+    rows = [{"chosen": "\n\nHuman: What is the capital of Norway?\n\nAssistant: Oslo.",
+             "rejected": "\n\nHuman: What is the capital of Norway?\n\nAssistant: Bergen."}] * 2
+    path.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in rows).encode()))
+    report = _report(path)
+    assert report["examples"][0]["prompt"] == [{"role": "user", "content": "What is the capital of Norway?"}]
+    assert report["examples"][0]["reference"] == "Oslo."
+
+
+def test_csv_with_a_byte_order_mark_keeps_its_first_header(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffQuestion,Answer\nWhat is 6*7?,42\n".encode("utf-8"))
+    report = _report(path)
+    assert (report["prompt_field"], report["reference_field"]) == ("Question", "Answer")
+
+
 # --- encodings, paths, folders --------------------------------------------------------------
 
 
