@@ -636,6 +636,8 @@ _SPACED_GROUPS_RE = re.compile(r"(?<![\d.,])(\d{1,3})((?:[ \u00a0\u202f\u2009]\d
 _SHORT_FRAC_RE = re.compile(r"\\frac(\d)(\d)")
 _SHORT_ROOT_RE = re.compile(r"\\sqrt(\d)")
 _BRACED_POWER_RE = re.compile(r"\^\{(\w)\}")
+_FREE_VARIABLE_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z](?![A-Za-z])")  # "n" of "10-4n", not of "\\pi"
+_RELATION_RE = re.compile(r"[=<>≤≥≠]|\\(?:le|ge|leq|geq|ne|neq|lt|gt|in|mid)(?![A-Za-z])")
 _ITEMS_RE = re.compile(r"^(\\\{|\(|\[)(.*)(\\\}|\)|\])$")
 _ROOT_RE = re.compile(r"^([-+]?\d{0,12}(?:\.\d{1,12})?)\\sqrt\{(\d{1,12})\}$")
 _COMPACT_DROP_RE = re.compile(r"\s+|\\left|\\right|\\displaystyle|\\[!,;:]|\$")
@@ -655,6 +657,7 @@ class Reading(NamedTuple):
     mathy: bool
     items: tuple | None  # a tuple, interval, set or list of numbers: (brackets, values)
     root: float | None  # the value of a\sqrt{b}
+    variables: bool  # an expression in unknowns ("10-4n"), not an equation: never equal to a number
 
 
 def normalize_text(text: str) -> str:
@@ -786,8 +789,10 @@ def read_answer(span: str, role: str = "answer") -> Reading:
     compact = _compact(span)
     items = _items(compact) if number is None and "," in compact else None
     root = _root(compact) if "sqrt" in compact else None
-    return Reading(span, compact, text, number, units, letter, option, boolean,
-                   bool(_MATHY_RE.search(plain)) and letter is None, items, root)
+    mathy = bool(_MATHY_RE.search(plain)) and letter is None
+    bare = _TEXT_WRAP_RE.sub("", compact)
+    variables = mathy and bool(_FREE_VARIABLE_RE.search(bare)) and not _RELATION_RE.search(bare)
+    return Reading(span, compact, text, number, units, letter, option, boolean, mathy, items, root, variables)
 
 
 def _fast_verdict(a: Reading, r: Reading) -> bool | None:
@@ -820,9 +825,14 @@ def _fast_verdict(a: Reading, r: Reading) -> bool | None:
             return abs(mine - theirs) <= 1e-9 * max(abs(mine), abs(theirs))
     if a.compact == _rhs(r.compact) or _rhs(a.compact) == r.compact:  # "y=2x+3" states "2x+3"
         return True
+    if (a.number is not None and r.variables) or (r.number is not None and a.variables):
+        return False
     if a.text and a.text == r.text and not (a.mathy or r.mathy):
         return True
-    return None if (a.mathy or r.mathy) else False
+    # math_verify is asked only where both sides could be mathematics and one of them is more
+    # than a number: never for text, a letter key, or a word against a formula.
+    maths = (a.mathy or a.number is not None) and (r.mathy or r.number is not None) and r.letter is None
+    return None if maths and (a.mathy or r.mathy) else False
 
 
 def answers_match(answer: str | None, references: Sequence[str], *, symbolic: bool = True) -> bool:
@@ -858,7 +868,10 @@ def answers_match(answer: str | None, references: Sequence[str], *, symbolic: bo
             return True
         if verdict is None:
             undecided.append(r)
-    return symbolic and any(symbolic_match(_symbolic_side(a.span, r.span), r.span) for r in undecided)
+    if not symbolic or len(a.span) > _SYMBOLIC_MAX_CHARS:  # a page of text is no formula to verify
+        return False
+    return any(symbolic_match(_symbolic_side(a.span, r.span), r.span) for r in undecided
+               if len(r.span) <= _SYMBOLIC_MAX_CHARS)
 
 
 def _symbolic_side(answer: str, reference: str) -> str:
@@ -888,6 +901,7 @@ def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic
 # --------------------------------------------------------------------------------------------
 
 SYMBOLIC_TIME_LIMIT = 2.0  # seconds for one pair (both parses and the comparison)
+_SYMBOLIC_MAX_CHARS = 500  # longer spans are prose that extraction could not narrow, not answers
 _WORKER_START_LIMIT = 120.0  # importing sympy in a fresh process, once
 _WORKER_GRACE = 2.0  # the worker times itself; the parent waits this much longer before killing it
 _SET_BUILDER_RE = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$")

@@ -76,7 +76,9 @@ def run_math_verify(pairs) -> tuple[float, list[bool]]:
 
 def worst_adversarial_ms() -> float:
     texts = ["x" * 1_000_000 + " Answer: 5", "9" * 10_000, "answer " * 150_000, "\\boxed{" * 100_000,
-             "1," * 500_000, "as \n" * 300_000, "the answer is " * 70_000]
+             "1," * 500_000, "as \n" * 300_000, "the answer is " * 70_000, "<answer>" * 120_000, "</think>x" * 100_000,
+             "$" * 1_000_000, "Answer: " + "Mr. " * 250_000, "(1, " * 250_000, "\\boxed{1} and " * 70_000,
+             "<|im_end|>" * 100_000, "Answer: " + "x^2+" * 250_000, "B) " * 330_000]
     worst = 0.0
     for text in texts:
         rewards.clear_caches()

@@ -150,6 +150,14 @@ FALSE_POSITIVES = [
     ("\\boxed{[0,9)}", "(0,9)", 0.0),
     ("\\boxed{(0,9)}", "(0,9)", 1.0),
     ("\\boxed{10, 4, -2}", "4, 12, -2", 0.0),  # a list is not its last number
+    ("\\boxed{1, 2}", "12", 0.0),
+    ("\\boxed{\\{3, 1\\}}", "1, 3", 1.0),  # a set, or a list of solutions, in any order
+    ("\\boxed{\\{3, 2\\}}", "1, 3", 0.0),
+    ("\\boxed{\\left[1, 5\\right)}", "[1,5)", 1.0),
+    ("\\boxed{(1, 5)}", "[1,5)", 0.0),
+    ("\\boxed{(5, 1)}", "(1, 5)", 0.0),  # a tuple keeps its order
+    ("\\boxed{2\\sqrt{2}}", "\\sqrt{8}", 1.0),
+    ("\\boxed{2\\sqrt{3}}", "\\sqrt{8}", 0.0),
     ("Answer: 180", "#### 18", 0.0),
 ]
 
@@ -282,10 +290,11 @@ def test_an_interval_never_equals_its_other_bracket_type(low, width, mine, their
 # --- math_verify: only where needed, under a time limit -------------------------------------
 
 
-def test_numbers_and_plain_text_never_call_math_verify():
+def test_numbers_text_lists_intervals_and_roots_never_call_math_verify():
     answers.clear_caches()
     pairs = [("1,234", "1234"), ("17", "18"), ("Paris", "London"), ("(B)", "C"), ("Yes", "false"),
-             ("\\frac{1}{2}", "0.5"), ("18 apples", "19"), ("Mrs. Hilt", "Mrs. Hill")]
+             ("\\frac{1}{2}", "0.5"), ("18 apples", "19"), ("Mrs. Hilt", "Mrs. Hill"), ("[1,5)", "(1,5)"),
+             ("\\{1, 2\\}", "2, 1"), ("2\\sqrt{2}", "\\sqrt{8}"), ("3\\sqrt5", "2\\sqrt{5}"), ("2x+3", "y = 2x+3")]
     for answer, reference in pairs:
         answers_match(answer, [reference])
     assert answers.symbolic_match.cache_info().currsize == 0
