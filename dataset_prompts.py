@@ -71,6 +71,8 @@ def text_of(value: Any, path: str) -> str | None:
         return format_scalar(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "\n".join(v.strip() for v in value)
+    if isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
+        return ", ".join(format_scalar(v) for v in value)
     kind = "dict{" + ", ".join(map(str, value)) + "}" if isinstance(value, dict) else type(value).__name__
     raise UsageError(f"field {path!r} holds a {kind}, not text; pick a text field inside it with a dotted path "
                      f"(--prompt-field {path}.KEY)")

@@ -340,12 +340,24 @@ def detect_fields(
     prompt_paths = [resolve_path(p.strip(), columns, rows) for p in prompt_field.split("+")] if prompt_field else None
     reference_path = resolve_path(reference_field, columns, rows) if reference_field else None
     if prompt_paths:
-        detection = _with_prompt_override(columns, rows, prompt_paths)
+        detection = _auto_if_same(columns, rows, tuple(prompt_paths)) or _with_prompt_override(columns, rows, prompt_paths)
     else:
         detection = _detect(columns, rows)
-    if reference_path:
+    if reference_path and reference_path != detection.reference_field:
         detection = _with_reference(detection, rows, reference_path, "from --reference-field")
     return detection
+
+
+def _auto_if_same(columns, rows, prompt_paths: tuple[str, ...]) -> Detection | None:
+    """The automatic detection when the override names the fields it found: a run's recorded
+    fields then read the data exactly as the run did (countdown, transcripts, MT-Bench turns)."""
+    try:
+        auto = _detect(columns, rows)
+    except UsageError:
+        return None
+    if auto.prompt_fields != prompt_paths:
+        return None
+    return replace(auto, reasons=(f"prompt from --prompt-field {'+'.join(prompt_paths)}",) + auto.reasons)
 
 
 def resolve_path(path: str, columns: Sequence[str], rows: Sequence[dict]) -> str:

@@ -301,6 +301,14 @@ def test_each_real_schema_gets_its_prompt_fields_and_reference(name):
 
 
 @pytest.mark.parametrize("name", CASES)
+def test_recorded_fields_given_back_as_overrides_read_rows_the_same_way(name):
+    rows = CASES[name][0]
+    auto = detect_fields(list(rows[0]), rows)
+    again = detect_fields(list(rows[0]), rows, prompt_field=auto.prompt_field, reference_field=auto.reference_field)
+    assert [map_row(r, again) for r in rows] == [map_row(r, auto) for r in rows]
+
+
+@pytest.mark.parametrize("name", CASES)
 def test_each_real_schema_reference_is_earned_by_the_right_answer_only(name):
     rows, _, _, _, right, wrong = CASES[name]
     reference = map_row(rows[0], detect_fields(list(rows[0]), rows))["reference"]
