@@ -9,6 +9,7 @@ guess: a tie or no fit is a UsageError that lists the columns with their types a
 
 from __future__ import annotations
 
+import itertools
 import re
 import string
 from dataclasses import dataclass, field, replace
@@ -78,7 +79,8 @@ ALIAS_NAMES = ("correctanswers", "aliases", "answeraliases", "acceptedanswers", 
 CHAT_NAMES = ("messages", "conversations", "conversation", "prompt", "dialog", "dialogue", "chat", "turns")
 SYSTEM_NAMES = ("system", "systemprompt", "systemmessage")
 _OPTION_GROUP_RE = re.compile(r"^(option|opt|op|choice|answer|ending|sol|candidate|)([a-j]|[0-9])$")
-_NAME_RE = re.compile(r"[\s_\-]+")
+_NAME_RE = re.compile(r"[\s_\-\ufeff]+")
+_QA_SPLIT_RE = re.compile(r"\n\s*(?:A|Answer)\s*[:：]\s*")
 _WORKED_MARKERS = ("####", "\\boxed", "\\fbox", "answer is", "answer:", "Answer:")
 _SHORT_CHARS = 120
 _WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # a word, not a LaTeX command: "=" chains in prose are work
@@ -333,8 +335,6 @@ def detect_fields(
     Raises UsageError when nothing fits or two candidates tie. Overrides take dotted paths;
     ``prompt_field`` may join several fields with ``+``.
     """
-    import itertools
-
     rows = [dict(r) for r in itertools.islice(rows, SAMPLE_ROWS)]
     columns = list(columns)
     prompt_paths = [resolve_path(p.strip(), columns, rows) for p in prompt_field.split("+")] if prompt_field else None
@@ -394,9 +394,6 @@ def _detect(columns: list[str], rows: list[dict]) -> Detection:
     if question is not None and (reference is not None or chat is None):
         return _tabular(fields, rows, question, reference)
     return _chat(fields, rows, chat, reference)
-
-
-_QA_SPLIT_RE = re.compile(r"\n\s*(?:A|Answer)\s*[:：]\s*")
 
 
 def _has_qa_split(value: Any) -> bool:
@@ -668,9 +665,7 @@ def _with_reference(detection: Detection, rows, path: str, why: str) -> Detectio
     base = detection.option_base
     if kind == "choice":
         count = max((len(_row_options(r, options) or []) for r in rows), default=0)
-        default = 1 if len(options) > 1 and not _OPTION_GROUP_RE.match(norm(options[0])).group(2).isdigit() else (
-            int(_OPTION_GROUP_RE.match(norm(options[0])).group(2)) if len(options) > 1 else 0)
-        base = option_base(values, count, default)
+        base = option_base(values, count, _default_base(options))
     if kind in ("text", "aliases"):
         aliases = tuple(f for f in _fields(list(rows[0]) if rows else [], rows)
                         if f.name in ALIAS_NAMES and f.path != path and not f.path.startswith(path + "."))
@@ -681,6 +676,15 @@ def _with_reference(detection: Detection, rows, path: str, why: str) -> Detectio
                    reasons=detection.reasons + (reason,))
 
 
+def _default_base(options: Sequence[str]) -> int:
+    """What a numeric reference counts from when the sample does not show: a list from 0 (as
+    Python does), ``answer0``.. from 0, ``option1``.. from 1, lettered columns (``answerA``) from 1."""
+    if len(options) < 2:
+        return 0
+    suffix = _OPTION_GROUP_RE.match(norm(options[0])).group(2)
+    return int(suffix) if suffix.isdigit() else 1
+
+
 def _row_options(row: dict, option_fields: Sequence[str]):
     if len(option_fields) == 1:
         return parse_options(get_path(row, option_fields[0]))
@@ -688,8 +692,7 @@ def _row_options(row: dict, option_fields: Sequence[str]):
 
 
 def _reference_kind(path: str, values: list, has_options: bool) -> str:
-    if values and all(is_messages(v) or (isinstance(v, dict) and any(k in v for k in ("content", "value"))
-                                         and not _answer_dict_only(v)) for v in values):
+    if values and all(is_messages(v) or (isinstance(v, dict) and ("role" in v or "from" in v)) for v in values):
         return "last_reply"
     if has_options and all(is_scalar(v) for v in values):
         return "choice"
@@ -701,10 +704,6 @@ def _reference_kind(path: str, values: list, has_options: bool) -> str:
     if name in SOLUTION_NAMES and 2 * sum(map(is_worked, values)) >= len(values) > 0:
         return "solution"
     return "text"
-
-
-def _answer_dict_only(value: dict) -> bool:
-    return "content" not in value and _answer_dict(value)
 
 
 def _family(detection: Detection, rows) -> str:
