@@ -30,7 +30,7 @@ from dataset_schemas import (LETTERS, SAMPLE_ROWS, Detection, UsageError, descri
 __all__ = [
     "Detection", "UsageError", "LETTERS", "SAMPLE_ROWS", "FILE_BUILDERS", "build_prompt", "build_reference",
     "map_row", "render_prompt", "describe_columns", "detect_fields", "get_path", "norm", "load_any", "pick_splits",
-    "detect_dataset", "prepare", "measure_coverage", "check_coverage", "Coverage", "add_dataset_args",
+    "detect_dataset", "prepare", "measure_coverage", "coverage_of", "coverage_lines", "check_coverage", "Coverage", "add_dataset_args",
     "set_offline_env", "fold_system",
 ]
 
@@ -239,6 +239,13 @@ def measure_coverage(rows, sample_size: int = COVERAGE_SAMPLE) -> Coverage:
                     {k: v for k, v in failures.items() if v})
 
 
+def coverage_of(dataset, detection: Detection, system_prompt: str | None = None, chat: bool = True,
+                sample_size: int = COVERAGE_SAMPLE) -> Coverage:
+    """Coverage of a raw (unprepared) split: its first rows mapped, empty prompts included."""
+    sample = dataset.select(range(min(sample_size, len(dataset)))).to_list()
+    return measure_coverage([map_row(row, detection, system_prompt, chat) for row in sample], sample_size)
+
+
 def coverage_lines(coverage: Coverage) -> list[str]:
     """The coverage report: one line per figure, and WARNING lines below 95%."""
     lines = [f"coverage over {coverage.rows} rows: prompt {coverage.with_prompt:.1%}, reference "
@@ -327,10 +334,7 @@ def inspect(args) -> tuple[Detection, list[dict], Coverage]:
     """Detection, the first rows of the split as stored, and coverage over its first 1,000 rows."""
     dataset = select_split(load_any(args.dataset, args.dataset_config, args.local_only), args.split)
     detection = detect_dataset(dataset, args.prompt_field, args.reference_field)
-    examples = _examples(dataset, detection, args.system_prompt)
-    sample = dataset.select(range(min(COVERAGE_SAMPLE, len(dataset)))).to_list()
-    coverage = measure_coverage([map_row(row, detection, args.system_prompt) for row in sample])
-    return detection, examples, coverage
+    return detection, _examples(dataset, detection, args.system_prompt), coverage_of(dataset, detection, args.system_prompt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -234,6 +234,16 @@ def test_coverage_counts_prompts_references_and_earnable_rewards_with_two_exampl
     assert any(line.startswith("WARNING: ONLY 90.0% OF ROWS CAN EARN REFERENCE_REWARD") for line in lines)
 
 
+def test_coverage_of_a_raw_split_counts_rows_whose_prompt_is_empty():
+    import datasets
+
+    ds = datasets.Dataset.from_list([{"question": "", "answer": "1"}, {"question": "2+2?", "answer": "4"},
+                                     {"question": "3+3?", "answer": "6"}, {"question": "4+4?", "answer": "8"}])
+    coverage = dataset_utils.coverage_of(ds, dataset_utils.detect_dataset(ds))
+    assert (coverage.with_prompt, coverage.with_reference, coverage.earns_reward) == (0.75, 1.0, 1.0)
+    assert [e["row"] for e in coverage.failures["no_prompt"]] == [0]
+
+
 def test_coverage_samples_at_most_a_thousand_rows():
     assert dataset_utils.measure_coverage(_rows(good=1500, unearned=0, missing=0)).rows == 1000
 
