@@ -57,7 +57,7 @@ class Detection:
 
 PROMPT_STRONG = ("question", "problem", "query", "prompt", "instruction", "questionstem", "stem", "goal",
                  "questiontext", "problemstatement", "userprompt")
-PROMPT_WEAK = ("input", "inputs", "text", "content", "sentence", "ctx", "startphrase", "message1", "request", "task",
+PROMPT_WEAK = ("input", "inputs", "text", "content", "sentence", "ctx", "startphrase", "message1", "request",
                "instructions")
 CONTEXT_NAMES = ("passage", "body", "context", "article", "tabletitle", "table", "support", "paragraph", "document",
                  "story", "background", "passages", "contexts")
@@ -290,7 +290,7 @@ def _option_group(fields: Sequence[_Field], rows) -> tuple[str, ...]:
     groups: dict[str, list[tuple[str, _Field]]] = {}
     for f in fields:
         match = _OPTION_GROUP_RE.match(f.name)
-        if match and not f.nested and _all(rows, f.path, is_scalar):
+        if match and (match.group(1) or not match.group(2).isdigit()) and not f.nested and _all(rows, f.path, is_scalar):
             groups.setdefault(match.group(1), []).append((match.group(2), f))
     best: tuple[str, ...] = ()
     for members in groups.values():
@@ -623,8 +623,8 @@ def _reference(fields, rows, columns, exclude: set[str]) -> _Field | None:
     short: list[tuple[int, _Field]] = []
     for tier, names in enumerate(REFERENCE_TIERS):
         for f in _by_name(usable, names, rows, lambda v: not isinstance(v, dict) or _answer_dict(v)):
-            if f.name == "label" and not _options(fields, rows, ("",)):
-                continue  # a class label without options is not an answer the model can state
+            if f.name == "label" and not _options(fields, rows, ("",)) and not _all(rows, f.path, lambda v: isinstance(v, bool)):
+                continue  # a class label without options (or yes/no) is not an answer the model can state
             if not _all(rows, f.path, is_worked) and not _all(rows, f.path, is_messages):
                 short.append((tier, f))
     if short:

@@ -282,6 +282,8 @@ CASES = {
     "openorca_system_prompt": ([{"id": "niv.1", "system_prompt": "You are an AI assistant.",
                                  "question": "Translate 'cat' to French.", "response": "chat"}],
                                ("question",), "response", ["You are an AI assistant.", "Translate"], "chat", "chien"),
+    "boolean_label": ([{"question": "is water wet", "passage": "Water makes things wet.", "label": True}],
+                      ("passage", "question"), "label", ["Water makes", "is water wet"], "yes", "no"),
     "drop_spans": ([{"section_id": "nfl_1", "query_id": "q", "passage": "The Bears won 21-14.",
                      "question": "Who won?", "answers_spans": {"spans": ["Bears"], "types": ["span"]}}],
                    ("passage", "question"), "answers_spans.spans", ["The Bears won", "Who won?"], "Bears", "Lions"),
