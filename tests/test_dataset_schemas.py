@@ -428,3 +428,37 @@ def test_squad_v2_unanswerable_question_has_no_reference():
             {"id": "2", "title": "T", "context": "c", "question": "q?", "answers": {"text": ["c"], "answer_start": [0]}}]
     detection = detect_fields(list(rows[0]), rows)
     assert [map_row(r, detection)["reference"] for r in rows] == [None, ["c"]]
+
+
+# --- properties of the parsing helpers ------------------------------------------------------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from dataset_prompts import clean_short_answer  # noqa: E402
+from dataset_schemas import LETTERS, parse_options, split_option_string  # noqa: E402
+
+_OPTION_TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 $\\{}^-+=", min_size=1, max_size=20).map(
+    str.strip).filter(bool)
+
+
+@given(st.lists(_OPTION_TEXT, min_size=2, max_size=6), st.sampled_from(["{}) {}", "({}) {}", "{}. {}", "{} ) {}"]),
+       st.sampled_from([" ", " , ", "\n"]))
+def test_an_options_string_splits_back_into_its_options(texts, form, separator):
+    joined = separator.join(form.format(LETTERS[i], t) for i, t in enumerate(texts))
+    assert [t for _, t in split_option_string(joined)] == texts
+
+
+@given(st.lists(_OPTION_TEXT, min_size=2, max_size=6))
+def test_options_in_every_container_form_give_the_same_texts(texts):
+    forms = [texts, [f"{LETTERS[i]}){t}" for i, t in enumerate(texts)],
+             {"text": texts, "label": list(LETTERS[: len(texts)])},
+             [{"label": LETTERS[i], "text": t} for i, t in enumerate(texts)],
+             {LETTERS[i]: t for i, t in enumerate(texts)}]
+    for form in forms:
+        assert [t for _, t in parse_options(form)] == texts, form
+
+
+@given(st.text(alphabet="abcxyz0123456789 $\\{}^-+=|<>,.", min_size=1, max_size=30).filter(
+    lambda s: s.strip() and not s.strip().startswith(("A:", "[", "A :"))))
+def test_a_short_answer_without_wrappers_is_kept_whole(answer):
+    assert clean_short_answer(answer) == answer.strip()
