@@ -19,7 +19,9 @@ from dataset_schemas import (LETTERS, Detection, UsageError, get_path, is_worked
 logger = logging.getLogger("dataset_utils")
 
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
-         "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "bot": "assistant", "system": "system"}
+         "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "bot": "assistant", "ai": "assistant",
+         "system": "system", "developer": "system"}
+_TEXT_PARTS = ("text", "input_text", "output_text")
 TOOL_ROLES = ("tool", "function", "function_call", "observation", "ipython", "tool_call", "tool_response")
 _UNIT_PAREN_RE = re.compile(r"^\s*([-+]?[$€£]?\d[\d,]*(?:\.\d+)?%?)\s*\(\s*[A-Za-z][^()]*\)\s*$")
 _ANSWER_PREFIX_RE = re.compile(r"^\s*A\s*[:：]\s*")
@@ -51,7 +53,7 @@ def content_text(content: Any) -> str:
         for part in content:
             if isinstance(part, str):
                 parts.append(part)
-            elif isinstance(part, dict) and part.get("type", "text") == "text":
+            elif isinstance(part, dict) and part.get("type", "text") in _TEXT_PARTS:
                 parts.append(str(part.get("text", part.get("value", "")) or ""))
         return "".join(parts)
     if isinstance(content, dict):
