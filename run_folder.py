@@ -334,8 +334,9 @@ class RunFolder:
     saved a checkpoint or its adapter; :meth:`release` before that puts it back.
     """
 
-    def __init__(self, out: Path, replace: bool):
+    def __init__(self, out: Path, replace: bool, resume: bool = False):
         self.out = out
+        self.resume = resume
         self.replace = replace and out.is_dir() and any(out.iterdir())
         self.aside: Path | None = None
         self.created = False
@@ -358,6 +359,13 @@ class RunFolder:
             self.created = True
         self.lock = RunLock(self.out)
         self.lock.acquire()
+        others = [p.name for p in self.out.iterdir() if p.name != LOCK_NAME]
+        if not self.replace and not self.resume and others:
+            # Another run took the folder between our check and our lock (two runs started at once).
+            self.lock.release()
+            self.lock = None
+            raise UsageError(f"--output-dir {self.out} was written by another run while this one was starting "
+                             f"(it now holds {describe_contents(self.out)}); pass another folder")
 
     def commit(self) -> None:
         """The new run has saved something of its own: the run it replaces can go."""

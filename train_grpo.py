@@ -714,7 +714,7 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
                                 make_callbacks(out, stop, run, changed))
     run.phase = "preparing the output folder"
     if is_main_process():
-        run.folder = run_folder.RunFolder(out, replace=args.overwrite)
+        run.folder = run_folder.RunFolder(out, replace=args.overwrite, resume=resume_from is not None)
         run.folder.take()
         run.attach_log(out)
         if resume_from is None:
@@ -798,6 +798,9 @@ def describe_error(err: BaseException) -> str:
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return (f"{name}: {text[:200]}; lower --per-device-train-batch-size, --num-generations or "
                 "--max-completion-length, or use --quantization 4bit")
+    if "probability tensor contains" in text or ("nan" in text.lower() and "inf" in text.lower()):
+        return (f"training diverged: {text[:160]}; the model's values became NaN or inf. Lower --learning-rate "
+                "(and resume from an earlier checkpoint, or start again with --overwrite)")
     if "jinja" in type(err).__module__:
         return f"the chat template failed ({text}); pass another --system-prompt or a model with a chat template"
     return f"{name}: {text}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,9 @@ def demo_assets(tmp_path_factory):
     """The warm-started demo model and its dataset, saved with save_pretrained / save_to_disk."""
     import demo
 
-    return demo.ensure_demo_assets(tmp_path_factory.mktemp("demo-cache"))
+    # GRPO_SUITE_TEST_CACHE reuses built assets between local runs; CI builds them afresh.
+    cache = Path(os.environ.get("GRPO_SUITE_TEST_CACHE") or tmp_path_factory.mktemp("demo-cache"))
+    return demo.ensure_demo_assets(cache)
 
 
 @pytest.fixture(scope="session")

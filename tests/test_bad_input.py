@@ -4,6 +4,7 @@ leaves earlier output untouched."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -23,6 +24,27 @@ def files(tmp_path_factory, demo_assets):
     earlier = root / "earlier-run"
     earlier.mkdir()
     (earlier / "adapter_model.safetensors").write_bytes(b"precious")
+    (root / "two.jsonl").write_text("\n".join(json.dumps({"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"})
+                                             for i in range(2)))
+    (root / "user-files").mkdir()
+    (root / "user-files" / "thesis.tex").write_text("precious")
+    (root / "clone").mkdir()
+    (root / "clone" / ".git").mkdir()
+    (root / "clone" / "run_config.json").write_text("{}")
+    (root / "clash_rewards.py").write_text("def format_reward(completions, **kwargs):\n    return [0.0] * len(completions)\n")
+    (root / "broken_rewards.py").write_text("x = 1 / 0\n")
+    models = root / "models"
+    (models / "empty").mkdir(parents=True)
+    for name in ("bin-only", "no-weights", "truncated"):
+        shutil.copytree(demo_assets.model_dir, models / name)
+        for weights in (models / name).glob("*.safetensors"):
+            if name == "truncated":
+                weights.write_bytes(weights.read_bytes()[:5000])
+            else:
+                weights.unlink()
+    (models / "bin-only" / "pytorch_model.bin").write_bytes(b"pickle")
+    (models / "adapter").mkdir()
+    (models / "adapter" / "adapter_config.json").write_text("{}")
     return root
 
 
@@ -54,6 +76,60 @@ TRAIN_CASES = [
     ("vllm with 4-bit", lambda d, f: _train(d, f, "--use-vllm", "--quantization", "4bit"), "cannot be combined"),
     ("prompt longer than context", lambda d, f: _train(d, f, "--dataset", str(f / "long.jsonl")), "exceeds the model's context"),
     ("no model", lambda d, f: ["--dataset", str(d.data_dir), "--output-dir", str(f / "x")], "no model given"),
+    # Every float flag is finite, every flag in its range.
+    ("nan learning rate", lambda d, f: _train(d, f, "--learning-rate", "nan"), "--learning-rate must be a finite number"),
+    ("inf learning rate", lambda d, f: _train(d, f, "--learning-rate", "inf"), "--learning-rate must be a finite number"),
+    ("inf temperature", lambda d, f: _train(d, f, "--temperature", "inf"), "--temperature must be a finite"),
+    ("nan beta", lambda d, f: _train(d, f, "--beta", "nan"), "--beta must be a finite"),
+    ("top-p zero", lambda d, f: _train(d, f, "--top-p", "0"), "--top-p must be in (0, 1]"),
+    ("top-p above one", lambda d, f: _train(d, f, "--top-p", "1.5"), "--top-p must be in (0, 1]"),
+    ("lora dropout one", lambda d, f: _train(d, f, "--lora-dropout", "1"), "--lora-dropout must be in [0, 1)"),
+    ("epsilon zero", lambda d, f: _train(d, f, "--epsilon", "0"), "--epsilon must be greater than 0"),
+    ("negative beta", lambda d, f: _train(d, f, "--beta", "-0.1"), "--beta must be at least 0"),
+    ("lora alpha zero", lambda d, f: _train(d, f, "--lora-alpha", "0"), "does nothing"),
+    ("negative seed", lambda d, f: _train(d, f, "--seed", "-1"), "--seed must be at least 0"),
+    ("zero batch", lambda d, f: _train(d, f, "--per-device-train-batch-size", "0"), "--per-device-train-batch-size must be at least 1"),
+    ("zero accumulation", lambda d, f: _train(d, f, "--gradient-accumulation-steps", "0"), "--gradient-accumulation-steps must be at least 1"),
+    ("zero logging steps", lambda d, f: _train(d, f, "--logging-steps", "0"), "--logging-steps must be at least 1"),
+    ("zero save steps", lambda d, f: _train(d, f, "--save-steps", "0"), "--save-steps must be at least 1"),
+    ("zero iterations", lambda d, f: _train(d, f, "--num-iterations", "0"), "--num-iterations must be at least 1"),
+    ("zero max samples", lambda d, f: _train(d, f, "--max-samples", "0"), "--max-samples must be at least 1"),
+    ("zero max steps", lambda d, f: _train(d, f, "--max-steps", "0"), "a run of zero steps trains nothing"),
+    ("zero epochs", lambda d, f: _train(d, f, "--max-steps", "-1", "--num-train-epochs", "0"), "zero epochs"),
+    ("lm_head target", lambda d, f: _train(d, f, "--lora-target-modules", "q_proj,lm_head"), "lm_head"),
+    ("all reward weights zero", lambda d, f: _train(d, f, "--rewards", "reference_reward,format_reward",
+                                                     "--reward-weights", "reference_reward=0,format_reward=0"),
+     "every reward weight is 0"),
+    ("weight for an unselected component", lambda d, f: _train(d, f, "--rewards", "reference_reward",
+                                                                "--reward-weights", "format_reward=1"),
+     "--rewards does not select it"),
+    ("component listed twice", lambda d, f: _train(d, f, "--rewards", "format_reward,format_reward"), "twice"),
+    ("extra reward named like a built-in", lambda d, f: _train(d, f, "--extra-reward", "clash_rewards:format_reward"),
+     "name of a built-in component"),
+    ("extra reward module that fails to import", lambda d, f: _train(d, f, "--extra-reward", "broken_rewards:f"),
+     "importing broken_rewards failed (ZeroDivisionError"),
+    ("extra reward that is missing", lambda d, f: _train(d, f, "--extra-reward", "clash_rewards:nothing"),
+     "has no 'nothing'"),
+    ("fewer rows than one step", lambda d, f: _train(d, f, "--dataset", str(f / "two.jsonl"),
+                                                      "--per-device-train-batch-size", "16", "--num-generations", "4"),
+     "usable training row(s) but one step needs 4 prompt(s)"),
+    ("unknown lora target", lambda d, f: _train(d, f, "--lora-target-modules", "q_proj,c_attn"),
+     "no layer named c_attn; its linear layers are down_proj"),
+    # Model folders that cannot load, each named with its problem.
+    ("model folder without config", lambda d, f: _train(d, f, "--model", str(f / "models" / "empty")), "has no config.json"),
+    ("pickle-only model", lambda d, f: _train(d, f, "--model", str(f / "models" / "bin-only")), "safetensors only"),
+    ("model without weights", lambda d, f: _train(d, f, "--model", str(f / "models" / "no-weights")),
+     "no weights (*.safetensors)"),
+    ("truncated weights", lambda d, f: _train(d, f, "--model", str(f / "models" / "truncated")), "truncated"),
+    ("model is a file", lambda d, f: _train(d, f, "--model", str(f / "corrupt.jsonl")), "is a file"),
+    ("model path missing", lambda d, f: _train(d, f, "--model", str(f / "models" / "gone")), "no such folder"),
+    ("adapter given as model", lambda d, f: _train(d, f, "--model", str(f / "models" / "adapter")),
+     "is a LoRA adapter, not a model"),
+    # Output folders: never the user's files.
+    ("overwrite a folder of user files", lambda d, f: _train(d, f, "--overwrite", output="user-files"),
+     "is not a run of this suite"),
+    ("overwrite a git working tree", lambda d, f: _train(d, f, "--overwrite", output="clone"), "is a git working tree"),
+    ("output folder is a file", lambda d, f: _train(d, f, output="corrupt.jsonl"), "is a file, not a folder"),
 ]
 
 COMPARE_CASES = [
@@ -76,8 +152,10 @@ def _check(capsys, code, needle, files):
 
 
 @pytest.mark.parametrize("name,argv_of,needle", TRAIN_CASES, ids=[c[0] for c in TRAIN_CASES])
-def test_train_bad_input_is_one_line_error(demo_assets, files, capsys, name, argv_of, needle):
+def test_train_bad_input_is_one_line_error(demo_assets, files, capsys, monkeypatch, name, argv_of, needle):
+    monkeypatch.syspath_prepend(str(files))  # the --extra-reward modules
     _check(capsys, train_grpo.main(argv_of(demo_assets, files)), needle, files)
+    assert (files / "user-files" / "thesis.tex").read_text() == "precious"
 
 
 @pytest.mark.parametrize("name,argv_of,needle", COMPARE_CASES, ids=[c[0] for c in COMPARE_CASES])
@@ -91,3 +169,90 @@ def test_a_real_process_exits_2_with_no_traceback(demo_assets, files):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: --num-generations")
     assert "Traceback" not in result.stderr
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+@pytest.mark.parametrize("where", ["home", "cwd", "parent of cwd"])
+def test_overwrite_never_takes_home_the_current_folder_or_above(demo_assets, tmp_path, monkeypatch, capsys, where):
+    place = tmp_path / "place"
+    (place / "inner").mkdir(parents=True)
+    (place / "run_config.json").write_text(json.dumps({"suite": "grpo-suite", "args": {}}))  # looks like a run
+    (place / "inner" / "keep.txt").write_text("mine")
+    if where == "home":
+        monkeypatch.setenv("HOME", str(place))
+        target, expected = place, "is your home folder"
+    elif where == "cwd":
+        monkeypatch.chdir(place)
+        target, expected = ".", "is the current folder"
+    else:
+        monkeypatch.chdir(place / "inner")
+        target, expected = "..", "holds the current folder"
+    argv = ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only",
+            "--output-dir", str(target), "--overwrite"]
+    assert train_grpo.main(argv) == 2
+    assert expected in _error_line(capsys)
+    assert (place / "inner" / "keep.txt").read_text() == "mine"
+
+
+def test_not_empty_suggests_overwrite_only_where_it_is_allowed(demo_assets, files, capsys):
+    run = files / "looks-like-run"
+    (run / "checkpoint-3").mkdir(parents=True)
+    assert train_grpo.main(_train(demo_assets, files, output="looks-like-run")) == 2
+    assert "--overwrite to replace it" in _error_line(capsys)
+    assert train_grpo.main(_train(demo_assets, files, output="user-files")) == 2
+    line = _error_line(capsys)
+    assert "thesis.tex" in line and "--overwrite" not in line
+    mixed = files / "run-with-notes"
+    (mixed / "checkpoint-3").mkdir(parents=True)
+    (mixed / "notes.md").write_text("mine")
+    assert train_grpo.main(_train(demo_assets, files, "--overwrite", output="run-with-notes")) == 2
+    assert "notes.md" in _error_line(capsys) and (mixed / "notes.md").exists()
+
+
+def test_overwrite_refuses_a_symlink(demo_assets, files, capsys):
+    (files / "link").symlink_to(files / "earlier-run")
+    assert train_grpo.main(_train(demo_assets, files, "--overwrite", output="link")) == 2
+    assert "symbolic link" in _error_line(capsys)
+    assert (files / "earlier-run" / "adapter_model.safetensors").read_bytes() == b"precious"
+
+
+def test_a_bad_flag_value_is_one_line_without_usage_block(demo_assets, files):
+    result = subprocess.run([sys.executable, "train_grpo.py", "--lora-r", "abc"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: argument --lora-r: invalid int value: 'abc' (see train_grpo.py --help)"]
+
+
+def test_user_reward_misbehaviour_is_named_with_the_fix():
+    import functools
+
+    import train_checks
+
+    def scorer(completions, scale=1.0, **kwargs):
+        return [scale] * len(completions)
+
+    partial = train_checks.guard_user_reward(functools.partial(scorer, scale=2.0), "m:double", "double")
+    assert partial.__name__ == "double" and partial(["a", "b"]) == [2.0, 2.0]
+    assert train_checks.reward_name(functools.partial(scorer), "m:double") == "double"
+    cases = {
+        "wrong length": (lambda c, **k: [1.0], "returned 1 values for 2 completions"),
+        "None": (lambda c, **k: None, "returned NoneType"),
+        "string": (lambda c, **k: "1.0", "returned str"),
+        "strings inside": (lambda c, **k: ["1", "2"], "returned '1' (str)"),
+        "raises": (lambda c, **k: 1 / 0, "raised ZeroDivisionError: division by zero"),
+        "all inf": (lambda c, **k: [float("inf")] * len(c), "non-finite value (NaN or inf) for every completion"),
+    }
+    for name, (func, needle) in cases.items():
+        guarded = train_checks.guard_user_reward(func, "m:f", "f")
+        with pytest.raises(train_checks.RewardError, match=None) as info:
+            guarded(["a", "b"])
+        assert needle in str(info.value), name
+    some_nan = train_checks.guard_user_reward(lambda c, **k: [float("nan"), 0.5], "m:f", "f")
+    assert some_nan(["a", "b"]) == [None, 0.5]
