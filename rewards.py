@@ -146,16 +146,20 @@ def boilerplate_penalty(completions, **kwargs) -> list[float]:
 
 @functools.lru_cache(maxsize=8)
 def _phrase_keys(phrases: tuple[str, ...]) -> tuple[str, ...]:
-    """The longest word of each phrase: a text holding none of them holds no phrase."""
-    return tuple({max(phrase.split(), key=len) for phrase in phrases})
+    """The longest word of each phrase without an apostrophe (so that curly ones need not be
+    folded first): a text holding none of them holds no phrase."""
+    return tuple({max((word for word in phrase.split() if "'" not in word), key=len) for phrase in phrases})
 
 
 def _hedges(text: str) -> bool:
     text = text.lower()
+    for key in _phrase_keys(BOILERPLATE_PHRASES):
+        if key in text:
+            break
+    else:
+        return False
     for curly in _APOSTROPHES:
         text = text.replace(curly, "'")
-    if not any(key in text for key in _phrase_keys(BOILERPLATE_PHRASES)):
-        return False
     # str.replace keeps this linear and fast on a megabyte; split() would build a list of words.
     for space in "\t\n\r\f\v\xa0":
         text = text.replace(space, " ")
@@ -247,8 +251,12 @@ def score(
 
 def combine(funcs: Sequence[RewardFunc], weights: Sequence[float], completion: Any, reference: Any = None):
     """Weighted total and per-function values of any reward functions (user ones included)."""
-    components = {f.__name__: f([completion], reference=[reference])[0] for f in funcs}
-    total = sum(w * v for w, v in zip(weights, components.values()) if v is not None)
+    completions, references = [completion], [reference]
+    components, total = {}, 0.0
+    for func, weight in zip(funcs, weights):  # a plain loop: this runs for every completion
+        value = components[func.__name__] = func(completions, reference=references)[0]
+        if value is not None:
+            total += weight * value
     return round(total, 10), components
 
 
