@@ -243,6 +243,40 @@ def test_cli_prints_one_json_line_per_input():
     assert set(rows[0]["components"]) == set(rewards.REWARD_COMPONENTS)
 
 
+def test_cli_judges_every_answer_format_with_the_same_output_keys():
+    rows = [
+        ({"completion": "<answer>London</answer>", "reference": "London"}, True),
+        ({"completion": "The answer: D, it cannot be A", "reference": "(D) Alina"}, True),
+        ({"completion": "Yes.", "reference": False}, False),
+        ({"completion": "Answer: Mrs. Hilt", "reference": "Mrs. Hilt"}, True),
+        ({"completion": "\\boxed{[0,9)}", "reference": "(0,9)"}, False),
+        ({"completion": "\\boxed{10-4n}", "reference": "$10-4 n$"}, True),
+        ({"completion": "AZYUK2A", "reference": "2"}, False),
+    ]
+    result = _cli("--input", "-", stdin="\n".join(json.dumps(row) for row, _ in rows))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["match"] for o in out] == [expected for _, expected in rows]
+    assert all(set(o) == {"match", "answer", "total", "components"} for o in out)
+    assert out[0]["answer"] == "London"
+
+
+def test_format_reward_counts_answer_tags_but_not_unmarked_short_answers():
+    assert rewards.format_reward(["<answer>7</answer>", "7", "Paris."]) == [1.0, 0.0, 0.0]
+
+
+def test_combine_totals_each_function_even_when_names_repeat():
+    def first(completions, **kwargs):
+        return [1.0]
+
+    def second(completions, **kwargs):
+        return [0.5]
+
+    second.__name__ = "first"
+    total, parts = rewards.combine([first, second], [1.0, 2.0], "x")
+    assert total == 2.0 and parts == {"first": 0.5}
+
+
 def test_cli_weights_override_changes_total():
     result = _cli("--input", "-", "--weights", "reference_reward=3", stdin='{"completion": "Answer: 1", "reference": "1"}')
     assert json.loads(result.stdout)["total"] == pytest.approx(3.3)
