@@ -38,6 +38,7 @@ RUN_ENTRIES = frozenset({
     "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "vocab.json",
     "merges.txt", "added_tokens.json", "tokenizer.model", "generation_config.json", "runs", "report", ".final",
 })
+PASSIVE = frozenset({LOCK_NAME, "probe.json"})  # a folder holding only these is still a fresh one
 CHECKPOINT_FILES = ("trainer_state.json", "adapter_model.safetensors")
 
 
@@ -183,7 +184,7 @@ def check_output_dir(out: Path, overwrite: bool, resume: bool) -> None:
     if holder:
         raise UsageError(f"--output-dir {out} is in use by another training run ({holder}); wait for it to finish "
                          "or pass another folder")
-    empty = not out.exists() or not any(p.name != LOCK_NAME for p in out.iterdir())
+    empty = not out.exists() or not any(p.name not in PASSIVE for p in out.iterdir())
     if resume:
         check_resumable(out)
     elif overwrite and not empty:
@@ -359,7 +360,7 @@ class RunFolder:
             self.created = True
         self.lock = RunLock(self.out)
         self.lock.acquire()
-        others = [p.name for p in self.out.iterdir() if p.name != LOCK_NAME]
+        others = [p.name for p in self.out.iterdir() if p.name not in PASSIVE]
         if not self.replace and not self.resume and others:
             # Another run took the folder between our check and our lock (two runs started at once).
             self.lock.release()

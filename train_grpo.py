@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import dataset_utils
+import probe
 import rewards
 import run_folder
 import train_checks
@@ -61,6 +62,7 @@ def _preset_help(name: str, text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import grpo_flags
     import suite_utils
 
     parser = suite_utils.OneLineParser(
@@ -116,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=_preset_help("learning_rate", "AdamW learning rate; LoRA wants ~10x full fine-tuning's"))
     grpo.add_argument("--beta", type=float, default=0.0, help="KL coefficient against the base model; 0 = no KL")
     grpo.add_argument("--epsilon", type=float, default=0.2, help="PPO clipping range")
-    grpo.add_argument("--loss-type", default="dapo", choices=["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"],
+    grpo.add_argument("--loss-type", default="dapo",
+                      choices=["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"],
                       help="token-loss aggregation (see TRL's GRPOConfig)")
     grpo.add_argument("--scale-rewards", default="group", choices=["group", "batch", "none"],
                       help="divide advantages by the reward std of the group, the batch, or not at all")
@@ -138,11 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
     out.add_argument("--save-steps", type=int, default=None, help=_preset_help("save_steps", "checkpoint every N steps"))
     out.add_argument("--logging-steps", type=int, default=None, help=_preset_help("logging_steps", "log every N steps"))
-    out.add_argument("--report-to", default="none", choices=["none", "tensorboard", "wandb"], help="experiment tracker")
+    out.add_argument("--report-to", default="none", type=grpo_flags.tracker_list,
+                     help="experiment trackers, comma-separated: any transformers accepts (wandb, tensorboard, "
+                     "trackio, mlflow, comet_ml, ...), all, or none")
     out.add_argument("--dry-run", action="store_true",
                      help="load only data and tokenizer, show the prompt, reference and reward, then exit")
     out.add_argument("--demo", action="store_true", help="use the embedded tiny model and arithmetic task (CPU, offline)")
     out.add_argument("--debug", action="store_true", help="print the full traceback of an unexpected error")
+    probe.add_arguments(parser)
+    grpo_flags.add_arguments(parser)
     return parser
 
 
@@ -170,7 +177,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("no model given; pass --model HUB_ID_OR_FOLDER, or --demo for the embedded one")
     if not args.dataset:
         raise UsageError("no dataset given; pass --dataset HUB_ID_OR_PATH, or --demo for the embedded one")
-    if not args.output_dir and not args.dry_run:
+    if not args.output_dir and not args.dry_run and args.probe is None:
         raise UsageError("no output folder given; pass --output-dir DIR")
     train_checks.check_flags(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -193,7 +200,12 @@ def check_args(args: argparse.Namespace) -> None:
     suite_utils.check_model_source(args.model)
     if args.adapter:
         suite_utils.read_adapter_config(args.adapter)
-    if not args.dry_run:
+    if args.stop_when_stuck < 0:
+        raise UsageError(f"--stop-when-stuck must be 0 (never) or a number of logged steps (got {args.stop_when_stuck})")
+    for flag in ("probe", "probe_before_train"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} takes a number of prompts, at least 1 (got {getattr(args, flag)})")
+    if not args.dry_run and args.probe is None:
         run_folder.check_output_dir(Path(args.output_dir), args.overwrite, args.resume)
 
 
@@ -363,14 +375,13 @@ def build_model(args, tokenizer):
 
 def grpo_config(args, weights: list[float]):
     import torch
-    from trl import GRPOConfig
-
+    import grpo_flags
     import suite_utils
 
     on_cuda = torch.cuda.is_available()
     dtype = suite_utils.resolve_dtype(args.dtype)
     checkpointing = on_cuda if args.gradient_checkpointing is None else args.gradient_checkpointing
-    return GRPOConfig(
+    fields = dict(
         output_dir=args.output_dir,
         use_cpu=not on_cuda,
         bf16=on_cuda and dtype == torch.bfloat16,
@@ -401,11 +412,11 @@ def grpo_config(args, weights: list[float]):
         eval_strategy="steps" if args.eval_steps else "no",
         eval_steps=args.eval_steps or None,
         per_device_eval_batch_size=args.per_device_train_batch_size,
-        report_to=[] if args.report_to == "none" else [args.report_to],
-        lr_scheduler_type="constant_with_warmup",
-        warmup_steps=0,
         disable_tqdm=False,
     )
+    # The new flags (optim, schedule, DAPO/GSPO knobs, trackers), then --grpo-arg for any other field.
+    fields.update(grpo_flags.config_fields(args, on_cuda, suite_utils.resolve_quantization(args.quantization)))
+    return grpo_flags.build_config(fields, args.grpo_arg)
 
 
 class _StopOnSignal:
@@ -447,6 +458,9 @@ class RunState:
         self.trainer = None
         self.bad: tuple[int, str] | None = None  # (step, what) where a value first became non-finite
         self.final_saved = False
+        self.watchdog = True
+        self.stop_after = 0  # --stop-when-stuck
+        self.stuck: tuple[int, str] | None = None  # (step, cause) where the watchdog stopped the run
         self.log_handler: logging.Handler | None = None
 
     @property
@@ -478,6 +492,7 @@ def make_callbacks(out: Path, stop: _StopOnSignal, run: RunState, changed: dict 
     from transformers import TrainerCallback
 
     changed = changed or {}
+    watchdog = probe.Watchdog(stop_after=getattr(run, "stop_after", 0)) if getattr(run, "watchdog", True) else None
 
     class RunCallbacks(TrainerCallback):
         def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
@@ -497,6 +512,11 @@ def make_callbacks(out: Path, stop: _StopOnSignal, run: RunState, changed: dict 
             if state.is_world_process_zero:
                 with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+            stuck = watchdog.check(logs) if watchdog is not None and "loss" in logs else []
+            if stuck and run.stuck is None:
+                run.stuck = (state.global_step, stuck[0])
+                control.should_save = True
+                control.should_training_stop = True
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if model is not None and run.bad is None and not weights_finite(model):
@@ -696,6 +716,34 @@ def restore_final_adapter(out: Path, checkpoint: Path) -> None:
     logger.warning("the final adapter in %s was missing or incomplete: restored it from %s", out, checkpoint.name)
 
 
+def probe_command(args, tokenizer, train_rows, funcs, weights) -> int:
+    """--probe: sample, score and judge, then exit 0 whatever it finds; nothing is trained."""
+    model, _, _ = build_model(args, tokenizer)
+    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe)
+    print(probe.format_report(result))
+    if args.output_dir:
+        out = Path(args.output_dir)
+        fresh = not out.exists() or not any(out.iterdir())
+        if out.is_dir() and not fresh and not run_folder.is_run_folder(out):
+            print(f"probe.json not written: {out} holds files that are not a run of this suite")
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            probe.write_json(result, out / "probe.json")
+            print(f"written to {out / 'probe.json'}")
+    return 0
+
+
+def probe_before_train(args, tokenizer, model, train_rows, funcs, weights):
+    """--probe-before-train: refuse a run the probe says cannot learn, unless --force."""
+    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe_before_train)
+    print(probe.format_report(result))
+    if result.cannot_learn and not args.force:
+        causes = "; ".join(v["cause"] for v in result.verdicts if v["severity"] == "cannot learn")
+        raise UsageError(f"the probe says this run cannot learn: {causes}. Change the flags it names, or pass "
+                         "--force to train anyway")
+    return result
+
+
 def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names, run: RunState,
           resume_from: Path | None = None, changed: dict | None = None) -> int:
     from transformers import AutoConfig
@@ -708,6 +756,10 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
     check_enough_rows(args, train_rows)
     run.phase = "loading the model"
     model, lora_config, quantization = build_model(args, tokenizer)
+    probed = None
+    if args.probe_before_train is not None:
+        run.phase = "probing"
+        probed = probe_before_train(args, tokenizer, model, train_rows, funcs, weights)
     run.phase = "building the trainer"
     stop = _StopOnSignal()
     run.trainer = build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out,
@@ -717,6 +769,8 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
         run.folder = run_folder.RunFolder(out, replace=args.overwrite, resume=resume_from is not None)
         run.folder.take()
         run.attach_log(out)
+        if probed is not None:
+            probe.write_json(probed, out / "probe.json")
         if resume_from is None:
             write_run_config(out, args, detection, names, weights, quantization)
         else:
@@ -768,6 +822,11 @@ def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int)
         logger.warning("stopped by signal at step %d; adapter and checkpoint saved in %s; continue with --resume",
                        step, out)
         return EXIT_INTERRUPTED
+    if run.stuck is not None:
+        append_history(out, "stopped_when_stuck", step=step, cause=run.stuck[1])
+        logger.warning("--stop-when-stuck: stopped at step %d because %s; adapter and checkpoint saved in %s",
+                       step, run.stuck[1], out)
+        return 0
     append_history(out, "finished", step=step)
     logger.info("adapter saved in %s; compare it with: python compare_base_vs_lora.py --adapter %s", out, out)
     return 0
@@ -876,6 +935,7 @@ def report_interrupt(run: RunState) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import grpo_flags
     import suite_utils
 
     run = RunState()
@@ -883,12 +943,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 1
     args = None
     try:
-        args = build_parser().parse_args(argv)
+        args = grpo_flags.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
         if args.local_only or args.demo:
             dataset_utils.set_offline_env()  # before any Hugging Face library is imported
         suite_utils.setup_logging()
         args = resolve_args(args)
         run.out = Path(args.output_dir) if args.output_dir else None
+        run.watchdog, run.stop_after = args.watchdog, args.stop_when_stuck
         resume_from, changed = None, {}
         if args.resume:
             run.phase = "reading the checkpoint"
@@ -903,6 +964,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         funcs, weights, names = build_rewards(args)
         if args.dry_run:
             code = dry_run(args, tokenizer, train_rows, detection, funcs, weights)
+            return code
+        if args.probe is not None:
+            run.phase = "probing"
+            code = probe_command(args, tokenizer, train_rows, funcs, weights)
             return code
         code = train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names, run, resume_from, changed)
         return code

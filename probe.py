@@ -1,0 +1,382 @@
+"""Know before paying for the GPU: will this run learn?
+
+``train_grpo.py ... --probe [N]`` loads the model exactly as training would, samples a group of
+completions for N training prompts with the run's generation settings, scores them with the
+run's rewards and weights, and predicts what TRL will log at the first step: the reward, the
+share of groups with no reward spread (``frac_reward_zero_std``: such groups teach nothing),
+pass@1 and pass@k, truncation, unreadable answers and the time a step will take. Then a verdict
+names the flags to change.
+
+The watchdog (:class:`Watchdog`) does the same during training from the logged metrics, and
+warns once per cause, quietly when all is well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import rewards
+
+logger = logging.getLogger("train_grpo")
+
+DEFAULT_PROMPTS = 32
+ZERO_SPREAD_LIMIT = 0.9  # at or above this share of groups without spread, the run cannot learn
+TRUNCATED_LIMIT = 0.5
+UNREADABLE_LIMIT = 0.5
+ALWAYS_SOLVED_LIMIT = 0.9
+# A training step is generation, then a forward pass of the policy over every completion and a
+# backward pass; a backward costs about two forwards, so the optimisation part is ~3 forwards.
+FORWARD_BACKWARD_FACTOR = 3.0
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("probe and watchdog")
+    group.add_argument("--probe", type=int, nargs="?", const=DEFAULT_PROMPTS, default=None, metavar="N",
+                       help=f"sample a group for N training prompts (default {DEFAULT_PROMPTS}) with the run's model, "
+                       "generation settings and rewards, predict whether training can learn, write probe.json, and "
+                       "exit without training")
+    group.add_argument("--probe-before-train", type=int, nargs="?", const=DEFAULT_PROMPTS, default=None, metavar="N",
+                       help="run the probe first, and refuse to train when its verdict is 'cannot learn'")
+    group.add_argument("--force", action="store_true", help="train even when --probe-before-train says it cannot learn")
+    group.add_argument("--watchdog", action=argparse.BooleanOptionalAction, default=True,
+                       help="warn during training when the run stops learning (no reward spread, flat reward, "
+                       "clipped completions, entropy collapse, NaN reward)")
+    group.add_argument("--stop-when-stuck", type=int, default=0, metavar="LOGS",
+                       help="save and stop when a watchdog condition has held for this many logged steps; 0 = never")
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return float(ordered[index])
+
+
+@dataclass
+class ProbeResult:
+    prompts: int
+    group_size: int
+    component_means: dict[str, float | None]
+    total_mean: float
+    reference_rows: int  # prompts with a reference
+    pass_at_1: float | None
+    pass_at_k: float | None
+    zero_spread: float  # share of groups whose weighted reward has no spread
+    never_solved: float | None
+    always_solved: float | None
+    truncated: float
+    length_median: float
+    length_p90: float
+    unreadable: float
+    seconds_per_group: float
+    seconds_per_step: float
+    steps: int | None
+    seconds_total: float | None
+    verdicts: list[dict] = field(default_factory=list)
+
+    @property
+    def cannot_learn(self) -> bool:
+        return any(v["severity"] == "cannot learn" for v in self.verdicts)
+
+
+def summarise(scores: list[list[dict[str, float | None]]], weights: dict[str, float], has_reference: list[bool],
+              lengths: list[int], truncated: list[bool], unreadable: list[bool], seconds_per_group: float,
+              seconds_per_step: float, steps: int | None) -> ProbeResult:
+    """The probe's figures from per-completion scores, grouped by prompt."""
+    names = list(weights)
+    group_size = len(scores[0]) if scores else 0
+    means: dict[str, float | None] = {}
+    for name in names:
+        values = [s[name] for group in scores for s in group if s.get(name) is not None]
+        means[name] = statistics.fmean(values) if values else None
+    totals = [[_total(s, weights) for s in group] for group in scores]
+    flat_totals = [t for group in totals for t in group]
+    zero_spread = [max(group) - min(group) < 1e-9 for group in totals if group]
+    solved = [[s.get("reference_reward") == 1.0 for s in group] for group, ref in zip(scores, has_reference) if ref]
+    result = ProbeResult(
+        prompts=len(scores), group_size=group_size, component_means=means,
+        total_mean=statistics.fmean(flat_totals) if flat_totals else 0.0,
+        reference_rows=len(solved),
+        pass_at_1=statistics.fmean(sum(g) / len(g) for g in solved) if solved else None,
+        pass_at_k=statistics.fmean(pass_at_k(len(g), sum(g), len(g)) for g in solved) if solved else None,
+        zero_spread=sum(zero_spread) / len(zero_spread) if zero_spread else 1.0,
+        never_solved=sum(not any(g) for g in solved) / len(solved) if solved else None,
+        always_solved=sum(all(g) for g in solved) / len(solved) if solved else None,
+        truncated=sum(truncated) / len(truncated) if truncated else 0.0,
+        length_median=float(statistics.median(lengths)) if lengths else 0.0,
+        length_p90=percentile(lengths, 0.9),
+        unreadable=sum(unreadable) / len(unreadable) if unreadable else 0.0,
+        seconds_per_group=seconds_per_group, seconds_per_step=seconds_per_step, steps=steps,
+        seconds_total=seconds_per_step * steps if steps else None,
+    )
+    result.verdicts = verdicts(result, weights)
+    return result
+
+
+def _total(score: dict[str, float | None], weights: dict[str, float]) -> float:
+    """The weighted total as TRL computes it: a None (no reward) counts as nothing."""
+    return sum(w * score[n] for n, w in weights.items() if score.get(n) is not None)
+
+
+def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
+    """What wastes runs, in order of harm, each with the flags to change and why."""
+    found = []
+
+    def add(severity, cause, fix):
+        found.append({"severity": severity, "cause": cause, "fix": fix})
+
+    if r.reference_rows and r.never_solved == 1.0:
+        add("cannot learn", f"no prompt was ever solved ({r.prompts} prompts x {r.group_size} completions): "
+            "reference_reward is 0 everywhere, so it gives no signal",
+            "use easier data, add a --system-prompt asking for 'Final answer: ...', raise --num-generations, or "
+            "warm the model up with SFT first; check the references with --dry-run")
+    if r.zero_spread >= ZERO_SPREAD_LIMIT:
+        add("cannot learn", f"{r.zero_spread:.0%} of groups have no reward spread: every completion of the group "
+            "earns the same reward, so the advantages are 0 and nothing is learned",
+            "raise --temperature, raise --num-generations, or give partial credit (format_reward, length_reward "
+            "weights in --reward-weights)")
+    if r.truncated > TRUNCATED_LIMIT:
+        add("warning", f"{r.truncated:.0%} of completions hit --max-completion-length without ending "
+            f"(90th percentile {r.length_p90:.0f} tokens)",
+            "raise --max-completion-length so that answers can be finished and read")
+    if r.unreadable > UNREADABLE_LIMIT:
+        add("warning", f"no final answer could be read from {r.unreadable:.0%} of completions",
+            "add a --system-prompt asking for 'Final answer: ...' and raise format_reward's weight in --reward-weights")
+    if r.reference_rows and r.always_solved is not None and r.always_solved >= ALWAYS_SOLVED_LIMIT:
+        add("warning", f"{r.always_solved:.0%} of prompts were solved by every completion: little left to learn",
+            "use harder data")
+    if not found:
+        add("ok", "groups have reward spread and some prompts are solved: the run can learn", "")
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+
+
+def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_prompts: int) -> ProbeResult:
+    """Sample, score and summarise; the model is used as loaded for training (quantized, adapter)."""
+    import torch
+
+    import dataset_utils
+
+    n_prompts = max(1, min(n_prompts, len(rows)))
+    sample = rows.select(range(n_prompts))
+    group = args.num_generations
+    names = [f.__name__ for f in funcs]
+    weight_of = dict(zip(names, weights))
+    eos = {t for t in _as_list(tokenizer.eos_token_id)}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
+    generation = dict(do_sample=True, temperature=args.temperature, top_p=args.top_p,
+                      max_new_tokens=args.max_completion_length, pad_token_id=pad)
+    for name in ("top_k", "min_p", "repetition_penalty"):  # the run's own settings where it has them
+        if getattr(args, name, None) is not None:
+            generation[name] = getattr(args, name)
+    device = next(model.parameters()).device
+    torch.manual_seed(args.seed)
+    scores, has_reference, lengths, truncated, unreadable = [], [], [], [], []
+    generate_seconds = forward_seconds = 0.0
+    model.eval()
+    for row in _progress(sample, n_prompts):
+        text = dataset_utils.render_prompt(tokenizer, row["prompt"])
+        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = model.generate(ids.repeat(group, 1), attention_mask=torch.ones_like(ids).repeat(group, 1),
+                                 **generation)
+        generate_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        with torch.no_grad():
+            model(out)  # the policy's log-probability pass over the group, as a training step makes it
+        forward_seconds += time.perf_counter() - start
+        completion_ids = [seq[ids.shape[1]:].tolist() for seq in out]
+        completion_ids = [_until_eos(c, eos, pad) for c in completion_ids]
+        texts = tokenizer.batch_decode([c for c, _ in completion_ids], skip_special_tokens=True)
+        ended = [e for _, e in completion_ids]
+        completions = [[{"role": "assistant", "content": t}] for t in texts] if isinstance(row["prompt"], list) else texts
+        reference = row.get("reference")
+        kwargs = {k: [v] * group for k, v in row.items() if k not in ("prompt", "completion")}
+        kwargs.update(prompts=[row["prompt"]] * group, completion_ids=[c for c, _ in completion_ids],
+                      trainer_state=None)
+        values = {name: list(func(completions, **kwargs)) for name, func in zip(names, funcs)}
+        scores.append([{name: values[name][i] for name in names} for i in range(group)])
+        has_reference.append(reference is not None and "reference_reward" in names)
+        lengths += [len(c) for c, _ in completion_ids]
+        truncated += [not e and len(c) >= args.max_completion_length for (c, e) in completion_ids]
+        unreadable += [rewards.extract_answer(t).answer is None for t in texts]
+    per_group = (generate_seconds + FORWARD_BACKWARD_FACTOR * forward_seconds) / n_prompts
+    world = 1
+    prompts_per_step = args.per_device_train_batch_size * world * args.gradient_accumulation_steps // group
+    steps = planned_steps(args, len(rows), prompts_per_step)
+    return summarise(scores, weight_of, has_reference, lengths, truncated, unreadable,
+                     seconds_per_group=per_group, seconds_per_step=per_group * prompts_per_step, steps=steps)
+
+
+def planned_steps(args, rows: int, prompts_per_step: int) -> int | None:
+    if args.max_steps and args.max_steps > 0:
+        return args.max_steps
+    if prompts_per_step <= 0:
+        return None
+    return math.ceil(rows * args.num_train_epochs / prompts_per_step)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _until_eos(ids: list[int], eos: set[int], pad: int) -> tuple[list[int], bool]:
+    """The completion up to its end token, and whether it ended (not cut off by the length limit)."""
+    for i, token in enumerate(ids):
+        if token in eos:
+            return ids[:i], True
+    while ids and ids[-1] == pad and pad not in eos:
+        ids = ids[:-1]
+    return ids, False
+
+
+def _progress(rows, total: int):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return rows
+    return tqdm(rows, total=total, desc="probe", unit="prompt")
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def format_report(r: ProbeResult) -> str:
+    def pct(x):
+        return "n/a" if x is None else f"{x:.1%}"
+
+    lines = [f"probe: {r.prompts} prompts x {r.group_size} completions"]
+    for name, mean in r.component_means.items():
+        lines.append(f"  {name:<28} mean {'n/a' if mean is None else f'{mean:.3f}'}")
+    lines += [
+        f"  {'weighted total':<28} mean {r.total_mean:.3f}",
+        f"  pass@1 {pct(r.pass_at_1)}   pass@{r.group_size} {pct(r.pass_at_k)}   "
+        f"(reference_reward, {r.reference_rows} prompts with a reference)",
+        f"  groups with no reward spread  {pct(r.zero_spread)}   (TRL's frac_reward_zero_std at the first step)",
+        f"  prompts never solved {pct(r.never_solved)}   always solved {pct(r.always_solved)}",
+        f"  completions truncated {pct(r.truncated)}   length median {r.length_median:.0f}, "
+        f"p90 {r.length_p90:.0f} tokens",
+        f"  no readable final answer {pct(r.unreadable)}",
+        f"  {r.seconds_per_group:.2f} s per group here; about {r.seconds_per_step:.1f} s per step"
+        + (f", {_duration(r.seconds_total)} for {r.steps} steps" if r.seconds_total else ""),
+        "verdict:",
+    ]
+    for v in r.verdicts:
+        lines.append(f"  [{v['severity']}] {v['cause']}" + (f"\n      fix: {v['fix']}" if v["fix"] else ""))
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def write_json(r: ProbeResult, path: Path) -> None:
+    record = asdict(r)
+    record["cannot_learn"] = r.cannot_learn
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Watchdog
+# --------------------------------------------------------------------------------------------
+
+
+class Watchdog:
+    """Reads each logged step and warns once per cause, naming the flag; can stop a stuck run."""
+
+    ENTROPY_COLLAPSE = 0.1  # entropy below this share of its first logged value
+
+    def __init__(self, warn_after: int = 3, stop_after: int = 0):
+        self.warn_after = warn_after  # logged steps a condition must hold before the warning
+        self.stop_after = stop_after  # ... before the run is stopped (0: never)
+        self.rewards: list[float] = []
+        self.first_entropy: float | None = None
+        self.streak: dict[str, int] = {}
+        self.warned: set[str] = set()
+
+    def conditions(self, logs: dict) -> dict[str, str]:
+        found = {}
+        reward = logs.get("reward")
+        if isinstance(reward, (int, float)):
+            if not math.isfinite(reward):
+                found["nan_reward"] = ("the reward is NaN: every reward function returned None or NaN for a whole "
+                                       "batch; check the references (--dry-run) and your --extra-reward functions")
+            else:
+                self.rewards.append(float(reward))
+        zero = logs.get("frac_reward_zero_std")
+        if isinstance(zero, (int, float)) and zero >= ZERO_SPREAD_LIMIT:
+            found["zero_spread"] = (f"frac_reward_zero_std is {zero:.2f}: most groups earn one reward, so nothing is "
+                                    "learned; raise --temperature or --num-generations, or give partial credit "
+                                    "(--reward-weights)")
+        clipped = logs.get("completions/clipped_ratio")
+        if isinstance(clipped, (int, float)) and clipped > TRUNCATED_LIMIT:
+            found["clipped"] = (f"{clipped:.0%} of completions are cut off at --max-completion-length; raise it "
+                                "so that answers can be finished")
+        entropy = logs.get("entropy")
+        if isinstance(entropy, (int, float)) and math.isfinite(entropy):
+            if self.first_entropy is None:
+                self.first_entropy = float(entropy)
+            elif self.first_entropy > 0 and entropy < self.ENTROPY_COLLAPSE * self.first_entropy:
+                found["entropy"] = (f"entropy fell to {entropy:.3g} from {self.first_entropy:.3g}: the policy has "
+                                    "collapsed onto one answer; lower --learning-rate, raise --temperature or "
+                                    "--beta")
+        quarter = len(self.rewards) // 4
+        if len(self.rewards) >= 8 and quarter >= 2 and "nan_reward" not in found:
+            recent = self.rewards[-quarter:]
+            if max(recent) - min(recent) < 1e-6:
+                found["flat_reward"] = (f"the reward has stayed at {recent[-1]:.3f} over the last {quarter} logged "
+                                        "steps; check --learning-rate and the probe (--probe)")
+        return found
+
+    def check(self, logs: dict) -> list[str]:
+        """Warn once per cause that has held long enough; return the causes that should stop the run."""
+        found = self.conditions(logs)
+        for key in list(self.streak):
+            if key not in found:
+                self.streak[key] = 0
+        stuck = []
+        for key, message in found.items():
+            self.streak[key] = self.streak.get(key, 0) + 1
+            needed = 1 if key in ("nan_reward", "flat_reward") else self.warn_after
+            if key not in self.warned and self.streak[key] >= needed:
+                self.warned.add(key)
+                logger.warning("watchdog: %s", message)
+            if self.stop_after and self.streak[key] >= self.stop_after:
+                stuck.append(message)
+        return stuck
