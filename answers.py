@@ -216,9 +216,11 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction:
 
     Only what follows a closing ``</think>`` is read, when something does. Precedence: a
     ``final answer:`` / ``answer:`` marker, ``<answer>...</answer>`` tags, the last
-    ``\\boxed{...}``, ``The (correct) answer is ...``; then, if ``last_number``, a short last line
-    ("Paris.", "B)", "x = 5") and else the last number that stands alone (not the 2 of AZYUK2A).
-    Only the last 16,384 characters are read. Cached, since several components read one text.
+    ``\\boxed{...}`` (with the boxes just before it), ``The (correct) answer is ...``. Then, if
+    ``last_number`` (unmarked answers, which format_reward does not count): a short last line
+    ("Paris.", "B)", "x = 5"), else the last inline math, the last number that stands alone (not
+    the 2 of AZYUK2A) or the last option letter. A chat template's end-of-turn token ends the
+    text. Only the last 16,384 characters are read. Cached, since several components read one text.
 
     >>> extract_answer("3 + 4 = 7\\nFinal answer: $7.").answer
     '7'
@@ -258,7 +260,7 @@ def _marked_answer(text: str) -> Extraction:
         span, whole = _clean_span(line)
         if span:
             return Extraction(span, "marker", shift + marker.start, whole)
-    tagged = _answer_tag(tail, low) if has_answer else None
+    tagged = _answer_tag(tail) if has_answer else None
     if tagged:
         return Extraction(tagged[0], "answer_tag", shift + tagged[2], tagged[1])
     boxed, at = _boxed_group(tail)
@@ -272,12 +274,12 @@ def _marked_answer(text: str) -> Extraction:
     return _NOTHING
 
 
-def _answer_tag(tail: str, low: str) -> tuple[str, str, int] | None:
+def _answer_tag(tail: str) -> tuple[str, str, int] | None:
     """The content of the last ``<answer>`` tag (closed or not), read like a short answer."""
-    at = low.rfind(_ANSWER_OPEN)
+    at = tail.rfind(_ANSWER_OPEN)
     if at < 0:
         return None
-    end = low.find(_ANSWER_CLOSE, at)
+    end = tail.find(_ANSWER_CLOSE, at)
     content = tail[at + len(_ANSWER_OPEN) : end if end >= 0 else len(tail)].strip()
     inner = _marked_answer(content) if content else _NOTHING
     if inner.answer:
@@ -616,7 +618,6 @@ _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textit|textnormal|mathrm|mathbf|mb
 _ARTICLES_RE = re.compile(r"\b(?:a|an|the)\b")
 _PUNCT_TABLE = {ord(c): " " for c in "!\"#$%&()*+,-/:;<=>?@[\\]^_`{|}~。，：；！？、（）"}
 _PUNCT_TABLE.update({ord("'"): None, ord("’"): None, ord("."): None})  # "don't", "U.S." stay one word
-_LETTERS = "ABCDEFGHIJ"
 _LETTER_ONLY_RE = re.compile(r"^[(\[]?([A-Ja-j])[)\]]?[.)。:：]?$")
 _LETTER_TEXT_RE = re.compile(r"^(?:[(\[]([A-J])[)\]]|([A-J])[.)。:：])\s*(\S.*)$", re.DOTALL)
 _LETTER_NAME_RE = re.compile(r"^([A-J])\s+([A-Z].*)$", re.DOTALL)  # a key "C Cecile" (references only)
