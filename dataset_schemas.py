@@ -557,7 +557,7 @@ def _tabular(fields, rows, question: tuple[str, ...], reference: _Field | None) 
     context = _context(fields, rows, question)
     options = _options(fields, rows, question)
     prompt_fields = (*context, *question, *options)
-    reasons = [f"question {'+'.join(question)!r}"]
+    reasons = [f"the question is {'+'.join(question)!r}"]
     if context:
         reasons.append(f"context {', '.join(context)} put before the question")
     if options:
@@ -671,9 +671,19 @@ def _with_reference(detection: Detection, rows, path: str, why: str) -> Detectio
                         if f.name in ALIAS_NAMES and f.path != path and not f.path.startswith(path + "."))
         aliases = tuple(f.path for f in aliases)
         kind = "aliases" if aliases or kind == "aliases" else kind
-    reason = f"reference {path!r} {why}" + (f", also accepting {', '.join(aliases)}" if aliases else "") + f" ({kind})"
+    reason = (f"reference {path!r} {why}: {KIND_NOTES.get(kind, kind)}"
+              + (f", also accepting {', '.join(aliases)}" if aliases else ""))
     return replace(detection, reference_field=path, reference_kind=kind, option_base=base, alias_fields=aliases or detection.alias_fields,
                    reasons=detection.reasons + (reason,))
+
+
+KIND_NOTES = {
+    "text": "a short answer, taken whole",
+    "solution": "a worked solution, read to its marked final answer (else its last number)",
+    "choice": "an option's letter, index or text, accepted as the letter or the option text",
+    "aliases": "every listed answer is accepted",
+    "last_reply": "the last reply",
+}
 
 
 def _default_base(options: Sequence[str]) -> int:

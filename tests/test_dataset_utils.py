@@ -235,7 +235,7 @@ def test_inspect_cli_json_has_fields_and_extracted_answers(data_files):
 def test_inspect_cli_text_shows_reasons(data_files):
     result = _cli(str(data_files["csv"]), "--local-only")
     assert result.returncode == 0 and "family:          gsm8k" in result.stdout
-    assert "because reference 'answer' by name (solution)" in result.stdout
+    assert "because reference 'answer' by name: a worked solution, read to its marked final answer" in result.stdout
 
 
 def test_inspect_cli_error_is_one_line_exit_2(tmp_path):
