@@ -989,9 +989,12 @@ class _Worker:
     def __init__(self):
         self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
+        self.broken = False  # a worker that cannot start is not started again for every pair
 
     def ask(self, answer: str, reference: str, limit: float) -> bool | None:
         with self.lock:
+            if self.broken:
+                return None
             try:
                 if self.proc is None or self.proc.poll() is not None:
                     self._start()
@@ -1010,7 +1013,8 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-c", code, here], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
         if self._read_line(_WORKER_START_LIMIT) != "ready":
-            raise OSError("the worker did not start")
+            self.broken = True
+            raise OSError("the math_verify worker process did not start (is math-verify installed?)")
 
     def _read_line(self, limit: float) -> str | None:
         ready, _, _ = select.select([self.proc.stdout], [], [], limit)
@@ -1051,12 +1055,21 @@ def symbolic_match(answer: str, reference: str, limit: float | None = None) -> b
             verdict = run_limited(_verify, (answer, reference), limit)
         else:
             verdict = _WORKER.ask(answer, reference, limit)
+    except ImportError as err:
+        _warn_once(f"math_verify cannot be imported ({err}); symbolic answers count as not matching. "
+                   "Install it: pip install math-verify==0.9.0")
+        return False
     except Exception:  # noqa: BLE001 - a checker's crash must not end training: no match
         logger.debug("math_verify failed on %r / %r", answer, reference, exc_info=True)
         return False
     if verdict is None:
         logger.warning("math_verify gave no verdict within %.1f s on %.60r; counted as no match", limit, answer)
     return bool(verdict)
+
+
+@functools.lru_cache(maxsize=8)
+def _warn_once(message: str) -> None:
+    logger.warning(message)
 
 
 def clear_caches() -> None:
