@@ -94,8 +94,8 @@ length_reward = make_length_reward()
 def format_reward(completions, **kwargs) -> list[float]:
     """Reward in [0, 1] for an explicitly marked final answer.
 
-    ``final answer:``, ``answer:``, ``\\boxed{}`` or ``The answer is`` earn 1.0 on the last
-    non-empty line and 0.5 elsewhere; an unmarked answer earns 0.
+    ``final answer:``, ``answer:``, ``<answer>...</answer>``, ``\\boxed{}`` or ``The answer is``
+    earn 1.0 on the last non-empty line and 0.5 elsewhere; an unmarked answer ("Paris.") earns 0.
 
     >>> format_reward(["3 + 4 = 7\\nAnswer: 7", "Answer: 7\\nbecause 3 + 4 = 7", "7"])
     [1.0, 0.5, 0.0]
