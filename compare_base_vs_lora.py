@@ -154,15 +154,14 @@ def checkpoint_adapters(run_dir: Path, notes: list[str]) -> tuple[list[Path], li
     """Every complete checkpoint-N of a run, oldest first, then the final adapter if there is one."""
     if not run_dir.is_dir():
         raise UsageError(f"--adapter {run_dir} does not exist; pass the --output-dir of a training run")
-    found = sorted((int(m.group(1)), p) for p in run_dir.iterdir() if p.is_dir() and (m := CHECKPOINT_RE.match(p.name)))
+    import run_folder
+
     paths = []
-    for _, path in found:
-        missing = [n for n in ("adapter_config.json",) if not (path / n).is_file()]
-        if not any((path / w).is_file() for w in ADAPTER_WEIGHTS):
-            missing.append("adapter_model.safetensors")
-        if missing:
-            notes.append(f"skipped {path.name}: no {' or '.join(missing)} (an incomplete checkpoint)")
-            logger.warning("skipping %s: no %s", path, " or ".join(missing))
+    for path in run_folder.checkpoints(run_dir):
+        problem = run_folder.checkpoint_problem(path)  # the rule --resume uses: complete, with readable weights
+        if problem:
+            notes.append(f"skipped {path.name}: {problem}")
+            logger.warning("skipping %s: %s", path, problem)
         else:
             paths.append(path)
     labels = [p.name for p in paths]

@@ -91,7 +91,7 @@ def _prompt_item(value: Any, where: str) -> dict:
                          f"{_json_type(value)}")
     unknown = [key for key in value if key not in PROMPT_KEYS]
     if "prompt" not in value:
-        raise UsageError(f"{where}: no \"prompt\" key (keys: {', '.join(map(str, value)) or 'none'}); --prompts lines "
+        raise UsageError(f"{where}: no \"prompt\" key (keys: {', '.join(map(repr, value)) or 'none'}); --prompts lines "
                          'hold "prompt" and optionally "reference"; for a dataset with other columns pass --dataset FILE')
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: prompt, reference")

@@ -120,6 +120,13 @@ def forgetting_table(summary: Summary) -> list[list[str]]:
     return table
 
 
+def sampling_caption(summary: Summary) -> str:
+    ties = ", ".join(f"{side} {n}" for side, n in summary.majority_ties.items())
+    return (f"Over the {summary.n_reference} prompts with a reference. pass@k is the unbiased estimator "
+            f"1 - C(n-c, k) / C(n, k) with n = {summary.samples}; maj@{summary.samples} votes on the marked answers, "
+            f"a tie going to the answer sampled first (tied prompts: {ties}).")
+
+
 def forgetting_caption(summary: Summary) -> str:
     f = summary.forgetting
     skipped = f" ({f.skipped} texts under 2 tokens left out)" if f.skipped else ""
@@ -275,10 +282,7 @@ def markdown_report(rows: list[dict], summary: Summary, header: Header) -> str:
     else:
         lines += _md_table(summary_table(summary, summary.best)) + [""]
     if summary.sampling:
-        ties = ", ".join(f"{side} {n}" for side, n in summary.majority_ties.items())
-        lines += [f"## Sampling ({summary.samples} samples per prompt)", "",
-                  f"pass@k is the unbiased estimator; maj@{summary.samples} votes on the marked answers, a tie "
-                  f"going to the answer sampled first (tied prompts: {ties}).", ""]
+        lines += [f"## Sampling ({summary.samples} samples per prompt)", "", sampling_caption(summary), ""]
         lines += _md_table(sampling_table(summary)) + [""]
     if summary.forgetting is not None:
         lines += ["## Forgetting check", "", forgetting_caption(summary), ""] + _md_table(forgetting_table(summary)) + [""]
@@ -441,7 +445,8 @@ def html_report(rows: list[dict], summary: Summary, header: Header) -> str:
     parts.append(_html_table(table, "summary"))
     parts.append(f'<p class="small">{html.escape(INTERVALS)}.</p>')
     if summary.sampling:
-        parts += [f"<h2>Sampling ({summary.samples} samples per prompt)</h2>", _html_table(sampling_table(summary), "sampling")]
+        parts += [f"<h2>Sampling ({summary.samples} samples per prompt)</h2>",
+                  f"<p>{html.escape(sampling_caption(summary))}</p>", _html_table(sampling_table(summary), "sampling")]
     if summary.forgetting is not None:
         parts += ["<h2>Forgetting check</h2>", f"<p>{html.escape(forgetting_caption(summary))}</p>",
                   _html_table(forgetting_table(summary), "forgetting")]

@@ -34,7 +34,7 @@ def _one_error(capsys, code):
     ('{"prompt": null, "reference": "3"}', 'line 2: "prompt" is null'),
     ('{"prompt": "   "}', 'line 2: "prompt" is empty'),
     ('{"prompt": ["a"]}', 'line 2: "prompt" must be a string, got a JSON array'),
-    ('{"question": "q", "answer": "3"}', 'line 2: no "prompt" key (keys: question, answer)'),
+    ('{"question": "q", "answer": "3"}', 'line 2: no "prompt" key (keys: \'question\', \'answer\')'),
     ('{"prompt": "q", "refernce": "3"}', "line 2: unknown key(s) 'refernce'; allowed: prompt, reference"),
     ('{"prompt": "q", "reference": {"a": 1}}', '"reference" must be a string, a number or a list'),
     ("{broken", "line 2: not valid JSON"),
