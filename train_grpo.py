@@ -231,10 +231,37 @@ def load_data(args, tokenizer):
     chat = tokenizer.chat_template is not None
     if args.max_samples:
         train = train.shuffle(seed=args.seed).select(range(min(args.max_samples, len(train))))
-    train = dataset_utils.prepare(train, detection, args.system_prompt, chat)
-    held_out = dataset_utils.prepare(held_out, detection, args.system_prompt, chat)
+    # With the tokenizer, a system message its template rejects is folded into the first user turn.
+    train = dataset_utils.prepare(train, detection, args.system_prompt, chat, tokenizer=tokenizer)
+    held_out = dataset_utils.prepare(held_out, detection, args.system_prompt, chat, tokenizer=tokenizer)
     logger.info("dataset: %d training rows, %d held out; %s", len(train), len(held_out), describe(detection))
+    if len(train) == 0:
+        raise UsageError(f"dataset {args.dataset} has no usable training row (none has a prompt); check "
+                         "--prompt-field and --split")
     return train, held_out, detection
+
+
+def check_coverage(args, train, names: list[str]) -> list[str]:
+    """How many rows can earn the reference reward; under half is refused unless --allow-low-coverage.
+
+    With --dry-run nothing is refused: the report lines come back for dry_run() to print.
+    """
+    if "reference_reward" not in names:
+        return []
+    coverage = dataset_utils.measure_coverage(train)
+    if not args.dry_run:
+        dataset_utils.check_coverage(coverage, args.allow_low_coverage)
+        return []
+    lines = dataset_utils.coverage_lines(coverage)
+    quiet = logging.getLogger("dataset_utils")
+    quiet.disabled = True  # the lines are printed below, not logged twice
+    try:
+        dataset_utils.check_coverage(coverage, args.allow_low_coverage)
+    except UsageError as err:
+        lines.append(f"WARNING: TRAINING WOULD BE REFUSED: {err}")
+    finally:
+        quiet.disabled = False
+    return lines
 
 
 def describe(detection) -> str:
@@ -310,7 +337,7 @@ def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
             )
 
 
-def dry_run(args, tokenizer, train, detection, funcs, weights) -> int:
+def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequence[str] = ()) -> int:
     """Show what the model and the reward will see, and warn if the reference cannot score."""
     row = train[0]
     solution = reference_solution(row["reference"])
@@ -328,6 +355,8 @@ def dry_run(args, tokenizer, train, detection, funcs, weights) -> int:
     elif parts.get("reference_reward") != 1.0:
         print("WARNING: THE REFERENCE SOLUTION DOES NOT EARN reference_reward 1.0: the reward will always be 0. "
               "Check --reference-field, or the answer format of the data.")
+    for line in coverage:
+        print(line)
     return 0
 
 
@@ -943,10 +972,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 1
     args = None
     try:
+        raw = list(sys.argv[1:] if argv is None else argv)
+        if "--local-only" in raw or "--demo" in raw:
+            dataset_utils.set_offline_env()  # before any Hugging Face library is imported (parsing may)
+        suite_utils.setup_logging()
         args = grpo_flags.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
         if args.local_only or args.demo:
-            dataset_utils.set_offline_env()  # before any Hugging Face library is imported
-        suite_utils.setup_logging()
+            dataset_utils.set_offline_env()  # --local-only given in a --config file
         args = resolve_args(args)
         run.out = Path(args.output_dir) if args.output_dir else None
         run.watchdog, run.stop_after = args.watchdog, args.stop_when_stuck
@@ -962,8 +994,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run.phase = "loading the data"
         train_rows, held_out, detection = load_data(args, tokenizer)
         funcs, weights, names = build_rewards(args)
+        coverage = check_coverage(args, train_rows, names)
         if args.dry_run:
-            code = dry_run(args, tokenizer, train_rows, detection, funcs, weights)
+            code = dry_run(args, tokenizer, train_rows, detection, funcs, weights, coverage)
             return code
         if args.probe is not None:
             run.phase = "probing"

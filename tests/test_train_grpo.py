@@ -73,8 +73,24 @@ def test_dry_run_shows_prompt_and_reference_reward_without_loading_weights(demo_
 
 
 def test_dry_run_warns_loudly_when_the_reference_cannot_score(demo_assets, tmp_path, capsys):
-    assert train_grpo.main(_args(demo_assets, tmp_path / "x", "--dry-run", "--reference-field", "question")) == 0
-    assert "DOES NOT EARN reference_reward 1.0" in capsys.readouterr().out
+    # Worked solutions whose final answer is missing: no completion can ever match one.
+    data = tmp_path / "proofs.jsonl"
+    data.write_text("\n".join(json.dumps({"question": f"What is {i} plus 1?", "answer": "Add one to it.\n#### "})
+                              for i in range(40)))
+    argv = _args(demo_assets, tmp_path / "x", "--dry-run", "--dataset", str(data))
+    assert train_grpo.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "DOES NOT EARN reference_reward 1.0" in out
+    assert "TRAINING WOULD BE REFUSED" in out and "--allow-low-coverage" in out
+    assert not (tmp_path / "x").exists()
+
+
+def test_training_refuses_data_whose_references_cannot_be_earned(demo_assets, tmp_path, capsys):
+    data = tmp_path / "proofs.jsonl"
+    data.write_text("\n".join(json.dumps({"question": f"What is {i} plus 1?", "answer": "Add one to it.\n#### "})
+                              for i in range(40)))
+    assert train_grpo.main(_args(demo_assets, tmp_path / "x", "--dataset", str(data))) == 2
+    assert "--allow-low-coverage" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_extra_reward_is_loaded_by_import_path_and_weighted(demo_assets, tmp_path, capsys, monkeypatch):
