@@ -39,7 +39,6 @@ _ANSWER_IS_RE = re.compile(r"\bthe\s+(?:(?:final|correct|right|best)\s+)?answer\
 _COLON_AFTER = re.compile(r"\s*[:：]")
 _IS_AFTER = re.compile(r"\s+is\b\s*:?")
 _THE_BEFORE = re.compile(r"\bthe\s+(?:(?:final|correct|right|best)\s+)?$")
-_BOXED_TOKENS = ("\\boxed", "\\fbox")
 _THINK_END = "</think>"
 _END_OF_TURN = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<|end_of_text|>")
 _ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
@@ -94,11 +93,10 @@ def _last_boxed(text: str, end: int | None = None) -> tuple[str | None, int, int
     """Content of the last ``\\boxed{...}`` (before ``end``) with nested braces, its offset and
     the offset after its closing brace."""
     end = len(text) if end is None else end
-    start, token = max((text.rfind(_BOXED_TOKENS[0], 0, end), _BOXED_TOKENS[0]),
-                       (text.rfind(_BOXED_TOKENS[1], 0, end), _BOXED_TOKENS[1]))
+    boxed, fbox = text.rfind("\\boxed", 0, end), text.rfind("\\fbox", 0, end)
+    start, open_at = (boxed, boxed + 6) if boxed >= fbox else (fbox, fbox + 5)
     if start < 0:
         return None, -1, -1
-    open_at = start + len(token)
     while open_at < len(text) and text[open_at] == " ":
         open_at += 1
     if open_at >= len(text) or text[open_at] != "{":
@@ -116,13 +114,11 @@ def _last_boxed(text: str, end: int | None = None) -> tuple[str | None, int, int
 
 def _boxed_group(text: str) -> tuple[str | None, int]:
     """The last box, joined with the boxes just before it ("\\boxed{-2} and \\boxed{1}" -> "-2, 1")."""
-    if "\\boxed" not in text and "\\fbox" not in text:
-        return None, -1
     content, start, _ = _last_boxed(text)
     if content is None:
         return None, -1
     parts = [content]
-    for _ in range(8 if text.count("\\boxed", 0, start) + text.count("\\fbox", 0, start) else 0):
+    for _ in range(8 if text.rfind("\\boxed", 0, start) >= 0 or text.rfind("\\fbox", 0, start) >= 0 else 0):
         previous, previous_start, previous_end = _last_boxed(text, start)
         if previous is None or not _BOX_GAP_RE.match(text, previous_end, start):
             break
@@ -201,7 +197,7 @@ def _clean_span(span: str) -> tuple[str, str]:
     return _strip_stop(span), whole
 
 
-_SIMPLE_SPAN_RE = re.compile(r"^\s*([-+]?[$€£]?\d[\d,]*(?:\.\d+)?)\s*\.?\s*$")
+_SIMPLE_SPAN_RE = re.compile(r"^[\s*_]*([-+]?[$€£]?\d[\d,]*(?:\.\d+)?)[\s*_]*\.?[\s*_]*$")
 
 
 def _strip_stop(span: str) -> str:
