@@ -640,7 +640,10 @@ def append_history(out: Path, event: str, **fields) -> None:
     if record is None or not is_main_process():
         return
     record.setdefault("history", []).append(_event(event, **fields))
-    _write_json(out / run_folder.RUN_CONFIG, record)
+    try:
+        _write_json(out / run_folder.RUN_CONFIG, record)
+    except OSError as err:  # a full disk must not hide the error being reported
+        logger.warning("could not record %r in %s: %s", event, run_folder.RUN_CONFIG, err)
 
 
 def _event(event: str, **fields) -> dict:
@@ -650,8 +653,11 @@ def _event(event: str, **fields) -> dict:
 def _write_json(path: Path, record: dict) -> None:
     """Written to a temporary name and renamed: a kill never leaves half a record."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def git_commit() -> str | None:
@@ -928,6 +934,13 @@ def report_crash(err: BaseException, run: RunState, debug: bool) -> int:
     if folder is not None and isinstance(err, Exception) and not isinstance(err, TrainingFailed) and run.step:
         append_history(folder, "failed", step=run.step, error=describe_error(err))
     tail = f" (full traceback in {log})" if log else " (rerun with --debug for the full traceback)"
+    if folder is not None and not isinstance(err, OSError):
+        free = shutil.disk_usage(folder).free
+        if free < 64 * 2**20:  # torch.save reports a full disk as an opaque "unexpected pos"
+            tail = f"; the disk holding {folder} has only {free // 2**20} MB free: free some space" + tail
+    last = latest_checkpoint(folder) if folder is not None else None
+    if last is not None and run.phase == "training":
+        tail = f"; once fixed, continue from {last.name} with --resume" + tail
     if isinstance(err, TrainingFailed):
         print(f"error: {describe_error(err)}", file=sys.stderr)
     elif isinstance(err, train_checks.RewardError):
