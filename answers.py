@@ -408,11 +408,9 @@ def _last_number(text: str) -> _Found | None:
         if last_digit < 0:
             return None
         run_start = len(text[: last_digit + 1].rstrip(_NUMBER_CHARS))
-        window_start = max(0, run_start - 80)  # room for the "\frac{...}{" of a fraction
-        found = _last_match(_NUMBER_RE, text[window_start : last_digit + 2])
+        found = _last_number_in(text, run_start, last_digit + 2)
         if found is None:
             return None
-        found = found._replace(start=found.start + window_start, end=found.end + window_start)
         before = text[found.start - 1] if found.start else " "
         after = text[found.end] if found.end < len(text) else " "
         glued = before.isascii() and before.isalpha()  # "AZYUK2A"; "比例为13/28" is a number in a sentence
@@ -420,6 +418,19 @@ def _last_number(text: str) -> _Found | None:
             return found
         end = max(0, found.start)
     return None
+
+
+def _last_number_in(text: str, run_start: int, stop: int) -> _Found | None:
+    """The last number match ending by ``stop``: searched within the run of number characters
+    alone, or from 80 characters earlier where the run opens a LaTeX group ("\\frac{3}{4")."""
+    if run_start and text[run_start - 1] in "{}":
+        window_start = max(0, run_start - 80)  # room for the "\frac{...}{" of a fraction
+        found = _last_match(_NUMBER_RE, text[window_start:stop])
+        return found._replace(start=found.start + window_start, end=found.end + window_start) if found else None
+    found, pos = None, run_start
+    while (match := _NUMBER_RE.search(text, pos, stop)) is not None:
+        found, pos = match, match.end()
+    return _Found(found.group(), found.start(), found.end()) if found else None
 
 
 def last_number(text: str) -> str | None:
