@@ -369,6 +369,8 @@ def convert(text: str, tp: Any) -> Any:
         members = typing.get_args(tp)
         if type(None) in members and text.lower() in NONE_WORDS:
             return None
+        if any(m is dict or typing.get_origin(m) is dict for m in members):
+            return _json_as(text, dict, "an object {...}")  # 'dict | str': the str is only TRL's CLI form of a dict
         errors = []
         for member in sorted((m for m in members if m is not type(None)), key=_try_order):
             try:
