@@ -903,8 +903,8 @@ def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic
     ("No. I am your father", "Mrs. Hilt")."""
     if answers_match(found.answer, references, symbolic=symbolic):
         return True
-    if found.whole is None or found.whole == found.answer:
-        return False
+    if found.whole is None or found.whole == found.answer or parse_number(found.answer) is not None:
+        return False  # a number that does not match is not rescued by the sentence around it
     whole = read_answer(found.whole, "answer")
     if not whole.text or whole.mathy:  # "(x-8)^2" and "(x+8)^2" are one text without their signs
         return False

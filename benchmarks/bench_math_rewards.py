@@ -6,8 +6,9 @@ The pairs carry LaTeX answers (fractions in their several spellings, decimals, r
 thousands separators) and a third of them are symbolic (polynomials, intervals, sets, tuples,
 equations), written as models write them: boxed, "Final Answer: The final answer is $...$", on a
 display line. Whether each completion is right is known by construction, so both checkers are
-scored against the truth. Prints both rates (pairs/s, best of --repeats alternating cold runs),
-their ratio, and each checker's accuracy.
+scored against the truth. Prints both rates (pairs/s, best of --repeats cold runs), their ratio
+(the median over runs in which the two take turns on chunks of the pairs), and each checker's
+accuracy.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rewards  # noqa: E402
+from bench_rewards import compare  # noqa: E402
 
 WRAPPERS = (
     "Let us compute step by step. {work}\nTherefore the answer is $\\boxed{{{shown}}}$.",
@@ -78,32 +80,25 @@ def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str, bool]]:
     return pairs
 
 
-def run_ours(pairs) -> tuple[float, list[bool]]:
-    rewards.clear_caches()  # a cold start: nothing is remembered from an earlier repeat
-    start = time.perf_counter()
-    verdicts = [rewards.reference_reward([c], reference=[r])[0] == 1.0 for c, r, _ in pairs]
-    return len(pairs) / (time.perf_counter() - start), verdicts
+def score_ours(pairs) -> list[bool]:
+    return [rewards.reference_reward([c], reference=[r])[0] == 1.0 for c, r, _ in pairs]
 
 
-def run_math_verify(pairs) -> tuple[float, list[bool]]:
+def score_math_verify(pairs) -> list[bool]:
     from math_verify import parse, verify
 
-    start = time.perf_counter()
-    verdicts = [bool(verify(parse(r if "$" in r else f"${r}$"), parse(c))) for c, r, _ in pairs]
-    return len(pairs) / (time.perf_counter() - start), verdicts
+    return [bool(verify(parse(r if "$" in r else f"${r}$"), parse(c))) for c, r, _ in pairs]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=600, help="pairs scored by each checker")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each checker; the best counts")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of both checkers; rates: the best, ratio: the median")
     args = parser.parse_args(argv)
     pairs = make_pairs(args.pairs)
     truth = [correct for _, _, correct in pairs]
-    run_ours(pairs[:3])  # imports math_verify and builds its parser before any timing
-    runs = [(run_ours(pairs), run_math_verify(pairs)) for _ in range(args.repeats)]
-    ours_rate, ours = max((r[0] for r in runs), key=lambda r: r[0])
-    mv_rate, theirs = max((r[1] for r in runs), key=lambda r: r[0])
+    score_ours(pairs[:3])  # imports math_verify and builds its parser before any timing
+    ours_rate, mv_rate, ratio, ours, theirs = compare(pairs, score_ours, score_math_verify, args.repeats)
     symbolic = range(0, len(pairs), 3)
 
     def accuracy(verdicts, rows=range(len(pairs))):
@@ -112,7 +107,7 @@ def main(argv=None) -> int:
     print(f"pairs:                  {len(pairs)} ({len(symbolic)} symbolic, {truth.count(True)} correct)")
     print(f"reference_reward:       {ours_rate:,.0f} pairs/s")
     print(f"math_verify:            {mv_rate:,.0f} pairs/s")
-    print(f"ratio (ours / mv):      {ours_rate / mv_rate:.1f}x")
+    print(f"ratio (ours / mv):      {ratio:.1f}x  (median of {args.repeats} runs, the two checkers interleaved)")
     print(f"accuracy, all:          ours {accuracy(ours):.2%}  math_verify {accuracy(theirs):.2%}")
     print(f"accuracy, symbolic:     ours {accuracy(ours, symbolic):.2%}  math_verify {accuracy(theirs, symbolic):.2%}")
     return 0
