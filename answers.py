@@ -898,11 +898,18 @@ def _symbolic_side(answer: str, reference: str) -> str:
     return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else answer
 
 
-def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic: bool = True) -> bool:
+def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic: bool = True,
+                       text: str | None = None) -> bool:
     """:func:`answers_match` for an extraction, whose uncut line may also match as text
-    ("No. I am your father", "Mrs. Hilt")."""
+    ("No. I am your father", "Mrs. Hilt"). Given the ``text`` it was read from, an unmarked last
+    line without a digit ("Hope this helps!") gives way to the text's last number against
+    references that are numbers: such a line cannot answer them."""
     if answers_match(found.answer, references, symbolic=symbolic):
         return True
+    if text is not None and found.source == "last_line" and not _DIGIT_RE.search(found.whole or found.answer):
+        number = last_number(text)
+        if number is not None and any(parse_number(ref) is not None for ref in references if ref):
+            return answers_match(number, references, symbolic=False)
     if found.whole is None or found.whole == found.answer or parse_number(found.answer) is not None:
         return False  # a number that does not match is not rescued by the sentence around it
     whole = read_answer(found.whole, "answer")

@@ -130,8 +130,8 @@ def reference_reward(completions, reference=None, **kwargs) -> list[float | None
         if not accepted:
             rewards.append(None)
             continue
-        found = extract_answer(completion_text(completion))
-        rewards.append(1.0 if extraction_matches(found, accepted) else 0.0)
+        text = completion_text(completion)
+        rewards.append(1.0 if extraction_matches(extract_answer(text), accepted, text=text) else 0.0)
     return rewards
 
 

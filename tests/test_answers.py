@@ -39,6 +39,8 @@ SHORT_UNMARKED = [
      "London", 1.0),
     ("Some reasoning that runs on for a while about the capital cities of Europe and their rivers.\nRome",
      "London", 0.0),
+    ("She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = 18 dollars.\nHope this helps!", "18", 1.0),
+    ("She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = 18 dollars.\nHope this helps!", "17", 0.0),
     ("The capital is $x = 7$ apples.<|im_end|>\n<|im_start|>user\nAnd 9?", "7", 1.0),
     ("The total is 9.<|im_end|>\n<|im_start|>user\nAnd 7?", "7", 0.0),
 ]
