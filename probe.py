@@ -32,6 +32,8 @@ ZERO_SPREAD_LIMIT = 0.9  # at or above this share of groups without spread, the 
 TRUNCATED_LIMIT = 0.5
 UNREADABLE_LIMIT = 0.5
 ALWAYS_SOLVED_LIMIT = 0.9
+# An answer the completion states (a marker, a tag, a box); a last number or line is a guess.
+EXPLICIT_SOURCES = frozenset({"marker", "answer_tag", "boxed", "answer_is"})
 # A training step is generation, then a forward pass of the policy over every completion and a
 # backward pass; a backward costs about two forwards, so the optimisation part is ~3 forwards.
 FORWARD_BACKWARD_FACTOR = 3.0
@@ -146,6 +148,11 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
     def add(severity, cause, fix):
         found.append({"severity": severity, "cause": cause, "fix": fix})
 
+    if r.truncated > TRUNCATED_LIMIT:  # first: cut-off answers cause the other symptoms
+        add("cannot learn" if r.zero_spread >= ZERO_SPREAD_LIMIT else "warning",
+            f"{r.truncated:.0%} of completions hit --max-completion-length without ending "
+            f"(90th percentile {r.length_p90:.0f} tokens), before their answer",
+            "raise --max-completion-length so that answers can be finished and read")
     if r.reference_rows and r.never_solved == 1.0:
         add("cannot learn", f"no prompt was ever solved ({r.prompts} prompts x {r.group_size} completions): "
             "reference_reward is 0 everywhere, so it gives no signal",
@@ -156,12 +163,9 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
             "earns the same reward, so the advantages are 0 and nothing is learned",
             "raise --temperature, raise --num-generations, or give partial credit (format_reward, length_reward "
             "weights in --reward-weights)")
-    if r.truncated > TRUNCATED_LIMIT:
-        add("warning", f"{r.truncated:.0%} of completions hit --max-completion-length without ending "
-            f"(90th percentile {r.length_p90:.0f} tokens)",
-            "raise --max-completion-length so that answers can be finished and read")
     if r.unreadable > UNREADABLE_LIMIT:
-        add("warning", f"no final answer could be read from {r.unreadable:.0%} of completions",
+        add("warning", f"{r.unreadable:.0%} of completions state no explicit final answer (the reward falls back "
+            "to their last number or line)",
             "add a --system-prompt asking for 'Final answer: ...' and raise format_reward's weight in --reward-weights")
     if r.reference_rows and r.always_solved is not None and r.always_solved >= ALWAYS_SOLVED_LIMIT:
         add("warning", f"{r.always_solved:.0%} of prompts were solved by every completion: little left to learn",
@@ -225,7 +229,7 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
         has_reference.append(reference is not None and "reference_reward" in names)
         lengths += [len(c) for c, _ in completion_ids]
         truncated += [not e and len(c) >= args.max_completion_length for (c, e) in completion_ids]
-        unreadable += [rewards.extract_answer(t).answer is None for t in texts]
+        unreadable += [rewards.extract_answer(t).source not in EXPLICIT_SOURCES for t in texts]
     per_group = (generate_seconds + FORWARD_BACKWARD_FACTOR * forward_seconds) / n_prompts
     world = 1
     prompts_per_step = args.per_device_train_batch_size * world * args.gradient_accumulation_steps // group
@@ -286,7 +290,7 @@ def format_report(r: ProbeResult) -> str:
         f"  prompts never solved {pct(r.never_solved)}   always solved {pct(r.always_solved)}",
         f"  completions truncated {pct(r.truncated)}   length median {r.length_median:.0f}, "
         f"p90 {r.length_p90:.0f} tokens",
-        f"  no readable final answer {pct(r.unreadable)}",
+        f"  no explicit final answer (Final answer:, <answer>, \\boxed) {pct(r.unreadable)}",
         f"  {r.seconds_per_group:.2f} s per group here; about {r.seconds_per_step:.1f} s per step"
         + (f", {_duration(r.seconds_total)} for {r.steps} steps" if r.seconds_total else ""),
         "verdict:",

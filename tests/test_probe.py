@@ -72,6 +72,13 @@ def test_truncation_and_unreadable_answers_are_named():
     assert "format_reward" in text and "87.5%" in text
 
 
+def test_truncation_that_flattens_every_group_comes_first_as_the_cause():
+    result = _summary([[(0.0, 0.0), (0.0, 0.0)]] * 3 + [[(1.0, 0.0), (1.0, 0.0)]], truncated=[True] * 8)
+    first = result.verdicts[0]
+    assert first["severity"] == "cannot learn" and "--max-completion-length" in first["fix"]
+    assert any("no reward spread" in v["cause"] for v in result.verdicts[1:])
+
+
 def test_none_rewards_count_as_nothing_in_the_total():
     result = probe.summarise([[{"reference_reward": None, "format_reward": 1.0}] * 2], WEIGHTS, [False], [5, 5],
                              [False, False], [False, False], 1.0, 1.0, None)
