@@ -21,6 +21,7 @@ import enum
 import json
 import logging
 import math
+import os
 import re
 import sys
 import types
@@ -230,6 +231,13 @@ def check_flags(args: argparse.Namespace) -> None:
     if args.generation_batch_size is not None and args.generation_batch_size % args.num_generations:
         raise UsageError(f"--generation-batch-size {args.generation_batch_size} must be divisible by "
                          f"--num-generations {args.num_generations}: every prompt's group is generated whole")
+    if args.steps_per_generation is not None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        batch = args.per_device_train_batch_size * world * args.steps_per_generation
+        if batch % args.num_generations:
+            raise UsageError(f"the generation batch (--per-device-train-batch-size {args.per_device_train_batch_size} "
+                             f"x {world} process(es) x --steps-per-generation {args.steps_per_generation} = {batch}) "
+                             f"must be divisible by --num-generations {args.num_generations}")
     if args.epsilon_high is not None and args.epsilon_high < args.epsilon:
         raise UsageError(f"--epsilon-high ({args.epsilon_high}) is below --epsilon ({args.epsilon}): the upper clip "
                          "would be tighter than the lower one; pass a larger --epsilon-high (DAPO uses 0.28 with 0.2)")

@@ -176,6 +176,7 @@ def test_cli_refuses_an_unknown_grpo_arg_in_one_line(demo_assets, tmp_path, caps
     (["--epsilon-high", "0.1"], "--epsilon-high (0.1) is below --epsilon (0.2)"),
     (["--generation-batch-size", "8", "--steps-per-generation", "2"], "pass one"),
     (["--generation-batch-size", "6"], "must be divisible by --num-generations 4"),
+    (["--steps-per-generation", "3", "--per-device-train-batch-size", "2"], "--steps-per-generation 3 = 6) must be"),
     (["--min-p", "1.5"], "--min-p must be"),
     (["--warmup-ratio", "1"], "--warmup-ratio must be"),
     (["--optim", "adamw_8bitt"], "closest: adamw_8bit"),
