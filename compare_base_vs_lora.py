@@ -153,7 +153,8 @@ def resolve_adapters(args, notes: list[str]) -> list[Adapter]:
 def checkpoint_adapters(run_dir: Path, notes: list[str]) -> tuple[list[Path], list[str]]:
     """Every complete checkpoint-N of a run, oldest first, then the final adapter if there is one."""
     if not run_dir.is_dir():
-        raise UsageError(f"--adapter {run_dir} does not exist; pass the --output-dir of a training run")
+        what = "is a file" if run_dir.exists() else "does not exist"
+        raise UsageError(f"--adapter {run_dir} {what}; with --checkpoints pass the --output-dir folder of a training run")
     import run_folder
 
     paths = []
@@ -412,7 +413,8 @@ def mean_log_likelihoods(model, tokenizer, sequences: list[tuple[list[int], int]
 _TEXT_PROMPT = dataset_utils.Detection("file", ("prompt",), None)
 
 
-def load_prompts(args, items: list[dict] | None, adapters: list[Adapter], contract: Contract, chat: bool) -> list[dict]:
+def load_prompts(args, items: list[dict] | None, adapters: list[Adapter], contract: Contract, chat: bool,
+                 notes: list[str]) -> list[dict]:
     """Rows of ``prompt`` and ``reference``: from --prompts, --dataset, or the run's held-out split."""
     if items is not None:
         rows = [{"prompt": dataset_utils.build_prompt({"prompt": i["prompt"]}, _TEXT_PROMPT, contract.system_prompt, chat),
@@ -423,7 +425,8 @@ def load_prompts(args, items: list[dict] | None, adapters: list[Adapter], contra
         train, held_out = dataset_utils.pick_splits(loaded, source["split"], source["seed"])
         detection = dataset_utils.detect_dataset(train, source["prompt_field"], source["reference_field"])
         rows = dataset_utils.prepare(held_out, detection, contract.system_prompt, chat).to_list()
-    if len(rows) < args.num_prompts:
+    if len(rows) < args.num_prompts and args.num_prompts != build_parser().get_default("num_prompts"):
+        notes.append(f"only {len(rows)} prompts available; --num-prompts {args.num_prompts} asked for more")
         logger.warning("only %d prompts available; --num-prompts %d asked for more", len(rows), args.num_prompts)
     return rows[: args.num_prompts]
 
@@ -478,7 +481,7 @@ def compare(args, created: list[Path]) -> int:
     args.local_only = args.local_only or bool(adapters[0].run.get("args", {}).get("demo", False))
     base = base_model_name(args, adapters, notes)
     model, tokenizer = load_models(args, adapters, base, notes)
-    prompts = load_prompts(args, items, adapters, contract, chat=tokenizer.chat_template is not None)
+    prompts = load_prompts(args, items, adapters, contract, tokenizer.chat_template is not None, notes)
     rendered = [render(tokenizer, p["prompt"], contract.template_kwargs) for p in prompts]
     sides = [BASE, *(a.label for a in adapters)]
     outputs = {}

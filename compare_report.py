@@ -472,9 +472,11 @@ def _html_outputs(rows: list[dict], summary: Summary) -> list[str]:
 
 def _html_output_row(row: dict, labels: list[str]) -> str:
     base_text = row[BASE]["outputs"][0]
+    # With one adapter the base side shows what the adapter removed; with several there is no one to diff.
+    base_html = _diff_html(base_text, row[labels[0]]["outputs"][0])[0] if len(labels) == 1 else html.escape(base_text)
     cells = [f'<td><pre>{html.escape(row["prompt"].strip())}</pre>'
              f'<div class="small">#{row["index"]} · reference: {html.escape(reference_words(row["reference"]))}</div></td>',
-             f'<td><pre>{html.escape(base_text)}</pre><div class="small">{html.escape(_score_words(row, BASE))}</div></td>']
+             f'<td><pre>{base_html}</pre><div class="small">{html.escape(_score_words(row, BASE))}</div></td>']
     for label in labels:
         outcome = row[label]["vs_base"]
         _, text = _diff_html(base_text, row[label]["outputs"][0])
