@@ -6,26 +6,33 @@ standard library decides numbers (every written form), multiple-choice letters, 
 text; a pair it cannot decide where either side is mathematical (LaTeX, operators, intervals,
 sets, tuples, matrices, equations) goes to math_verify (``math-verify``, the checker TRL and
 open-r1 use) under a per-pair time limit. Both verdicts are cached.
+
+Numbers are parsed in number_parsing.py and math_verify runs in symbolic.py; their public names
+(:func:`parse_number`, :func:`numbers_match`, :func:`symbolic_match`, ...) are importable from here.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import functools
-import json
-import logging
-import os
 import re
-import select
-import signal
-import subprocess
-import sys
-import threading
 import unicodedata
 from fractions import Fraction
 from itertools import repeat
 from typing import Any, NamedTuple, Sequence
+
+from number_parsing import (  # noqa: F401 - re-exported: answers.parse_number etc. stay public names
+    _DISPLAY_MATH,
+    _FRAC_NAMES_RE,
+    _NUMBER_RE,
+    _NUMBER_WORDS,
+    _PLAIN_RE,
+    _strip_latex_noise,
+    numbers_match,
+    parse_number,
+    unwrap_math,
+)
+from symbolic import SYMBOLIC_TIME_LIMIT, _SYMBOLIC_MAX_CHARS, run_limited, symbolic_match  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -42,18 +49,10 @@ _THE_BEFORE = re.compile(r"\bthe\s+(?:(?:final|correct|right|best)\s+)?$")
 _THINK_END = "</think>"
 _END_OF_TURN = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<|end_of_text|>")
 _ANSWER_OPEN, _ANSWER_CLOSE = "<answer>", "</answer>"
-_NUMBER_RE = re.compile(
-    r"(?=[-+−$€£¥₹\\\d])(?:"  # a cheap first test at every position: 2.5x faster over prose
-    r"[-+−]?\\[dtc]?frac\{[^{}]{1,64}\}\{[^{}]{1,64}\}"  # a LaTeX fraction is one number, not two
-    r"|[-+−]?[$€£¥₹]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?"
-    r"(?:/\d+(?:\.\d+)?)?)"
-)
 _GSM8K_MARK = "####"
 _SCAN_CHARS = 16384  # how much of a completion's end is read for its final answer
-_MAX_DIGITS = 400  # a longer numeral is compared as text: big ints are slow and rarely meant
 _SHORT_LINE = 80  # an unmarked last line up to this long is the answer itself ("Paris.")
 _SHORT_WORDS = 6  # ... when it holds no digit and at most this many words
-_DISPLAY_MATH = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"))
 _SENTENCE_END_RE = re.compile(r"(?<=\S)[.。]\s+")
 # A period after these does not end the sentence: "Mrs. Hilt", "U.S. Army", "e.g. apples".
 _ABBREVIATIONS = frozenset(
@@ -168,17 +167,6 @@ def _first_sentence(span: str) -> str:
     return span
 
 
-def _unwrap_math(span: str) -> str:
-    if span[:1] not in ("$", "\\"):
-        return span
-    for opening, closing in _DISPLAY_MATH:
-        if span.startswith(opening) and span.find(closing, len(opening)) > 0:
-            return span[len(opening) : span.index(closing, len(opening))].strip()
-    if span.startswith("$") and span.count("$") >= 2 and not _NUMBER_RE.match(span):
-        return span[1 : span.index("$", 1)].strip()
-    return span
-
-
 def _clean_span(span: str) -> tuple[str, str]:
     """Trim what surrounds an answer: "the answer is", a box, math delimiters, markdown and
     the sentence after it. Returns the answer and the uncut line."""
@@ -193,7 +181,7 @@ def _clean_span(span: str) -> tuple[str, str]:
         span = boxed
     span = span.strip().strip("*_` ").strip()
     whole = _strip_stop(span)
-    span = _unwrap_math(_first_sentence(span)).strip().strip("*$ ")
+    span = unwrap_math(_first_sentence(span)).strip().strip("*$ ")
     return _strip_stop(span), whole
 
 
@@ -377,7 +365,7 @@ def _short_answer(line: str) -> tuple[str, str] | None:
     if not any(c.isdigit() for c in whole):
         short = len(whole.split()) <= _SHORT_WORDS or _letter(whole, "answer")[0] is not None
         return (span, whole) if short else None
-    whole = _unwrap_math(whole)
+    whole = unwrap_math(whole)
     if parse_number(whole) is not None or _read_number(whole, "answer")[0] is not None:
         return whole, whole
     math = _last_math(whole)
@@ -476,145 +464,6 @@ def _is_worked_solution(text: str) -> bool:
     """A reference long enough to be a solution, not an answer: it is read for its last line,
     math or number like a completion. A short answer ("Paris", "$10-4 n$") is taken whole."""
     return len(text) > 200 and len(_PROSE_WORD_RE.findall(text)) >= 20 and bool(_DIGIT_RE.search(text))
-
-
-# --------------------------------------------------------------------------------------------
-# Numbers
-# --------------------------------------------------------------------------------------------
-
-_FRAC_RE = re.compile(r"^([-+]?)\\frac\s*(?:\{([^{}]+)\}|(\d))\s*(?:\{([^{}]+)\}|(\d))$")
-_MIXED_RE = re.compile(r"^([-+]?)(\d+)\s*\\frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$")
-_LATEX_NOISE = ("\\left", "\\right", "\\displaystyle", "~")
-_LATEX_SPACE_RE = re.compile(r"\\[!,;: ]\s*")  # "11,\! 111": the space after a spacing command is source layout
-_CURRENCY = "$€£¥₹"
-_TIMES_TEN_RE = re.compile(r"^(.+?)\s*(?:\\times|\\cdot|×|\*)\s*10\s*\^\s*\{?\s*([-+]?\d{1,3})\s*\}?$")
-_PLAIN_RE = re.compile(r"^[-+]?(?:[1-9]\d{0,2}(?:,\d{3})+|\d{1,300})(?:\.\d{1,300})?$")
-_THOUSANDS_RE = re.compile(r"^[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
-_SPACED_THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?:\.\d+)?$")
-# "1000,99", "1,22", "0,111": a comma that cannot separate thousands separates decimals. "1,2" and
-# "-2,1" stay lists (of roots, say), as MATH writes them.
-_DECIMAL_COMMA_RE = re.compile(r"^\d+,\d\d$|^0,\d+$|^\d{4,},\d+$")
-_DECIMAL_RE = re.compile(r"^\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$|^\.\d+(?:[eE][-+]?\d+)?$")
-_DEGREES_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
-_FRAC_NAMES_RE = re.compile(r"\\[dtc]frac")
-_REL_TOL = Fraction(1, 10**6)  # exact: a float tolerance would overflow on 1e400
-_NUMBER_WORDS = {word: n for n, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-                      "ninety": 90, "hundred": 100, "thousand": 1000, "million": 10**6})
-
-
-def _plain_value(plain: str) -> Fraction | int:
-    """``[-]digits[.digits]`` exactly: an int where the decimals are zeros ("18.0"), without
-    Fraction's string parsing, which costs more than the rest of a reward."""
-    whole, _, decimals = plain.partition(".")
-    decimals = decimals.rstrip("0")
-    if not decimals:
-        return int(whole) if whole not in ("", "-") else 0
-    negative = whole.startswith("-")
-    value = Fraction(int(whole.lstrip("-") + decimals), 10 ** len(decimals))
-    return -value if negative else value
-
-
-def _decimal(text: str) -> Fraction | int | None:
-    text = text.replace(",", "") if _THOUSANDS_RE.match(text) else text
-    if not _DECIMAL_RE.match(text):
-        return None
-    mantissa, _, exponent = text.lower().partition("e")
-    if len(mantissa) > _MAX_DIGITS or (exponent and abs(int(exponent)) > _MAX_DIGITS):
-        return None
-    return int(text) if text.isascii() and text.isdigit() else Fraction(text)  # exact, and fast
-
-
-def _strip_latex_noise(text: str) -> str:
-    if "\\" not in text and "{" not in text and "~" not in text and "°" not in text:
-        return text
-    if "\\!" in text or "\\," in text or "\\;" in text or "\\:" in text or "\\ " in text:
-        text = _LATEX_SPACE_RE.sub("", text)
-    for noise in _LATEX_NOISE:
-        text = text.replace(noise, "")
-    text = text.replace("{,}", ",").replace("\\$", "$").replace("\\%", "%").replace("\\{", "{").replace("\\}", "}")
-    if "circ" in text or "°" in text:
-        text = _DEGREES_RE.sub("", text)
-    spelled = "\\dfrac" in text or "\\tfrac" in text or "\\cfrac" in text
-    return _FRAC_NAMES_RE.sub(r"\\frac", text) if spelled else text
-
-
-@functools.lru_cache(maxsize=65536)
-def parse_number(text: str) -> Fraction | int | None:
-    """Parse ``text`` whole as a number, or return None.
-
-    Reads thousands separators (``1,234``, ``1 234``, ``1{,}234``, ``1\\,234``), currency signs,
-    ``%``, degrees, signs, decimals, ``a/b``, ``\\frac{a}{b}`` in all its spellings (``\\dfrac``,
-    ``\\cfrac``, ``\\frac12``, ``\\frac 1 2``, ``\\frac3{3}``), mixed numbers (``918\\frac{1}{2}``),
-    scientific notation (``1.5e3``, ``1.5 \\times 10^{3}``), math delimiters and a trailing period.
-
-    >>> parse_number("$1,234.50")
-    Fraction(2469, 2)
-    """
-    text = text.strip().replace("−", "-")
-    if text.isascii() and text.isdigit():  # the common case, without the general machinery
-        return int(text) if len(text) <= _MAX_DIGITS else None
-    plain = text[1:] if text[:1] in _CURRENCY else text
-    if _PLAIN_RE.match(plain):  # signs, currency, thousands commas and decimals, still without it
-        return _plain_value(plain.lstrip("+").replace(",", ""))
-    text = _unwrap_math(_strip_latex_noise(text).strip()).strip().rstrip(".").strip("$ ").rstrip("%").strip()
-    if text.startswith("{") and text.endswith("}") and text.count("{") == 1:
-        text = text[1:-1].strip()
-    sign = -1 if text.startswith("-") else 1
-    value = None if "\\" in text else _decimal(text.lstrip("+-").strip().lstrip(_CURRENCY).strip())
-    if value is not None:  # "$5", "-€3.50", "7.": the rest of the forms need not be tried
-        return sign * value
-    if (" " in text or not text.isascii()) and _SPACED_THOUSANDS_RE.match(text):
-        text = "".join(text.split())
-    elif "," in text and _DECIMAL_COMMA_RE.match(text):
-        text = text.replace(",", ".")
-    times_ten = _TIMES_TEN_RE.match(text) if "10" in text else None
-    if times_ten:
-        mantissa = parse_number(times_ten.group(1))
-        return None if mantissa is None else mantissa * Fraction(10) ** int(times_ten.group(2))
-    fraction = _fraction(text) if "\\frac" in text else None
-    if fraction is not None or "\\" in text:
-        return fraction
-    if "/" in text:
-        num, _, den = text.partition("/")
-        return _ratio(num, den)
-    value = _decimal(text.lstrip("+-").strip().lstrip(_CURRENCY).strip())
-    return None if value is None else sign * value
-
-
-def _fraction(text: str) -> Fraction | None:
-    mixed = _MIXED_RE.match(text) if text[:1].isdigit() else None
-    if mixed:
-        sign, whole, num, short_num, den, short_den = mixed.groups()
-        part = _ratio(num or short_num, den or short_den)
-        if part is None or part >= 1:  # "2\frac{3}{2}" is not how a mixed number is written
-            return None
-        return (-1 if sign == "-" else 1) * (int(whole) + part)
-    frac = _FRAC_RE.match(text)
-    if frac:
-        sign, num, short_num, den, short_den = frac.groups()
-        return _ratio(sign + (num or short_num), den or short_den)
-    return None
-
-
-def _ratio(num: str, den: str) -> Fraction | None:
-    top, bottom = parse_number(num), parse_number(den)
-    if top is None or bottom is None or bottom == 0 or "/" in num + den:
-        return None
-    return Fraction(top) / bottom
-
-
-def numbers_match(a: Fraction, b: Fraction) -> bool:
-    """Equal within a relative tolerance of 1e-6; two integers must be equal exactly.
-
-    >>> numbers_match(Fraction(1, 3), Fraction("0.3333333")), numbers_match(Fraction(999999), Fraction(10**6))
-    (True, False)
-    """
-    if a.denominator == 1 and b.denominator == 1:  # ints and integral Fractions alike
-        return a == b
-    return abs(a - b) <= _REL_TOL * max(abs(a), abs(b))
 
 
 # --------------------------------------------------------------------------------------------
@@ -751,7 +600,7 @@ def _read_number(span: str, role: str) -> tuple[Fraction | int | None, frozenset
     value = parse_number(span)
     if value is not None:
         return value, frozenset()
-    plain = _TEXT_WRAP_RE.sub(r" \1", _unwrap_math(_strip_latex_noise(span).strip()))
+    plain = _TEXT_WRAP_RE.sub(r" \1", unwrap_math(_strip_latex_noise(span).strip()))
     parts = _EQUALS_RE.split(plain)
     if len(parts) > 1 and (role == "answer" or (len(parts) == 2 and _SIMPLE_LHS_RE.match(parts[0]))):
         plain = parts[-1]
@@ -797,7 +646,7 @@ def read_answer(span: str, role: str = "answer") -> Reading:
     span = span.strip()
     number, units = _read_number(span, role)
     letter, option = _letter(span, role)
-    text = normalize_text(_unwrap_math(span))
+    text = normalize_text(unwrap_math(span))
     first = text.split(" ", 1)[0] if text else ""
     boolean = _BOOLEANS.get(first) if role == "answer" else _BOOLEANS.get(text)
     plain = _TEXT_WRAP_RE.sub(r"\1", span)
@@ -894,7 +743,7 @@ def _symbolic_side(answer: str, reference: str) -> str:
     follows the answer's last "=" ("\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}" states the fraction)."""
     if _EQUALS_RE.search(reference):
         return answer
-    parts = _EQUALS_RE.split(_unwrap_math(answer))
+    parts = _EQUALS_RE.split(unwrap_math(answer))
     return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else answer
 
 
@@ -916,174 +765,6 @@ def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic
     if not whole.text or whole.mathy:  # "(x-8)^2" and "(x+8)^2" are one text without their signs
         return False
     return any(whole.text == r.text and not r.mathy for r in (read_answer(ref, "reference") for ref in references if ref))
-
-
-# --------------------------------------------------------------------------------------------
-# math_verify, under a time limit
-# --------------------------------------------------------------------------------------------
-
-SYMBOLIC_TIME_LIMIT = 2.0  # seconds for one pair (both parses and the comparison)
-_SYMBOLIC_MAX_CHARS = 500  # longer spans are prose that extraction could not narrow, not answers
-_WORKER_START_LIMIT = 120.0  # importing sympy in a fresh process, once
-_WORKER_GRACE = 2.0  # the worker times itself; the parent waits this much longer before killing it
-_SET_BUILDER_RE = re.compile(r"^\\\{\s*[A-Za-z]\s*(?:\||\\mid|:)\s*(.+?)\s*\\\}$")
-
-
-class _Timeout(BaseException):
-    """Raised by the alarm; a BaseException so that math_verify's ``except Exception`` lets it through."""
-
-
-def _on_alarm(signum, frame):
-    raise _Timeout()
-
-
-class _QuietTimeoutWarning(logging.Filter):
-    """math_verify warns that its own timeouts are off: they are, because this module's are on."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Timeout is disabled")
-
-
-@functools.lru_cache(maxsize=1)
-def _math_verify():
-    import math_verify  # noqa: PLC0415 - sympy costs a second: only pairs that need it pay
-
-    for name in ("math_verify.parser", "math_verify.grader"):
-        logging.getLogger(name).addFilter(_QuietTimeoutWarning())
-    math_verify.parse("$x$", parsing_timeout=None)  # builds the LaTeX parser outside any time limit
-    return math_verify
-
-
-def _as_latex(span: str) -> str:
-    """A bare span wrapped in math delimiters, so that math_verify reads it as LaTeX; set-builder
-    notation becomes its condition (``\\{x | -2 \\le x < 1\\}`` -> ``-2 \\le x < 1``)."""
-    span = _unwrap_math(span.strip())
-    builder = _SET_BUILDER_RE.match(span)
-    if builder:
-        span = builder.group(1)
-    return f"${span}$"
-
-
-def _verify(answer: str, reference: str) -> bool:
-    mv = _math_verify()
-    gold = mv.parse(_as_latex(reference), parsing_timeout=None)
-    if not gold:
-        return False
-    pred = mv.parse(_as_latex(answer), parsing_timeout=None)
-    return bool(pred) and bool(mv.verify(gold, pred, timeout_seconds=None, allow_set_relation_comp=True))
-
-
-def _alarm_usable() -> bool:
-    """SIGALRM is ours to use: the main thread of a POSIX process, with no alarm or handler set."""
-    return (os.name == "posix" and threading.current_thread() is threading.main_thread()
-            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN))
-
-
-def run_limited(func, args: tuple, limit: float):
-    """``func(*args)``, or None if it runs longer than ``limit`` seconds (SIGALRM, main thread)."""
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
-    try:
-        try:
-            signal.setitimer(signal.ITIMER_REAL, limit)
-            return func(*args)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _Timeout:
-        return None
-    finally:
-        signal.signal(signal.SIGALRM, previous)
-
-
-class _Worker:
-    """A child process that runs math_verify under its own alarm, for callers off the main
-    thread (where signals cannot be used): a pair that overruns costs its limit and a restart,
-    never a stalled trainer."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.proc: subprocess.Popen | None = None
-        self.broken = False  # a worker that cannot start is not started again for every pair
-
-    def ask(self, answer: str, reference: str, limit: float) -> bool | None:
-        with self.lock:
-            if self.broken:
-                return None
-            try:
-                if self.proc is None or self.proc.poll() is not None:
-                    self._start()
-                self.proc.stdin.write(json.dumps([answer, reference, limit]) + "\n")
-                self.proc.stdin.flush()
-                reply = self._read_line(limit + _WORKER_GRACE)
-                return None if reply is None else json.loads(reply)
-            except (OSError, ValueError) as err:
-                logger.warning("math_verify worker failed (%s); the pair counts as not matching", err)
-                self.stop()
-                return None
-
-    def _start(self) -> None:
-        code = "import sys; sys.path.insert(0, sys.argv[1]); import answers; answers._serve_worker()"
-        here = os.path.dirname(os.path.abspath(__file__))
-        self.proc = subprocess.Popen([sys.executable, "-c", code, here], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, bufsize=1)
-        if self._read_line(_WORKER_START_LIMIT) != "ready":
-            self.broken = True
-            raise OSError("the math_verify worker process did not start (is math-verify installed?)")
-
-    def _read_line(self, limit: float) -> str | None:
-        ready, _, _ = select.select([self.proc.stdout], [], [], limit)
-        if not ready:
-            logger.warning("math_verify overran %.1f s; the pair counts as not matching", limit)
-            self.stop()
-            return None
-        return self.proc.stdout.readline().strip()
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-
-_WORKER = _Worker()
-atexit.register(_WORKER.stop)
-
-
-def _serve_worker() -> None:
-    """The worker's loop: one JSON request per line in, one verdict (true, false, null) out."""
-    _math_verify()
-    print("ready", flush=True)
-    for line in sys.stdin:
-        answer, reference, limit = json.loads(line)
-        print(json.dumps(run_limited(_verify, (answer, reference), limit)), flush=True)
-
-
-@functools.lru_cache(maxsize=16384)
-def symbolic_match(answer: str, reference: str, limit: float | None = None) -> bool:
-    """math_verify's verdict on one pair within ``limit`` seconds (default
-    :data:`SYMBOLIC_TIME_LIMIT`); an overrun or an error counts as no match."""
-    limit = SYMBOLIC_TIME_LIMIT if limit is None else limit
-    try:
-        if _alarm_usable():
-            _math_verify()  # the import is not the pair's time
-            verdict = run_limited(_verify, (answer, reference), limit)
-        else:
-            verdict = _WORKER.ask(answer, reference, limit)
-    except ImportError as err:
-        _warn_once(f"math_verify cannot be imported ({err}); symbolic answers count as not matching. "
-                   "Install it: pip install math-verify==0.9.0")
-        return False
-    except Exception:  # noqa: BLE001 - a checker's crash must not end training: no match
-        logger.debug("math_verify failed on %r / %r", answer, reference, exc_info=True)
-        return False
-    if verdict is None:
-        logger.warning("math_verify gave no verdict within %.1f s on %.60r; counted as no match", limit, answer)
-    return bool(verdict)
-
-
-@functools.lru_cache(maxsize=8)
-def _warn_once(message: str) -> None:
-    logger.warning(message)
 
 
 def clear_caches() -> None:
