@@ -34,8 +34,6 @@ from number_parsing import (  # noqa: F401 - re-exported: answers.parse_number e
 )
 from symbolic import SYMBOLIC_TIME_LIMIT, _SYMBOLIC_MAX_CHARS, run_limited, symbolic_match  # noqa: F401
 
-logger = logging.getLogger(__name__)
-
 # --------------------------------------------------------------------------------------------
 # Extraction
 # --------------------------------------------------------------------------------------------
