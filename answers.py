@@ -431,7 +431,9 @@ def extract_reference(reference: Any) -> list[str]:
     A worked solution is read for GSM8K's ``#### 1,234``, then the markers of
     :func:`extract_answer` (``Answer:``, ``\\boxed{}``, ``The answer is``); a short answer
     without one (``$10-4 n$``, ``Paris``, ``(D) Alina``) is taken whole, never reduced to its last
-    number. Booleans become yes/true or no/false.
+    number. An unmarked solution or proof whose last line is a long sentence of plain text
+    yields no answer ([]): it states none, so reference_reward leaves the row out. Booleans
+    become yes/true or no/false.
 
     >>> extract_reference("She has 3 + 4 = 7 apples.\\n#### 7")
     ['7']
@@ -454,8 +456,23 @@ def _extract_reference_text(text: str) -> tuple[str, ...]:
         span = text.rsplit(_GSM8K_MARK, 1)[1].strip()
         span = span if _PLAIN_RE.match(span) else _clean_span(span)[0]
         return (span,) if span else ()
+    if _marked_answer(text).source is None and _ends_in_prose(text):
+        return ()  # a proof's closing sentence is no answer, nor is a number from the lines above it
     found = extract_answer(text, last_number=_is_worked_solution(text))
     return (found.answer if found.answer else text,)
+
+
+def _ends_in_prose(text: str) -> bool:
+    """An unmarked solution or proof longer than a short line whose last line is a sentence of
+    plain text ("Hence the sum is even, as claimed."): more than a few words, with no digit, no
+    math and no option letter. It states no answer to compare with; a short answer ("Consider
+    its parity.", "(D) Alina", "$10-4 n$") is taken whole instead."""
+    if len(text) <= _SHORT_LINE:
+        return False
+    line = text.rstrip().rpartition("\n")[2].strip()
+    if len(line.split()) <= _SHORT_WORDS or _DIGIT_RE.search(line) or "$" in line or _MATHY_RE.search(line):
+        return False
+    return _letter(line, "reference")[0] is None
 
 
 def _is_worked_solution(text: str) -> bool:

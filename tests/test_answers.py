@@ -246,6 +246,66 @@ def test_reference_short_answers_are_taken_whole_and_solutions_are_read(referenc
     assert extract_reference(reference) == expected
 
 
+
+# --- a proof or worked solution that ends in a sentence states no answer --------------------
+
+PROOF = ("Write each odd number as twice an integer plus one. Adding them gives twice an integer plus two, "
+         "which is twice another integer. Hence the sum is even, as claimed, and the proof is complete.")
+WORKED_THEN_PROSE = ("She had 3 apples and bought 4 more, so she had 3 + 4 = 7 apples at the end of the day.\n"
+                     "This settles the question that was asked about her basket at the market.")
+
+
+@pytest.mark.parametrize("reference", [PROOF, PROOF.replace(". ", ".\n"), WORKED_THEN_PROSE])
+def test_a_solution_ending_in_a_long_plain_sentence_yields_no_reference_answer(reference):
+    assert extract_reference(reference) == []
+    last_sentence = reference.rsplit(". ", 1)[-1].rsplit("\n", 1)[-1]
+    assert reference_reward([f"Final answer: {last_sentence}", "Final answer: 7"], reference=[reference] * 2) == [None, None]
+
+
+def test_dataset_coverage_reports_a_proof_reference_as_not_earnable():
+    from dataset_utils import measure_coverage
+
+    coverage = measure_coverage([{"prompt": "Prove it.", "reference": PROOF}, {"prompt": "Capital?", "reference": "Paris"}])
+    assert coverage.earns_reward == 0.5
+    assert coverage.failures["reference_not_earned"][0]["row"] == 0
+
+
+@pytest.mark.parametrize(
+    "reference,expected",
+    [
+        ("Paris", "Paris"), ("Consider its parity.", "Consider its parity."), ("$10-4 n$", "$10-4 n$"),
+        ("(D) Alina", "(D) Alina"), ("hello world", "hello world"),
+        # a marker, a number, math or an option letter on the last line still states the answer
+        (PROOF + " The answer is: even.", "even"),
+        (PROOF + "\nSo the sum of 3 and 5 is 8", "8"),
+        (PROOF + "\nHence the sum is $2(a + b + 1)$ for integers a and b here", "2(a + b + 1)"),
+        ("C. The mitochondria is the organelle that makes most of the energy of the cell by respiration",
+         "C. The mitochondria is the organelle that makes most of the energy of the cell by respiration"),
+    ],
+)
+def test_short_answers_and_answers_stated_on_the_last_line_are_kept(reference, expected):
+    assert extract_reference(reference) == [expected]
+
+
+_PLAIN_WORDS = st.sampled_from("odd even sum integer twice hence claimed proof complete number gives adding "
+                               "another each write plus so which is as and we the of".split())
+
+
+@given(st.lists(_PLAIN_WORDS, min_size=7, max_size=25).map(" ".join))
+@settings(max_examples=100, deadline=None)
+def test_any_long_plain_closing_sentence_of_a_solution_yields_no_answer(sentence):
+    reference = f"{PROOF}\n{sentence.capitalize()}."
+    assert extract_reference(reference) == []
+    assert reference_reward([f"Final answer: {sentence}"], reference=[reference]) == [None]
+
+
+@given(st.lists(_PLAIN_WORDS, min_size=1, max_size=6).map(" ".join))
+@settings(max_examples=100, deadline=None)
+def test_any_short_plain_answer_is_taken_whole_and_earns_its_reward(answer):
+    assert extract_reference(answer) == [answer]
+    assert reference_reward([f"Final answer: {answer}"], reference=[answer]) == [1.0]
+
+
 # --- numbers in every written form ----------------------------------------------------------
 
 
