@@ -204,7 +204,7 @@ def extract_answer(text: str, last_number: bool = True) -> Extraction:
     the 2 of AZYUK2A) or the last option letter. A chat template's end-of-turn token ends the
     text. Only the last 16,384 characters are read. Cached, since several components read one text.
 
-    >>> extract_answer("3 + 4 = 7\\nFinal answer: $7.").answer
+    >>> extract_answer("3 + 4 = 7\\nFinal answer: 7.").answer
     '7'
     """
     found = _marked_answer(text)
