@@ -201,41 +201,54 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
     device = next(model.parameters()).device
     torch.manual_seed(args.seed)
     scores, has_reference, lengths, truncated, unreadable = [], [], [], [], []
-    generate_seconds = forward_seconds = 0.0
     model.eval()
-    for row in _progress(sample, n_prompts):
-        text = dataset_utils.render_prompt(tokenizer, row["prompt"])
-        ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
-        start = time.perf_counter()
-        with torch.no_grad():
-            out = model.generate(ids.repeat(group, 1), attention_mask=torch.ones_like(ids).repeat(group, 1),
-                                 **generation)
-        generate_seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        with torch.no_grad():
-            model(out)  # the policy's log-probability pass over the group, as a training step makes it
-        forward_seconds += time.perf_counter() - start
-        completion_ids = [seq[ids.shape[1]:].tolist() for seq in out]
-        completion_ids = [_until_eos(c, eos, pad) for c in completion_ids]
-        texts = tokenizer.batch_decode([c for c, _ in completion_ids], skip_special_tokens=True)
-        ended = [e for _, e in completion_ids]
+
+    def score_group(row: dict, completion_ids: list[tuple[list[int], bool]]) -> None:
+        """Score one prompt's group with the run's reward functions, called as TRL calls them."""
+        ids = [c for c, _ in completion_ids]
+        texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
         completions = [[{"role": "assistant", "content": t}] for t in texts] if isinstance(row["prompt"], list) else texts
-        reference = row.get("reference")
         kwargs = {k: [v] * group for k, v in row.items() if k not in ("prompt", "completion")}
-        kwargs.update(prompts=[row["prompt"]] * group, completion_ids=[c for c, _ in completion_ids],
-                      trainer_state=None)
+        kwargs.update(prompts=[row["prompt"]] * group, completion_ids=ids, trainer_state=None)
         values = {name: list(func(completions, **kwargs)) for name, func in zip(names, funcs)}
         scores.append([{name: values[name][i] for name in names} for i in range(group)])
-        has_reference.append(reference is not None and "reference_reward" in names)
-        lengths += [len(c) for c, _ in completion_ids]
-        truncated += [not e and len(c) >= args.max_completion_length for (c, e) in completion_ids]
-        unreadable += [rewards.extract_answer(t).source not in EXPLICIT_SOURCES for t in texts]
-    per_group = (generate_seconds + FORWARD_BACKWARD_FACTOR * forward_seconds) / n_prompts
+        has_reference.append(row.get("reference") is not None and "reference_reward" in names)
+        lengths.extend(len(c) for c in ids)
+        truncated.extend(not ended and len(c) >= args.max_completion_length for c, ended in completion_ids)
+        unreadable.extend(rewards.extract_answer(t).source not in EXPLICIT_SOURCES for t in texts)
+
     world = 1
-    prompts_per_step = args.per_device_train_batch_size * world * args.gradient_accumulation_steps // group
+    prompts_per_step = max(1, args.per_device_train_batch_size * world * args.gradient_accumulation_steps // group)
+    # Prompts are sampled a step's worth at a time, left-padded into one batch, as the trainer does:
+    # batched generation is far faster per completion than one group at a time.
+    rows_list = sample.to_list()
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    step_seconds = []
+    try:
+        for first in _progress(range(0, n_prompts, prompts_per_step), math.ceil(n_prompts / prompts_per_step)):
+            chunk = rows_list[first:first + prompts_per_step]
+            texts_in = [dataset_utils.render_prompt(tokenizer, row["prompt"]) for row in chunk for _ in range(group)]
+            batch = tokenizer(texts_in, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            start = time.perf_counter()
+            with torch.no_grad():
+                out = model.generate(**batch, **generation)
+                generated = time.perf_counter() - start
+                start = time.perf_counter()
+                mask = torch.cat([batch["attention_mask"], (out[:, batch["input_ids"].shape[1]:] != pad).long()], 1)
+                model(input_ids=out, attention_mask=mask)  # the policy's log-probability pass over the batch
+            forward = time.perf_counter() - start
+            step_seconds.append((generated + FORWARD_BACKWARD_FACTOR * forward) * prompts_per_step / len(chunk))
+            width = batch["input_ids"].shape[1]
+            for i, row in enumerate(chunk):
+                seqs = out[i * group:(i + 1) * group]
+                score_group(row, [_until_eos(seq[width:].tolist(), eos, pad) for seq in seqs])
+    finally:
+        tokenizer.padding_side = side
+    per_step = statistics.fmean(step_seconds)
     steps = planned_steps(args, len(rows), prompts_per_step)
     return summarise(scores, weight_of, has_reference, lengths, truncated, unreadable,
-                     seconds_per_group=per_group, seconds_per_step=per_group * prompts_per_step, steps=steps)
+                     seconds_per_group=per_step / prompts_per_step, seconds_per_step=per_step, steps=steps)
 
 
 def planned_steps(args, rows: int, prompts_per_step: int) -> int | None:
@@ -267,7 +280,7 @@ def _progress(rows, total: int):
         from tqdm.auto import tqdm
     except ImportError:
         return rows
-    return tqdm(rows, total=total, desc="probe", unit="prompt")
+    return tqdm(rows, total=total, desc="probe", unit="step")
 
 
 # --------------------------------------------------------------------------------------------
