@@ -12,12 +12,14 @@ A run's folder is the one place train_grpo.py writes. The rules here keep a user
 from __future__ import annotations
 
 import errno
+import fnmatch
 import json
 import logging
 import os
 import shutil
 import socket
 import time
+import zipfile
 from pathlib import Path
 
 from dataset_utils import UsageError
@@ -36,10 +38,22 @@ RUN_ENTRIES = frozenset({
     RUN_CONFIG, LOCK_NAME, "adapter_config.json", "adapter_model.safetensors", "README.md", "metrics.jsonl",
     "reward_curves.png", "train.log", "error.log", "probe.json", "training_args.bin", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "vocab.json",
-    "merges.txt", "added_tokens.json", "tokenizer.model", "generation_config.json", "runs", "report", ".final",
+    "merges.txt", "added_tokens.json", "tokenizer.model", "generation_config.json", ".final",
 })
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "chat_template.json", "vocab.json", "merges.txt", "added_tokens.json", "tokenizer.model")
+# What the trainer writes in a checkpoint, and in the folders of the comparison report and trackers.
+CHECKPOINT_ENTRIES = (COMPLETE_MARKER, COMPLETE_MARKER + ".tmp", "trainer_state.json", "adapter_model.safetensors",
+                      "adapter_config.json", "README.md", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth",
+                      "training_args.bin", "generation_config.json", *TOKENIZER_FILES)
+RUN_DIRS = {
+    "report": ("comparison.*", "summary.json", "forgetting.jsonl", "*.png", "*.svg"),
+    "runs": ("events.out.tfevents.*",),
+    "completions": ("completions_*", "*.parquet", "*.jsonl"),  # TRL's log_completions
+    ".final": CHECKPOINT_ENTRIES,
+}
 PASSIVE = frozenset({LOCK_NAME, "probe.json"})  # a folder holding only these is still a fresh one
-CHECKPOINT_FILES = ("trainer_state.json", "adapter_model.safetensors")
+CHECKPOINT_FILES = ("trainer_state.json", "adapter_model.safetensors", "optimizer.pt")
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,13 +91,45 @@ def checkpoints(out: Path) -> list[Path]:
 def is_run_folder(out: Path) -> bool:
     """Recognisably an earlier run of this suite: its run_config.json, an adapter, or checkpoints."""
     return (read_run_config(out) is not None or (out / "adapter_config.json").is_file()
-            or bool(checkpoints(out)))
+            or any(_looks_like_checkpoint(p) for p in checkpoints(out)))
+
+
+def _looks_like_checkpoint(path: Path) -> bool:
+    return (path / "trainer_state.json").is_file() or (path / "adapter_config.json").is_file()
 
 
 def foreign_entries(out: Path) -> list[str]:
-    """Top-level entries of ``out`` that no training run writes (the user's own files)."""
-    return sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir()
-                  if p.name not in RUN_ENTRIES and checkpoint_step(p) is None and ASIDE_INFIX not in p.name)
+    """Entries of ``out`` that no training run writes (the user's own files), looked for inside
+    checkpoints and the report and tracker folders too."""
+    foreign = []
+    for p in sorted(out.iterdir()):
+        name = p.name + ("/" if p.is_dir() and not p.is_symlink() else "")
+        if ASIDE_INFIX in p.name or p.name == LOCK_NAME:
+            continue
+        if p.is_symlink():
+            foreign.append(name)
+        elif checkpoint_step(p) is not None and p.is_dir():
+            foreign += [f"{p.name}/{q}" for q in _foreign_inside(p, CHECKPOINT_ENTRIES)]
+        elif p.name in RUN_DIRS and p.is_dir():
+            foreign += [f"{p.name}/{q}" for q in _foreign_inside(p, RUN_DIRS[p.name])]
+        elif p.name == "probe.json" and not _is_probe(p):
+            foreign.append(name)
+        elif p.name not in RUN_ENTRIES:
+            foreign.append(name)
+    return foreign
+
+
+def _foreign_inside(folder: Path, allowed: tuple[str, ...]) -> list[str]:
+    """Files under ``folder`` whose names match none of the ``allowed`` patterns."""
+    return sorted(str(q.relative_to(folder)) for q in folder.rglob("*")
+                  if (q.is_file() or q.is_symlink()) and not any(fnmatch.fnmatch(q.name, pat) for pat in allowed))
+
+
+def _is_probe(path: Path) -> bool:
+    try:
+        return "verdicts" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def describe_contents(out: Path, limit: int = 6) -> str:
@@ -129,12 +175,17 @@ def mark_complete(checkpoint: Path) -> None:
 
 
 def checkpoint_problem(checkpoint: Path) -> str | None:
-    """Why a checkpoint cannot be resumed from (half-written by a kill, a full disk), or None."""
-    if not (checkpoint / COMPLETE_MARKER).is_file():
-        missing = [name for name in CHECKPOINT_FILES if not (checkpoint / name).is_file()]
-        if missing:
-            return f"incomplete: no {', '.join(missing)} (interrupted while it was written)"
-        return "incomplete: it has no completion marker (interrupted while it was written)"
+    """Why a checkpoint cannot be resumed from (half-written by a kill, a full disk), or None.
+
+    Our checkpoints carry a completion marker; one without it (saved by an older version, or by
+    plain TRL) counts when every file it needs is there and whole.
+    """
+    missing = [name for name in CHECKPOINT_FILES if not (checkpoint / name).is_file()]
+    if missing:
+        return f"incomplete: no {', '.join(missing)} (interrupted while it was written)"
+    optimizer = checkpoint / "optimizer.pt"
+    if not zipfile.is_zipfile(optimizer):  # torch.save writes a zip; a cut-off one has no directory
+        return "damaged: optimizer.pt is truncated or not a torch file"
     try:
         state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
         int(state["global_step"])
@@ -180,10 +231,12 @@ def check_output_dir(out: Path, overwrite: bool, resume: bool) -> None:
     for aside in leftover_asides(out):
         logger.warning("%s holds a run that an earlier --overwrite moved aside and did not finish replacing; "
                        "it is yours to keep or delete", aside)
+    if (out / LOCK_NAME).is_dir() or (out / LOCK_NAME).is_symlink():
+        raise UsageError(f"{out / LOCK_NAME} is not a lock file (a folder or a link); remove it and try again")
     holder = lock_holder(out)
     if holder:
-        raise UsageError(f"--output-dir {out} is in use by another training run ({holder}); wait for it to finish "
-                         "or pass another folder")
+        raise UsageError(f"--output-dir {out} is in use by another training run ({holder}); wait for it to finish, "
+                         f"or if no run is using it delete {out / LOCK_NAME}")
     empty = not out.exists() or not any(p.name not in PASSIVE for p in out.iterdir())
     if resume:
         check_resumable(out)
@@ -286,9 +339,18 @@ def lock_holder(out: Path) -> str | None:
         return None
     except (OSError, ValueError, KeyError, TypeError):
         return None  # half-written by a process killed while creating it: stale
-    if host == socket.gethostname() and (pid == os.getpid() or not _alive(pid)):
+    if host == socket.gethostname() and (pid == os.getpid() or not _alive(pid) or not _is_training(pid)):
         return None
     return f"process {pid} on {host}"
+
+
+def _is_training(pid: int) -> bool:
+    """The process holding the lock is a Python training run (a reused pid is not)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True  # cannot tell (no /proc): assume it is
+    return "python" in cmdline or "train_grpo" in cmdline or "torchrun" in cmdline or "accelerate" in cmdline
 
 
 class RunLock:
@@ -306,7 +368,7 @@ class RunLock:
                 holder = lock_holder(self.path.parent)
                 if holder:
                     raise UsageError(f"--output-dir {self.path.parent} is in use by another training run ({holder}); "
-                                     "wait for it to finish or pass another folder") from None
+                                     f"wait for it to finish, or if no run is using it delete {self.path}") from None
                 logger.warning("removing a stale lock left by a run that is no longer running: %s", self.path)
                 self.path.unlink(missing_ok=True)
                 continue

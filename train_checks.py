@@ -31,7 +31,7 @@ RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("lora_dropout", 0, 1, True, False),
     ("lora_r", 1, None, True, True),
     ("lora_alpha", 0, None, False, True),
-    ("seed", 0, None, True, True),
+    ("seed", 0, 2**32 - 1, True, True),
     ("num_generations", 2, None, True, True),
     ("max_completion_length", 1, None, True, True),
     ("per_device_train_batch_size", 1, None, True, True),
@@ -169,7 +169,7 @@ def guard_user_reward(func: Callable, spec: str, name: str) -> Callable:
         where = f"--extra-reward {spec} ({name})" + (f" at step {step + 1}" if step is not None else "")
         try:
             values = func(completions, **kwargs)
-        except Exception as err:  # the user's code: any exception becomes a one-line error
+        except (Exception, SystemExit) as err:  # the user's code: any exception (an exit() too) is one line
             raise RewardError(f"{where} raised {type(err).__name__}: {_first_line(err)}; fix the function") from err
         if values is None or isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
             raise RewardError(f"{where} returned {type(values).__name__}; it must return a list with one float "
@@ -224,12 +224,16 @@ FIXED_ON_RESUME = (
     "max_samples", "seed", "quantization", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "adapter",
     "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "rewards", "reward_weights",
     "extra_reward", "length_target", "length_max", "loss_type", "scale_rewards", "num_iterations",
+    "importance_sampling_level", "epsilon_high", "mask_truncated_completions", "top_entropy_quantile",
+    "steps_per_generation", "generation_batch_size", "multi_objective_aggregation", "optim", "lr_scheduler_type",
+    "warmup_ratio", "weight_decay", "chat_template_kwargs", "grpo_arg",
 )
 # The checkpoint's trainer state and scheduler carry these; train_grpo.py applies the new value.
 RESTORED_FROM_CHECKPOINT = ("learning_rate", "save_steps", "logging_steps", "eval_steps")
 # Not part of the run: where and how this invocation runs.
 NOT_COMPARED = ("output_dir", "overwrite", "resume", "dry_run", "debug", "local_only", "demo", "report_to",
-                "force", "allow_low_coverage")
+                "force", "allow_low_coverage", "config", "probe", "probe_before_train", "vllm_gpu_memory_utilization",
+                "vllm_enable_sleep_mode", "vllm_server_host", "vllm_server_port")
 
 
 def _plain(value: Any) -> Any:

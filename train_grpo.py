@@ -11,19 +11,24 @@ checkpoint; ``--resume`` continues from the latest checkpoint.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # Ctrl-C while the imports below load: one line and exit 130, no traceback
+    import signal as _signal
+    import sys as _sys
+
+    def _interrupted_at_start(signum, frame):
+        _sys.stderr.write("interrupted: while starting; nothing was done\n")
+        raise SystemExit(130)
+
+    _signal.signal(_signal.SIGINT, _interrupted_at_start)
+
 import argparse
 import importlib
 import json
 import logging
-import math
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
-import traceback
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +38,26 @@ import rewards
 import run_folder
 import train_checks
 from dataset_utils import UsageError
+from run_records import (
+    append_history,
+    is_main_process,
+    plot_reward_curves,
+    write_run_config,
+)
+from train_guard import (
+    EXIT_INTERRUPTED,
+    fingerprint,
+    RunState,
+    TrainingFailed,
+    _interrupt,
+    _StopOnSignal,
+    close_progress_bars,
+    latest_checkpoint,
+    make_callbacks,
+    report_crash,
+    report_interrupt,
+    weights_finite,
+)
 
 logger = logging.getLogger("train_grpo")
 
@@ -47,8 +72,6 @@ PRESETS: dict[str, tuple[Any, Any]] = {
     "logging_steps": (10, 5),
     "save_steps": (200, 20),
 }
-LIBRARIES = ("torch", "trl", "transformers", "peft", "datasets", "accelerate", "bitsandbytes")
-EXIT_INTERRUPTED = 130
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,8 +204,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("no output folder given; pass --output-dir DIR")
     train_checks.check_flags(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    batch = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
-    if batch % args.num_generations:
+    batch = generation_batch(args)
+    if batch % args.num_generations and not explicit_generation_batch(args):  # grpo_flags checks that case
         raise UsageError(
             f"the generation batch (--per-device-train-batch-size {args.per_device_train_batch_size} x {world} process(es) "
             f"x --gradient-accumulation-steps {args.gradient_accumulation_steps} = {batch}) must be divisible by "
@@ -197,6 +220,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("--overwrite and --resume contradict each other; pass one")
     if args.resume and args.adapter:
         raise UsageError("--resume continues a checkpoint, which holds its adapter; drop --adapter")
+    check_trackers(args.report_to)
     suite_utils.check_model_source(args.model)
     if args.adapter:
         suite_utils.read_adapter_config(args.adapter)
@@ -207,15 +231,6 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--{flag.replace('_', '-')} takes a number of prompts, at least 1 (got {getattr(args, flag)})")
     if not args.dry_run and args.probe is None:
         run_folder.check_output_dir(Path(args.output_dir), args.overwrite, args.resume)
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The newest checkpoint that is complete (its marker written last), or None."""
-    return run_folder.latest_complete_checkpoint(Path(out), report=False)
-
-
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +313,7 @@ def load_extra_reward(spec: str):
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
-    except Exception as err:  # the user's module: a SyntaxError or its own failing import is one line too
+    except (Exception, SystemExit) as err:  # the user's module: a SyntaxError, a failing import, an exit()
         raise UsageError(f"--extra-reward {spec}: importing {module_name} failed ({type(err).__name__}: "
                          f"{train_checks._first_line(err)}); fix the module or the name") from err
     func = getattr(module, func_name, None)
@@ -309,15 +324,42 @@ def load_extra_reward(spec: str):
     return train_checks.guard_user_reward(func, spec, train_checks.reward_name(func, spec))
 
 
+TRACKER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
+                   "comet_ml": ("comet_ml",), "clearml": ("clearml",), "neptune": ("neptune",),
+                   "dvclive": ("dvclive",), "trackio": ("trackio",), "swanlab": ("swanlab",)}
+
+
+def check_trackers(report_to) -> None:
+    """A tracker that is not installed fails here, not after the model has loaded."""
+    names = report_to if isinstance(report_to, (list, tuple)) else str(report_to or "none").split(",")
+    for name in (n.strip() for n in names):
+        modules = TRACKER_MODULES.get(name)
+        if modules and not any(importlib.util.find_spec(m) for m in modules):
+            raise UsageError(f"--report-to {name}: {modules[0]} is not installed; pip install {modules[0]}, or pass "
+                             "--report-to none")
+
+
+def explicit_generation_batch(args) -> bool:
+    return bool(getattr(args, "generation_batch_size", None) or getattr(args, "steps_per_generation", None))
+
+
+def generation_batch(args) -> int:
+    """Completions generated per optimisation step's generation, as TRL's GRPOConfig computes it."""
+    if getattr(args, "generation_batch_size", None):
+        return args.generation_batch_size
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps = getattr(args, "steps_per_generation", None) or args.gradient_accumulation_steps
+    return args.per_device_train_batch_size * world * steps
+
+
 def check_enough_rows(args, train_rows) -> None:
     """Refuse a run whose data cannot fill one generation batch: it would save an untrained adapter."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    batch = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
+    batch = generation_batch(args)
     needed = batch // args.num_generations
     if len(train_rows) < needed:
         raise UsageError(
             f"the dataset has {len(train_rows)} usable training row(s) but one step needs {needed} prompt(s) "
-            f"({batch} completions per step / --num-generations {args.num_generations}); add rows, or lower "
+            f"({batch} completions per generation / --num-generations {args.num_generations}); add rows, or lower "
             "--per-device-train-batch-size or --gradient-accumulation-steps"
         )
 
@@ -328,7 +370,8 @@ def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
         return
     sample = train.select(range(min(1000, len(train))))
     for i, row in enumerate(sample):
-        n = len(tokenizer(dataset_utils.render_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"])
+        text = dataset_utils.render_prompt(tokenizer, row["prompt"])
+        n = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])  # too long is our error
         if n + args.max_completion_length > context:
             raise UsageError(
                 f"the prompt of row {i} has {n} tokens, and with --max-completion-length {args.max_completion_length} "
@@ -404,6 +447,7 @@ def build_model(args, tokenizer):
 
 def grpo_config(args, weights: list[float]):
     import torch
+
     import grpo_flags
     import suite_utils
 
@@ -448,147 +492,6 @@ def grpo_config(args, weights: list[float]):
     return grpo_flags.build_config(fields, args.grpo_arg)
 
 
-class _StopOnSignal:
-    """SIGINT/SIGTERM ask the trainer to save and stop at the end of the current step."""
-
-    def __init__(self):
-        self.received: int | None = None
-
-    def install(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
-
-    @staticmethod
-    def uninstall() -> None:
-        """From here on a signal interrupts at once (KeyboardInterrupt), as before training."""
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _interrupt)
-
-    def _handle(self, signum, frame) -> None:
-        if self.received is not None:  # a second Ctrl-C means stop now
-            raise KeyboardInterrupt
-        self.received = signum
-        logger.warning("received %s: saving the adapter and a checkpoint after this step (again to abort; the "
-                       "checkpoints already saved stay usable)", signal.Signals(signum).name)
-
-
-def _interrupt(signum, frame) -> None:
-    """SIGTERM outside training: unwind like Ctrl-C, so an earlier run set aside is put back."""
-    raise KeyboardInterrupt
-
-
-class RunState:
-    """Where the run is, for the one line that reports an interruption or a crash."""
-
-    def __init__(self):
-        self.phase = "checking the flags"
-        self.out: Path | None = None
-        self.folder: run_folder.RunFolder | None = None
-        self.trainer = None
-        self.bad: tuple[int, str] | None = None  # (step, what) where a value first became non-finite
-        self.final_saved = False
-        self.watchdog = True
-        self.stop_after = 0  # --stop-when-stuck
-        self.stuck: tuple[int, str] | None = None  # (step, cause) where the watchdog stopped the run
-        self.log_handler: logging.Handler | None = None
-
-    @property
-    def step(self) -> int | None:
-        return None if self.trainer is None or self.trainer.state is None else self.trainer.state.global_step
-
-    def attach_log(self, out: Path) -> None:
-        """Our log lines also go to OUT/train.log, next to the run they describe."""
-        self.log_handler = logging.FileHandler(out / "train.log", encoding="utf-8")
-        self.log_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().addHandler(self.log_handler)
-
-    def release(self, failed: bool) -> None:
-        if self.log_handler is not None:
-            logging.getLogger().removeHandler(self.log_handler)
-            self.log_handler.close()
-            self.log_handler = None
-        if self.folder is not None:
-            self.folder.release(failed)
-
-    def kept_folder(self) -> Path | None:
-        """The run's own folder when it survives the failure (not put back, not removed)."""
-        if self.folder is None or self.folder.restored or not self.folder.out.is_dir():
-            return None
-        return self.folder.out
-
-
-def make_callbacks(out: Path, stop: _StopOnSignal, run: RunState, changed: dict | None = None):
-    from transformers import TrainerCallback
-
-    changed = changed or {}
-    watchdog = probe.Watchdog(stop_after=getattr(run, "stop_after", 0)) if getattr(run, "watchdog", True) else None
-
-    class RunCallbacks(TrainerCallback):
-        def on_train_begin(self, args, state, control, optimizer=None, lr_scheduler=None, **kwargs):
-            # A resumed state carries the checkpoint's logging, eval and save steps: this run's flags apply.
-            state.compute_steps(args, state.max_steps)
-            if "learning_rate" in changed and optimizer is not None:
-                old, new = changed["learning_rate"]
-                apply_learning_rate(optimizer, lr_scheduler, new / old)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not logs:
-                return
-            loss = logs.get("loss")
-            if isinstance(loss, float) and not math.isfinite(loss) and run.bad is None:
-                run.bad = (state.global_step, f"the loss ({loss})")
-                control.should_training_stop = True
-            if state.is_world_process_zero:
-                with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
-            stuck = watchdog.check(logs) if watchdog is not None and "loss" in logs else []
-            if stuck and run.stuck is None:
-                run.stuck = (state.global_step, stuck[0])
-                control.should_save = True
-                control.should_training_stop = True
-
-        def on_step_end(self, args, state, control, model=None, **kwargs):
-            if model is not None and run.bad is None and not weights_finite(model):
-                run.bad = (state.global_step, "the adapter weights")
-            if run.bad is not None:
-                control.should_training_stop = True
-                control.should_save = False  # never a checkpoint of NaN weights
-                return
-            if stop.received is not None:
-                control.should_save = True
-                control.should_training_stop = True
-
-        def on_save(self, args, state, control, **kwargs):
-            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if state.is_world_process_zero and checkpoint.is_dir():
-                run_folder.mark_complete(checkpoint)  # written last: the checkpoint is complete
-                if run.folder is not None:
-                    run.folder.commit()
-
-    return [RunCallbacks()]
-
-
-def weights_finite(model) -> bool:
-    """Every trainable (adapter) weight is finite; one device sync for all of them."""
-    import torch
-
-    checks = [torch.isfinite(p).all() for p in model.parameters() if p.requires_grad]
-    return bool(torch.stack(checks).all()) if checks else True
-
-
-def apply_learning_rate(optimizer, lr_scheduler, ratio: float) -> None:
-    """Scale the restored optimizer's and schedule's learning rate: the new --learning-rate applies."""
-    for group in optimizer.param_groups:
-        group["lr"] *= ratio
-        if "initial_lr" in group:
-            group["initial_lr"] *= ratio
-    scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
-    if hasattr(scheduler, "base_lrs"):
-        scheduler.base_lrs = [lr * ratio for lr in scheduler.base_lrs]
-    if hasattr(scheduler, "_last_lr"):  # what the trainer logs until the scheduler next steps
-        scheduler._last_lr = [lr * ratio for lr in scheduler._last_lr]
-
-
 def trainer_from_args(args, callbacks=()):
     """Everything train() builds before training, for tests and benchmarks that look inside."""
     import suite_utils
@@ -610,104 +513,44 @@ def build_trainer(args, model, lora_config, tokenizer, funcs, weights, train, he
 
 
 # --------------------------------------------------------------------------------------------
-# Records of the run
-# --------------------------------------------------------------------------------------------
-
-
-def write_run_config(out: Path, args, detection, reward_names, weights, quantization) -> None:
-    versions = {}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = importlib.import_module(lib).__version__
-        except Exception:  # a library that fails to import has no version to record
-            versions[lib] = None
-    record = {
-        "suite": run_folder.SUITE,
-        "args": vars(args),
-        "quantization": quantization,
-        "detection": asdict(detection),
-        "rewards": dict(zip(reward_names, weights)),
-        "versions": versions,
-        "git_commit": git_commit(),
-        "history": [_event("start")],
-    }
-    _write_json(out / run_folder.RUN_CONFIG, record)
-
-
-def append_history(out: Path, event: str, **fields) -> None:
-    """Add an event (resume, finished, interrupted, failed) to run_config.json; the original record stays."""
-    record = run_folder.read_run_config(out)
-    if record is None or not is_main_process():
-        return
-    record.setdefault("history", []).append(_event(event, **fields))
-    try:
-        _write_json(out / run_folder.RUN_CONFIG, record)
-    except OSError as err:  # a full disk must not hide the error being reported
-        logger.warning("could not record %r in %s: %s", event, run_folder.RUN_CONFIG, err)
-
-
-def _event(event: str, **fields) -> dict:
-    return {"event": event, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields}
-
-
-def _write_json(path: Path, record: dict) -> None:
-    """Written to a temporary name and renamed: a kill never leaves half a record."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def git_commit() -> str | None:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def plot_reward_curves(out: Path, beta: float) -> Path | None:
-    """reward_curves.png from metrics.jsonl: total and per-component reward, length, KL."""
-    path = out / "metrics.jsonl"
-    if not path.exists():
-        return None
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if "reward" in r]
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    components = sorted({k for r in rows for k in r if k.startswith("rewards/") and k.endswith("/mean")})
-    panels = [("reward (weighted total)", ["reward"]), ("reward components", components),
-              ("completion length (tokens)", ["completions/mean_length"])]
-    if beta > 0:
-        panels.append(("KL to the base model", ["kl"]))
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels)), sharex=True)
-    for ax, (title, keys) in zip(axes, panels):
-        for key in keys:
-            points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
-            if points:
-                ax.plot(*zip(*points), marker="o", markersize=3, label=key.removeprefix("rewards/").removesuffix("/mean"))
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        if len(keys) > 1:
-            ax.legend(fontsize=8)
-    axes[-1].set_xlabel("step")
-    fig.tight_layout()
-    fig.savefig(out / "reward_curves.png", dpi=110)
-    plt.close(fig)
-    return out / "reward_curves.png"
-
-
-# --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
+
+
+# Taken from this invocation, never from the run being resumed.
+NOT_ADOPTED = frozenset({"output_dir", "overwrite", "resume", "dry_run", "debug", "probe", "probe_before_train",
+                         "force", "config"})
+
+
+def explicit_flags(argv: Sequence[str]) -> set[str]:
+    """The flags given on the command line (as argparse dests), not left at their defaults."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given, _ = parser.parse_known_args(list(argv))
+    return set(vars(given))
+
+
+def adopt_run_record(args, explicit: set[str]) -> None:
+    """--resume continues the run as it was started: every flag not given again is the run's own."""
+    record = run_folder.read_run_config(Path(args.output_dir))
+    if record is None:
+        return
+    for name, value in record.get("args", {}).items():
+        if name not in NOT_ADOPTED and name not in explicit and hasattr(args, name):
+            setattr(args, name, value)
+
+
+def _negative_values_attached(argv: list[str]) -> list[str]:
+    """``--learning-rate -inf``: argparse takes -inf for a flag; join it to its flag (checked later)."""
+    fixed: list[str] = []
+    for item in argv:
+        if (fixed and fixed[-1].startswith("--") and "=" not in fixed[-1]
+                and item.lower().lstrip("-") in ("inf", "infinity", "nan") and item.startswith("-")):
+            fixed[-1] = f"{fixed[-1]}={item}"
+        else:
+            fixed.append(item)
+    return fixed
 
 
 def plan_resume(args) -> tuple[Path | None, dict]:
@@ -795,10 +638,8 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
     if args.probe_before_train is not None:
         run.phase = "probing"
         probed = probe_before_train(args, tokenizer, model, train_rows, funcs, weights)
-    run.phase = "building the trainer"
-    stop = _StopOnSignal()
-    run.trainer = build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out,
-                                make_callbacks(out, stop, run, changed))
+    # The folder is taken just before the trainer is built (TRL writes into it, e.g. completions/):
+    # an earlier run set aside here is put back if building or training fails before a checkpoint.
     run.phase = "preparing the output folder"
     if is_main_process():
         run.folder = run_folder.RunFolder(out, replace=args.overwrite, resume=resume_from is not None)
@@ -813,6 +654,10 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
                            changed={k: list(v) for k, v in (changed or {}).items()})
     else:
         out.mkdir(parents=True, exist_ok=True)
+    run.phase = "building the trainer"
+    stop = _StopOnSignal()
+    run.trainer = build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out,
+                                make_callbacks(out, stop, run, changed))
     start_step = run_folder.checkpoint_step(resume_from) if resume_from else 0
     run.phase = "training"
     stop.install()
@@ -822,10 +667,6 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
         stop.uninstall()
     run.phase = "finishing"
     return finish(args, out, run, stop, start_step)
-
-
-class TrainingFailed(Exception):
-    """Training ran but produced nothing usable (no step, or non-finite values)."""
 
 
 def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int) -> int:
@@ -845,6 +686,12 @@ def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int)
     if step <= start_step:
         raise TrainingFailed(f"no training step ran (step {step}); the adapter was not saved. Check --max-steps, "
                              "--num-train-epochs and the number of training rows")
+    if run.fingerprint is not None and fingerprint(trainer.model) == run.fingerprint:
+        why = (run.stuck[1] if run.stuck else "no update reached it: every group earned one reward "
+               "(frac_reward_zero_std 1, run --probe to see why), or the learning rate was 0 (a warm-up longer than "
+               "the run)")
+        raise TrainingFailed(f"nothing was learned: the adapter is unchanged after {step - start_step} step(s), so it "
+                             f"was not saved as a result: {why}")
     save_final_adapter(trainer, out)
     run.final_saved = True
     if not trainer.is_world_process_zero():
@@ -879,119 +726,28 @@ def save_final_adapter(trainer, out: Path) -> None:
         tmp.rmdir()
 
 
-def describe_error(err: BaseException) -> str:
-    """The cause and the fix of an unexpected error, in one line."""
-    if isinstance(err, (train_checks.RewardError, TrainingFailed)):
-        return str(err)
-    if isinstance(err, OSError):
-        hint = run_folder.os_error_hint(err, Path(err.filename) if getattr(err, "filename", None) else None)
-        if hint:
-            return hint
-    name = type(err).__name__
-    text = train_checks._first_line(err)
-    if name == "OutOfMemoryError" or "out of memory" in text.lower():
-        return (f"{name}: {text[:200]}; lower --per-device-train-batch-size, --num-generations or "
-                "--max-completion-length, or use --quantization 4bit")
-    if "probability tensor contains" in text or ("nan" in text.lower() and "inf" in text.lower()):
-        return (f"training diverged: {text[:160]}; the model's values became NaN or inf. Lower --learning-rate "
-                "(and resume from an earlier checkpoint, or start again with --overwrite)")
-    if "jinja" in type(err).__module__:
-        return f"the chat template failed ({text}); pass another --system-prompt or a model with a chat template"
-    return f"{name}: {text}"
-
-
-def close_progress_bars() -> None:
-    """An open tqdm bar would print after our one-line message when the interpreter exits."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return
-    for bar in list(getattr(tqdm, "_instances", ())):
-        bar.close()
-
-
-def report_crash(err: BaseException, run: RunState, debug: bool) -> int:
-    close_progress_bars()
-    where = run.phase + (f" (step {run.step})" if run.phase == "training" and run.step is not None else "")
-    trace = "".join(traceback.format_exception(err))
-    folder = run.kept_folder()
-    log = None
-    try:
-        if folder is not None:
-            log = folder / "error.log"
-            log.write_text(trace, encoding="utf-8")
-        else:
-            import tempfile
-
-            fd, name = tempfile.mkstemp(prefix="train_grpo-error-", suffix=".log")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(trace)
-            log = Path(name)
-    except OSError:
-        log = None
-    if debug:
-        print(trace, file=sys.stderr, end="")
-    if folder is not None and isinstance(err, Exception) and not isinstance(err, TrainingFailed) and run.step:
-        append_history(folder, "failed", step=run.step, error=describe_error(err))
-    tail = f" (full traceback in {log})" if log else " (rerun with --debug for the full traceback)"
-    if folder is not None and not isinstance(err, OSError):
-        free = shutil.disk_usage(folder).free
-        if free < 64 * 2**20:  # torch.save reports a full disk as an opaque "unexpected pos"
-            tail = f"; the disk holding {folder} has only {free // 2**20} MB free: free some space" + tail
-    last = latest_checkpoint(folder) if folder is not None else None
-    if last is not None and run.phase == "training":
-        tail = f"; once fixed, continue from {last.name} with --resume" + tail
-    if isinstance(err, TrainingFailed):
-        print(f"error: {describe_error(err)}", file=sys.stderr)
-    elif isinstance(err, train_checks.RewardError):
-        print(f"error: {describe_error(err)}{tail}", file=sys.stderr)
-    else:
-        print(f"error: while {where}: {describe_error(err)}{tail}", file=sys.stderr)
-    return 1
-
-
-def report_interrupt(run: RunState) -> int:
-    """One line for Ctrl-C, saying what was kept and what to run next."""
-    close_progress_bars()
-    out = run.out
-    if run.phase == "finishing":
-        last = latest_checkpoint(out) if out else None
-        state = "the final adapter is saved" if run.final_saved else (
-            f"the final adapter is in {last.name}; --resume puts it in place" if last else "")
-        message = f"interrupted after training had finished at step {run.step}: the run is complete; {state}"
-    elif run.phase == "training":
-        last = latest_checkpoint(out) if out else None
-        if last is not None:
-            message = (f"aborted at step {run.step}; the last complete checkpoint is {last.name}: continue with "
-                       f"--resume --output-dir {out}")
-        elif run.folder is not None and run.folder.restored:
-            message = f"aborted at step {run.step} before any checkpoint; the earlier run in {out} was put back"
-        else:
-            message = (f"aborted at step {run.step} before any checkpoint was saved; start again with --overwrite "
-                       f"--output-dir {out}")
-    else:
-        kept = " (the earlier run was put back as it was)" if run.folder is not None and run.folder.restored else ""
-        message = f"interrupted while {run.phase}; no training was done{kept}"
-    print(f"interrupted: {message}", file=sys.stderr)
-    return EXIT_INTERRUPTED
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     import grpo_flags
     import suite_utils
 
     run = RunState()
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
+    previous_int = signal.signal(signal.SIGINT, _interrupt)
     code = 1
     args = None
     try:
-        raw = list(sys.argv[1:] if argv is None else argv)
+        raw = _negative_values_attached(list(sys.argv[1:] if argv is None else argv))
+        argv = raw
         if "--local-only" in raw or "--demo" in raw:
             dataset_utils.set_offline_env()  # before any Hugging Face library is imported (parsing may)
         suite_utils.setup_logging()
         args = grpo_flags.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
         if args.local_only or args.demo:
             dataset_utils.set_offline_env()  # --local-only given in a --config file
+        if args.resume and args.output_dir:
+            adopt_run_record(args, explicit_flags(raw))
+            if args.local_only or args.demo:
+                dataset_utils.set_offline_env()
         args = resolve_args(args)
         run.out = Path(args.output_dir) if args.output_dir else None
         run.watchdog, run.stop_after = args.watchdog, args.stop_when_stuck
@@ -1002,11 +758,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if resume_from is None:
                 code = 0
                 return code
+        run.phase = "loading the rewards"
+        funcs, weights, names = build_rewards(args)
         run.phase = "loading the tokenizer"
         tokenizer = suite_utils.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
         run.phase = "loading the data"
         train_rows, held_out, detection = load_data(args, tokenizer)
-        funcs, weights, names = build_rewards(args)
         coverage = check_coverage(args, train_rows, names)
         if args.dry_run:
             code = dry_run(args, tokenizer, train_rows, detection, funcs, weights, coverage)
@@ -1033,6 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         run.release(failed=code not in (0, EXIT_INTERRUPTED))
         signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ TRAIN_CASES = [
     ("epsilon zero", lambda d, f: _train(d, f, "--epsilon", "0"), "--epsilon must be greater than 0"),
     ("negative beta", lambda d, f: _train(d, f, "--beta", "-0.1"), "--beta must be at least 0"),
     ("lora alpha zero", lambda d, f: _train(d, f, "--lora-alpha", "0"), "does nothing"),
-    ("negative seed", lambda d, f: _train(d, f, "--seed", "-1"), "--seed must be at least 0"),
+    ("negative seed", lambda d, f: _train(d, f, "--seed", "-1"), "--seed must be in [0, 4294967295]"),
+    ("minus inf learning rate", lambda d, f: _train(d, f, "--learning-rate", "-inf"), "--learning-rate must be a finite"),
+    ("tracker not installed", lambda d, f: _train(d, f, "--report-to", "wandb"), "pip install wandb"),
     ("zero batch", lambda d, f: _train(d, f, "--per-device-train-batch-size", "0"), "--per-device-train-batch-size must be at least 1"),
     ("zero accumulation", lambda d, f: _train(d, f, "--gradient-accumulation-steps", "0"), "--gradient-accumulation-steps must be at least 1"),
     ("zero logging steps", lambda d, f: _train(d, f, "--logging-steps", "0"), "--logging-steps must be at least 1"),
@@ -204,6 +206,7 @@ def test_overwrite_never_takes_home_the_current_folder_or_above(demo_assets, tmp
 def test_not_empty_suggests_overwrite_only_where_it_is_allowed(demo_assets, files, capsys):
     run = files / "looks-like-run"
     (run / "checkpoint-3").mkdir(parents=True)
+    (run / "checkpoint-3" / "trainer_state.json").write_text("{}")
     assert train_grpo.main(_train(demo_assets, files, output="looks-like-run")) == 2
     assert "--overwrite to replace it" in _error_line(capsys)
     assert train_grpo.main(_train(demo_assets, files, output="user-files")) == 2
@@ -211,9 +214,26 @@ def test_not_empty_suggests_overwrite_only_where_it_is_allowed(demo_assets, file
     assert "thesis.tex" in line and "--overwrite" not in line
     mixed = files / "run-with-notes"
     (mixed / "checkpoint-3").mkdir(parents=True)
+    (mixed / "checkpoint-3" / "trainer_state.json").write_text("{}")
     (mixed / "notes.md").write_text("mine")
     assert train_grpo.main(_train(demo_assets, files, "--overwrite", output="run-with-notes")) == 2
     assert "notes.md" in _error_line(capsys) and (mixed / "notes.md").exists()
+    # User files hidden inside a checkpoint, the report or tracker folders are found too.
+    (mixed / "notes.md").unlink()
+    for hidden in ("checkpoint-3/thesis.docx", "report/mine.txt", "runs/mine.txt"):
+        (mixed / hidden).parent.mkdir(exist_ok=True)
+        (mixed / hidden).write_text("mine")
+        assert train_grpo.main(_train(demo_assets, files, "--overwrite", output="run-with-notes")) == 2
+        assert hidden in _error_line(capsys) and (mixed / hidden).read_text() == "mine"
+        (mixed / hidden).unlink()
+    # A folder whose only "checkpoint" holds a user's file is not a run at all.
+    fake = files / "fake-run"
+    (fake / "checkpoint-7").mkdir(parents=True)
+    (fake / "checkpoint-7" / "thesis.docx").write_text("mine")
+    (fake / "README.md").write_text("mine")
+    assert train_grpo.main(_train(demo_assets, files, "--overwrite", output="fake-run")) == 2
+    assert "is not a run of this suite" in _error_line(capsys)
+    assert (fake / "checkpoint-7" / "thesis.docx").read_text() == "mine"
 
 
 def test_overwrite_refuses_a_symlink(demo_assets, files, capsys):

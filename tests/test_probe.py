@@ -174,12 +174,13 @@ def test_probe_says_a_dataset_of_unearnable_references_cannot_learn(demo_assets,
 
 
 @pytest.mark.slow
-def test_stop_when_stuck_saves_and_stops_a_run_that_cannot_learn(demo_assets, unearnable, tmp_path):
+def test_stop_when_stuck_saves_and_stops_a_run_that_cannot_learn(demo_assets, unearnable, tmp_path, capsys):
     out = tmp_path / "stuck"
     argv = _argv(demo_assets, "--dataset", str(unearnable), "--per-device-train-batch-size", "16",
                  "--max-completion-length", "16", "--rewards", "reference_reward", "--output-dir", str(out), "--max-steps", "20",
                  "--logging-steps", "1", "--save-steps", "100", "--stop-when-stuck", "3")
-    assert train_grpo.main(argv) == 0
-    record = json.loads((out / "run_config.json").read_text())
-    assert record["history"][-1]["event"] == "stopped_when_stuck"
-    assert record["history"][-1]["step"] == 3 and (out / "checkpoint-3").is_dir()
+    assert train_grpo.main(argv) == 1  # stopped, and since nothing moved, not called a result
+    err = capsys.readouterr().err
+    assert "nothing was learned: the adapter is unchanged after 3 step(s)" in err and "frac_reward_zero_std" in err
+    assert (out / "checkpoint-3").is_dir() and not (out / "checkpoint-4").exists()
+    assert not (out / "adapter_model.safetensors").exists()

@@ -16,7 +16,8 @@ import train_grpo
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
 # One step, tiny: 2 shared CPU cores. 4-bit and bf16 are GPU settings (bench_gpu.py runs them).
-TINY = ["--max-steps", "1", "--max-completion-length", "8", "--per-device-train-batch-size", "4",
+# One step must move the adapter (an unchanged one is an error): no warm-up, answers long enough to read.
+TINY = ["--max-steps", "1", "--warmup-ratio", "0", "--max-completion-length", "24", "--per-device-train-batch-size", "8",
         "--num-generations", "4", "--gradient-accumulation-steps", "1", "--logging-steps", "1",
         "--save-steps", "1", "--eval-steps", "0", "--quantization", "none", "--dtype", "float32",
         "--max-samples", "16"]

@@ -84,12 +84,20 @@ def test_half_written_checkpoints_are_skipped_and_named(demo_assets, run, caplog
     with caplog.at_level(logging.WARNING, logger="train_grpo"):
         assert train_grpo.main(_argv(demo_assets, run, "--max-steps", "2", "--resume")) == 0
     skipped = " ".join(r.getMessage() for r in caplog.records if "skipping" in r.getMessage())
-    assert "checkpoint-3: damaged" in skipped and "checkpoint-2: incomplete" in skipped
+    assert "checkpoint-3: damaged" in skipped and "checkpoint-2: damaged: optimizer.pt" in skipped
     # It resumed from checkpoint-1 and trained step 2 again, which completed checkpoint-2.
     assert run_folder.checkpoint_problem(run / "checkpoint-2") is None
     assert run_folder.trainer_state(run / "checkpoint-2")["global_step"] == 2
     history = json.loads((run / "run_config.json").read_text())["history"]
     assert history[-2]["event"] == "resume" and history[-2]["from_checkpoint"] == "checkpoint-1"
+
+
+def test_a_checkpoint_without_marker_counts_when_every_file_is_whole(run):
+    (run / "checkpoint-2" / run_folder.COMPLETE_MARKER).unlink()  # saved before markers, or by plain TRL
+    assert run_folder.checkpoint_problem(run / "checkpoint-2") is None
+    (run / "checkpoint-2" / "trainer_state.json").unlink()  # killed before the trainer state was written
+    assert "incomplete: no trainer_state.json" in run_folder.checkpoint_problem(run / "checkpoint-2")
+    assert run_folder.latest_complete_checkpoint(run).name == "checkpoint-1"
 
 
 @pytest.mark.parametrize("flag,value,recorded", [("--lora-r", "8", "16"), ("--num-generations", "8", "4"),
