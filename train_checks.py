@@ -240,9 +240,20 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def effective_args(record: dict) -> dict[str, Any]:
+    """The flags the run trains with now: those it started with, then each resume's changes."""
+    current = dict(record.get("args", {}))
+    for event in record.get("history", []):
+        if event.get("event") == "resume":
+            for name, change in (event.get("changed") or {}).items():
+                if isinstance(change, list) and len(change) == 2:
+                    current[name] = change[1]
+    return current
+
+
 def compare_with_record(args, record: dict) -> dict[str, tuple[Any, Any]]:
     """Refuse a resume whose fixed flags differ from the run's; return the other changed flags."""
-    recorded = record.get("args", {})
+    recorded = effective_args(record)
     changed: dict[str, tuple[Any, Any]] = {}
     for name, value in vars(args).items():
         if name in NOT_COMPARED or name not in recorded:

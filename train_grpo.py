@@ -536,7 +536,7 @@ def adopt_run_record(args, explicit: set[str]) -> None:
     record = run_folder.read_run_config(Path(args.output_dir))
     if record is None:
         return
-    for name, value in record.get("args", {}).items():
+    for name, value in train_checks.effective_args(record).items():
         if name not in NOT_ADOPTED and name not in explicit and hasattr(args, name):
             setattr(args, name, value)
 
@@ -574,7 +574,7 @@ def plan_resume(args) -> tuple[Path | None, dict]:
               "Pass a larger --max-steps with --resume to train further")
         return None, changed
     for name, (old, new) in changed.items():
-        logger.warning("--resume: --%s was %s when the run started and is %s now: the new value applies from step %d",
+        logger.warning("--resume: --%s was %s and is %s now: the new value applies from step %d",
                        name.replace("_", "-"), old, new, step + 1)
     logger.info("resuming from %s (step %d)", checkpoint.name, step)
     return checkpoint, changed

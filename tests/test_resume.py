@@ -114,7 +114,7 @@ def test_resume_applies_a_new_learning_rate_and_save_steps_and_records_them(demo
     with caplog.at_level(logging.WARNING, logger="train_grpo"):
         assert train_grpo.main(_argv(demo_assets, run, "--max-steps", "4", "--resume", "--learning-rate", "5e-4",
                                      "--save-steps", "2")) == 0
-    assert any("--learning-rate was 0.001" in r.getMessage() for r in caplog.records)
+    assert any("--learning-rate was 0.001 and is 0.0005" in r.getMessage() for r in caplog.records)
     record = json.loads((run / "run_config.json").read_text())
     assert record["args"]["learning_rate"] == 1e-3  # the original record is kept
     resume = [e for e in record["history"] if e["event"] == "resume"][0]
@@ -123,6 +123,16 @@ def test_resume_applies_a_new_learning_rate_and_save_steps_and_records_them(demo
     rates = {row["step"]: row["learning_rate"] for row in logged if "learning_rate" in row}
     assert rates[3] == pytest.approx(5e-4) and rates[4] == pytest.approx(5e-4)
     assert [p.name for p in run_folder.checkpoints(run)] == ["checkpoint-1", "checkpoint-2", "checkpoint-4"]
+
+
+def test_resume_with_only_the_output_folder_continues_the_run_as_it_was(run, capsys):
+    # No --model, --dataset or LoRA flags: the run's own record supplies them, changes included.
+    assert train_grpo.main(["--output-dir", str(run), "--resume", "--max-steps", "3", "--learning-rate", "5e-4"]) == 0
+    assert run_folder.trainer_state(run / "checkpoint-3")["global_step"] == 3
+    assert train_grpo.main(["--output-dir", str(run), "--resume"]) == 0
+    assert "already complete: step 3 of 3" in capsys.readouterr().out
+    record = json.loads((run / "run_config.json").read_text())
+    assert [e["event"] for e in record["history"]] == ["start", "finished", "resume", "finished"]
 
 
 def test_a_live_lock_refuses_a_second_run_and_a_stale_one_is_taken(demo_assets, run, capsys):
