@@ -118,6 +118,7 @@ def safetensors_problem(path: Path) -> str | None:
 
 
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
 def check_model_source(name: str, flag: str = "--model") -> None:
@@ -151,6 +152,9 @@ def check_model_source(name: str, flag: str = "--model") -> None:
         problem = safetensors_problem(file)
         if problem:
             raise UsageError(f"{flag} {name}: {problem}; download or save the model again")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise UsageError(f"{flag} {name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}); save the tokenizer "
+                         "beside the model (tokenizer.save_pretrained) or copy its files from the base model")
 
 
 def _not_on_disk(name: str, what: str, err: Exception, local_only: bool = False) -> UsageError:

@@ -35,13 +35,15 @@ def files(tmp_path_factory, demo_assets):
     (root / "broken_rewards.py").write_text("x = 1 / 0\n")
     models = root / "models"
     (models / "empty").mkdir(parents=True)
-    for name in ("bin-only", "no-weights", "truncated"):
+    for name in ("bin-only", "no-weights", "truncated", "no-tokenizer"):
         shutil.copytree(demo_assets.model_dir, models / name)
         for weights in (models / name).glob("*.safetensors"):
             if name == "truncated":
                 weights.write_bytes(weights.read_bytes()[:5000])
-            else:
+            elif name != "no-tokenizer":
                 weights.unlink()
+    for tokenizer_file in (models / "no-tokenizer").glob("tokenizer*"):
+        tokenizer_file.unlink()
     (models / "bin-only" / "pytorch_model.bin").write_bytes(b"pickle")
     (models / "adapter").mkdir()
     (models / "adapter" / "adapter_config.json").write_text("{}")
@@ -123,6 +125,8 @@ TRAIN_CASES = [
     ("model without weights", lambda d, f: _train(d, f, "--model", str(f / "models" / "no-weights")),
      "no weights (*.safetensors)"),
     ("truncated weights", lambda d, f: _train(d, f, "--model", str(f / "models" / "truncated")), "truncated"),
+    ("model without tokenizer", lambda d, f: _train(d, f, "--model", str(f / "models" / "no-tokenizer")),
+     "has no tokenizer files"),
     ("model is a file", lambda d, f: _train(d, f, "--model", str(f / "corrupt.jsonl")), "is a file"),
     ("model path missing", lambda d, f: _train(d, f, "--model", str(f / "models" / "gone")), "no such folder"),
     ("adapter given as model", lambda d, f: _train(d, f, "--model", str(f / "models" / "adapter")),
