@@ -30,16 +30,19 @@ def cpu_seconds_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(out: Path, steps: int, extra: list[str]) -> float:
-    """Train through train_grpo.py; the CPU seconds it used."""
+def run(out: Path, steps: int, extra: list[str]) -> tuple[float, bool]:
+    """Train through train_grpo.py; the CPU seconds it used, and whether the adapter moved at all."""
     before = cpu_seconds_of_children()
     cmd = [sys.executable, "train_grpo.py", "--demo", "--output-dir", str(out), "--max-steps", str(steps),
            "--save-steps", str(10 * steps), *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")}  # trl_accuracy.py
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    seconds = cpu_seconds_of_children() - before
+    if result.returncode != 0 and "nothing was learned" in result.stderr:
+        return seconds, False  # train_grpo.py refuses to call an unchanged adapter a result: gain 0
     if result.returncode != 0:
         raise SystemExit(f"run failed: {' '.join(cmd)}\n{result.stderr[-2000:]}")
-    return cpu_seconds_of_children() - before
+    return seconds, True
 
 
 def main(argv=None) -> int:
@@ -55,8 +58,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, extra in (("ours (composite reward)", []), ("TRL accuracy_reward", TRL_REFERENCE)):
             out = Path(tmp) / name.split()[0]
-            seconds = run(out, args.steps, extra)
-            gain = demo.greedy_accuracy(assets.model_dir, held_out, adapter_dir=out) - base
+            seconds, learned = run(out, args.steps, extra)
+            gain = demo.greedy_accuracy(assets.model_dir, held_out, adapter_dir=out) - base if learned else 0.0
+            if not learned:
+                print(f"{name}: the adapter did not move in {args.steps} steps (every group earned one reward)")
             results[name] = (gain, seconds / 60)
     print(f"base held-out greedy accuracy: {base:.1%} ({len(held_out)} problems), {args.steps} steps per run")
     for name, (gain, minutes) in results.items():
