@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import compare_inputs
-import compare_summary
+from grpo_suite import compare_inputs
+from grpo_suite import compare_summary
 import dataset_utils
 import rewards
-from compare_summary import BASE, Scorer
+from grpo_suite.compare_summary import BASE, Scorer
 from dataset_utils import UsageError
 
 logger = logging.getLogger("compare_base_vs_lora")
@@ -136,14 +136,14 @@ def read_run_config(adapter: str | Path) -> dict:
 
 
 def resolve_adapters(args, notes: list[str]) -> list[Adapter]:
-    import suite_utils
+    from grpo_suite import models
 
     if args.checkpoints:
         paths, labels = checkpoint_adapters(Path(args.adapter[0]), notes)
     else:
         paths = [Path(p) for p in args.adapter]
         labels = adapter_labels(paths)
-    adapters = [Adapter(label, path, suite_utils.read_adapter_config(path), read_run_config(path), f"a{i}" if i else "default")
+    adapters = [Adapter(label, path, models.read_adapter_config(path), read_run_config(path), f"a{i}" if i else "default")
                 for i, (label, path) in enumerate(zip(labels, paths))]
     if len({a.path.resolve() for a in adapters}) < len(adapters):
         raise UsageError("the same --adapter folder is given twice; pass each adapter once")
@@ -155,7 +155,7 @@ def checkpoint_adapters(run_dir: Path, notes: list[str]) -> tuple[list[Path], li
     if not run_dir.is_dir():
         what = "is a file" if run_dir.exists() else "does not exist"
         raise UsageError(f"--adapter {run_dir} {what}; with --checkpoints pass the --output-dir folder of a training run")
-    import run_folder
+    from grpo_suite import run_folder
 
     paths = []
     for path in run_folder.checkpoints(run_dir):
@@ -292,17 +292,17 @@ def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
 
 def load_models(args, adapters: list[Adapter], base: str, notes: list[str]):
     """One base model with every adapter attached, and the run's tokenizer."""
-    import suite_utils
+    from grpo_suite import models
 
     tokenizer_source = next((str(a.path) for a in adapters if (a.path / "tokenizer_config.json").exists()), None)
     if tokenizer_source is None:
         notes.append("the adapter folder holds no tokenizer: the base model's tokenizer and chat template are used")
         tokenizer_source = base
     try:
-        tokenizer = suite_utils.load_tokenizer(tokenizer_source, local_only=args.local_only,
+        tokenizer = models.load_tokenizer(tokenizer_source, local_only=args.local_only,
                                                trust_remote_code=args.trust_remote_code)
-        quantization = suite_utils.resolve_quantization(args.quantization)
-        model = suite_utils.load_model(base, quantization, args.dtype, local_only=args.local_only,
+        quantization = models.resolve_quantization(args.quantization)
+        model = models.load_model(base, quantization, args.dtype, local_only=args.local_only,
                                        trust_remote_code=args.trust_remote_code)
     except UsageError as err:
         if args.base_model:
@@ -312,7 +312,7 @@ def load_models(args, adapters: list[Adapter], base: str, notes: list[str]):
     recorded = adapters[0].run.get("quantization")
     if recorded and recorded != quantization:
         notes.append(f"the base model is loaded with quantization {quantization}; the run trained with {recorded}")
-    model = suite_utils.attach_adapter(model, adapters[0].path, base, base_flag="--base-model")
+    model = models.attach_adapter(model, adapters[0].path, base, base_flag="--base-model")
     for adapter in adapters[1:]:
         load_extra_adapter(model, adapter, base)
     model.eval()
@@ -470,7 +470,7 @@ def _reference_text(reference: Any) -> str | None:
 
 
 def compare(args, created: list[Path]) -> int:
-    import compare_report
+    from grpo_suite import compare_report
 
     notes: list[str] = []
     adapters = resolve_adapters(args, notes)
@@ -522,9 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.local_only:
         dataset_utils.set_offline_env()
-    import suite_utils
+    from grpo_suite import models
 
-    suite_utils.setup_logging()
+    models.setup_logging()
     created: list[Path] = []
     try:
         check_args(args)
@@ -532,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             created = compare_inputs.prepare_report_dir(args.report_dir)
         return compare(args, created)
     except UsageError as err:
-        return suite_utils.report_usage_error(err)
+        return models.report_usage_error(err)
     except KeyboardInterrupt:
         print("interrupted: no report written", file=sys.stderr)
         return EXIT_INTERRUPTED

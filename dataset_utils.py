@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from dataset_files import FILE_BUILDERS, check_parquet, data_files_in, data_suffix, known_types, looks_like_path, read_file
-from dataset_prompts import (build_prompt, build_reference, fold_system, map_row, render_prompt,
+from grpo_suite.files import FILE_BUILDERS, check_parquet, data_files_in, data_suffix, known_types, looks_like_path, read_file
+from grpo_suite.prompts import (build_prompt, build_reference, fold_system, map_row, render_prompt,
                              template_rejects_system)
-from dataset_schemas import (LETTERS, SAMPLE_ROWS, Detection, UsageError, describe_columns, first_line, detect_fields,
+from grpo_suite.schemas import (LETTERS, SAMPLE_ROWS, Detection, UsageError, describe_columns, first_line, detect_fields,
                              get_path, norm)
 
 __all__ = [

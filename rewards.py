@@ -22,7 +22,7 @@ import math
 import sys
 from typing import Any, Callable, Iterable, Sequence
 
-from answers import (  # noqa: F401 - re-exported: rewards.extract_answer etc. are public names
+from grpo_suite.answers import (  # noqa: F401 - re-exported: rewards.extract_answer etc. are public names
     Extraction,
     answers_match,
     clear_caches,

@@ -33,18 +33,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import dataset_utils
-import probe
+from grpo_suite import probe
 import rewards
-import run_folder
-import train_checks
+from grpo_suite import run_folder
+from grpo_suite import checks
 from dataset_utils import UsageError
-from run_records import (
+from grpo_suite.records import (
     append_history,
     is_main_process,
     plot_reward_curves,
     write_run_config,
 )
-from train_guard import (
+from grpo_suite.guard import (
     EXIT_INTERRUPTED,
     fingerprint,
     RunState,
@@ -85,10 +85,10 @@ def _preset_help(name: str, text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import grpo_flags
-    import suite_utils
+    from grpo_suite import flags
+    from grpo_suite import models
 
-    parser = suite_utils.OneLineParser(
+    parser = models.OneLineParser(
         description="GRPO fine-tuning of a causal LM with a LoRA adapter.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
     out.add_argument("--save-steps", type=int, default=None, help=_preset_help("save_steps", "checkpoint every N steps"))
     out.add_argument("--logging-steps", type=int, default=None, help=_preset_help("logging_steps", "log every N steps"))
-    out.add_argument("--report-to", default="none", type=grpo_flags.tracker_list,
+    out.add_argument("--report-to", default="none", type=flags.tracker_list,
                      help="experiment trackers, comma-separated: any transformers accepts (wandb, tensorboard, "
                      "trackio, mlflow, comet_ml, ...), all, or none")
     out.add_argument("--dry-run", action="store_true",
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--demo", action="store_true", help="use the embedded tiny model and arithmetic task (CPU, offline)")
     out.add_argument("--debug", action="store_true", help="print the full traceback of an unexpected error")
     probe.add_arguments(parser)
-    grpo_flags.add_arguments(parser)
+    flags.add_arguments(parser)
     return parser
 
 
@@ -195,7 +195,7 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
 
 def check_args(args: argparse.Namespace) -> None:
     """Every flag, before any work: values, combinations, the model folder and the output folder."""
-    import suite_utils
+    from grpo_suite import models
 
     if not args.model:
         raise UsageError("no model given; pass --model HUB_ID_OR_FOLDER, or --demo for the embedded one")
@@ -203,7 +203,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("no dataset given; pass --dataset HUB_ID_OR_PATH, or --demo for the embedded one")
     if not args.output_dir and not args.dry_run and args.probe is None:
         raise UsageError("no output folder given; pass --output-dir DIR")
-    train_checks.check_flags(args)
+    checks.check_flags(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     batch = generation_batch(args)
     if batch % args.num_generations and not explicit_generation_batch(args):  # grpo_flags checks that case
@@ -220,9 +220,9 @@ def check_args(args: argparse.Namespace) -> None:
     if args.overwrite and args.resume:
         raise UsageError("--overwrite and --resume contradict each other; pass one")
     check_trackers(args.report_to)
-    suite_utils.check_model_source(args.model)
+    models.check_model_source(args.model)
     if args.adapter:
-        train_checks.check_adapter_flags(args, build_parser())
+        checks.check_adapter_flags(args, build_parser())
     if args.stop_when_stuck < 0:
         raise UsageError(f"--stop-when-stuck must be 0 (never) or a number of logged steps (got {args.stop_when_stuck})")
     for flag in ("probe", "probe_before_train"):
@@ -287,7 +287,7 @@ def build_rewards(args) -> tuple[list, list[float], list[str]]:
     """Reward functions, their weights and names: the chosen components, then extra ones."""
     extras = [load_extra_reward(spec) for spec in args.extra_reward]
     extra_names = [f.__name__ for f in extras]
-    names = train_checks.selected_components(args.rewards)
+    names = checks.selected_components(args.rewards)
     try:
         weights = rewards.parse_weights(args.reward_weights, extra=extra_names)
         funcs, values = rewards.build_reward_funcs(names, {k: v for k, v in weights.items() if k not in extra_names},
@@ -298,7 +298,7 @@ def build_rewards(args) -> tuple[list, list[float], list[str]]:
     values += [weights.get(name, 1.0) for name in extra_names]
     if not funcs:
         raise UsageError("no reward components selected; pass --rewards NAME,...")
-    train_checks.check_reward_spec(names, args.reward_weights, extra_names, list(rewards.REWARD_COMPONENTS), values)
+    checks.check_reward_spec(names, args.reward_weights, extra_names, list(rewards.REWARD_COMPONENTS), values)
     return funcs, values, [f.__name__ for f in funcs]
 
 
@@ -314,13 +314,13 @@ def load_extra_reward(spec: str):
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as err:  # the user's module: a SyntaxError, a failing import, an exit()
         raise UsageError(f"--extra-reward {spec}: importing {module_name} failed ({type(err).__name__}: "
-                         f"{train_checks.first_line(err)}); fix the module or the name") from err
+                         f"{checks.first_line(err)}); fix the module or the name") from err
     func = getattr(module, func_name, None)
     if func is None:
         raise UsageError(f"--extra-reward {spec}: module {module_name} has no {func_name!r}")
     if not callable(func):
         raise UsageError(f"--extra-reward {spec!r} is not a function")
-    return train_checks.guard_user_reward(func, spec, train_checks.reward_name(func, spec))
+    return checks.guard_user_reward(func, spec, checks.reward_name(func, spec))
 
 
 TRACKER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
@@ -421,21 +421,21 @@ def reference_solution(reference) -> str | None:
 
 def build_model(args, tokenizer):
     """The base model (quantized if asked) and its LoRA config, or the model with an adapter."""
-    import suite_utils
+    from grpo_suite import models
 
-    quantization = suite_utils.resolve_quantization(args.quantization)
-    model = suite_utils.load_model(args.model, quantization, args.dtype, args.revision, args.local_only,
+    quantization = models.resolve_quantization(args.quantization)
+    model = models.load_model(args.model, quantization, args.dtype, args.revision, args.local_only,
                                    args.trust_remote_code, args.attn_implementation)
     if quantization != "none":
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(args.gradient_checkpointing))
     if args.adapter:
-        return suite_utils.attach_adapter(model, args.adapter, args.model, trainable=True), None, quantization
+        return models.attach_adapter(model, args.adapter, args.model, trainable=True), None, quantization
     from peft import LoraConfig
 
-    suite_utils.find_lora_targets(model)  # none at all is its own error
-    targets = train_checks.check_lora_shape(args, suite_utils.lora_target_widths(model))
+    models.find_lora_targets(model)  # none at all is its own error
+    targets = checks.check_lora_shape(args, models.lora_target_widths(model))
     logger.info("LoRA r=%d alpha=%d on %s", args.lora_r, args.lora_alpha, ", ".join(targets))
     config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                         target_modules=targets, task_type="CAUSAL_LM")
@@ -445,11 +445,11 @@ def build_model(args, tokenizer):
 def grpo_config(args, weights: list[float]):
     import torch
 
-    import grpo_flags
-    import suite_utils
+    from grpo_suite import flags
+    from grpo_suite import models
 
     on_cuda = torch.cuda.is_available()
-    dtype = suite_utils.resolve_dtype(args.dtype)
+    dtype = models.resolve_dtype(args.dtype)
     checkpointing = on_cuda if args.gradient_checkpointing is None else args.gradient_checkpointing
     fields = dict(
         output_dir=args.output_dir,
@@ -485,15 +485,15 @@ def grpo_config(args, weights: list[float]):
         disable_tqdm=False,
     )
     # The new flags (optim, schedule, DAPO/GSPO knobs, trackers), then --grpo-arg for any other field.
-    fields.update(grpo_flags.config_fields(args, on_cuda, suite_utils.resolve_quantization(args.quantization)))
-    return grpo_flags.build_config(fields, args.grpo_arg)
+    fields.update(flags.config_fields(args, on_cuda, models.resolve_quantization(args.quantization)))
+    return flags.build_config(fields, args.grpo_arg)
 
 
 def trainer_from_args(args, callbacks=()):
     """Everything train() builds before training, for tests and benchmarks that look inside."""
-    import suite_utils
+    from grpo_suite import models
 
-    tokenizer = suite_utils.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
+    tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
     train_rows, held_out, _ = load_data(args, tokenizer)
     funcs, weights, _ = build_rewards(args)
     model, lora_config, _ = build_model(args, tokenizer)
@@ -533,7 +533,7 @@ def adopt_run_record(args, explicit: set[str]) -> None:
     record = run_folder.read_run_config(Path(args.output_dir))
     if record is None:
         return
-    for name, value in train_checks.effective_args(record).items():
+    for name, value in checks.effective_args(record).items():
         if name not in NOT_ADOPTED and name not in explicit and hasattr(args, name):
             setattr(args, name, value)
 
@@ -559,7 +559,7 @@ def plan_resume(args) -> tuple[Path | None, dict]:
         logger.warning("%s has no readable %s: this resume's flags cannot be checked against the run's", out,
                        run_folder.RUN_CONFIG)
     else:
-        changed = train_checks.compare_with_record(args, record)
+        changed = checks.compare_with_record(args, record)
     checkpoint = run_folder.latest_complete_checkpoint(out)  # names the checkpoints it skips, and why
     step = int(run_folder.trainer_state(checkpoint)["global_step"])
     planned = args.max_steps if args.max_steps > 0 else run_folder.trainer_state(checkpoint).get("max_steps")
@@ -579,10 +579,10 @@ def plan_resume(args) -> tuple[Path | None, dict]:
 
 def restore_final_adapter(out: Path, checkpoint: Path) -> None:
     """A complete run whose final adapter is missing or damaged gets it back from its last checkpoint."""
-    import suite_utils
+    from grpo_suite import models
 
     final = out / "adapter_model.safetensors"
-    if final.is_file() and (out / "adapter_config.json").is_file() and suite_utils.safetensors_problem(final) is None:
+    if final.is_file() and (out / "adapter_config.json").is_file() and models.safetensors_problem(final) is None:
         return
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         tmp = out / (name + ".tmp")
@@ -724,8 +724,8 @@ def save_final_adapter(trainer, out: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import grpo_flags
-    import suite_utils
+    from grpo_suite import flags
+    from grpo_suite import models
 
     run = RunState()
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
@@ -737,8 +737,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = raw
         if "--local-only" in raw or "--demo" in raw:
             dataset_utils.set_offline_env()  # before any Hugging Face library is imported (parsing may)
-        suite_utils.setup_logging()
-        args = grpo_flags.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
+        models.setup_logging()
+        args = flags.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
         if args.local_only or args.demo:
             dataset_utils.set_offline_env()  # --local-only given in a --config file
         if args.resume and args.output_dir:
@@ -757,9 +757,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return code
         run.phase = "loading the rewards"
         funcs, weights, names = build_rewards(args)
-        train_checks.check_model_shape(args)  # LoRA flags or the adapter against the model, before loading weights
+        checks.check_model_shape(args)  # LoRA flags or the adapter against the model, before loading weights
         run.phase = "loading the tokenizer"
-        tokenizer = suite_utils.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
+        tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
         run.phase = "loading the data"
         train_rows, held_out, detection = load_data(args, tokenizer)
         coverage = check_coverage(args, train_rows, names)
@@ -775,7 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         run.release(failed=True)
         close_progress_bars()
-        code = suite_utils.report_usage_error(err)
+        code = models.report_usage_error(err)
         return code
     except KeyboardInterrupt:
         run.release(failed=run.phase != "finishing")

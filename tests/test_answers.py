@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import answers
-from answers import answers_match, extract_answer, extract_reference, extraction_matches, parse_number
+from grpo_suite import answers
+from grpo_suite.answers import answers_match, extract_answer, extract_reference, extraction_matches, parse_number
 from rewards import reference_reward
 
 

@@ -279,14 +279,14 @@ def test_a_bad_flag_value_is_one_line_without_usage_block(demo_assets, files):
 def test_user_reward_misbehaviour_is_named_with_the_fix():
     import functools
 
-    import train_checks
+    from grpo_suite import checks
 
     def scorer(completions, scale=1.0, **kwargs):
         return [scale] * len(completions)
 
-    partial = train_checks.guard_user_reward(functools.partial(scorer, scale=2.0), "m:double", "double")
+    partial = checks.guard_user_reward(functools.partial(scorer, scale=2.0), "m:double", "double")
     assert partial.__name__ == "double" and partial(["a", "b"]) == [2.0, 2.0]
-    assert train_checks.reward_name(functools.partial(scorer), "m:double") == "double"
+    assert checks.reward_name(functools.partial(scorer), "m:double") == "double"
     cases = {
         "wrong length": (lambda c, **k: [1.0], "returned 1 values for 2 completions"),
         "None": (lambda c, **k: None, "returned NoneType"),
@@ -296,9 +296,9 @@ def test_user_reward_misbehaviour_is_named_with_the_fix():
         "all inf": (lambda c, **k: [float("inf")] * len(c), "non-finite value (NaN or inf) for every completion"),
     }
     for name, (func, needle) in cases.items():
-        guarded = train_checks.guard_user_reward(func, "m:f", "f")
-        with pytest.raises(train_checks.RewardError, match=None) as info:
+        guarded = checks.guard_user_reward(func, "m:f", "f")
+        with pytest.raises(checks.RewardError, match=None) as info:
             guarded(["a", "b"])
         assert needle in str(info.value), name
-    some_nan = train_checks.guard_user_reward(lambda c, **k: [float("nan"), 0.5], "m:f", "f")
+    some_nan = checks.guard_user_reward(lambda c, **k: [float("nan"), 0.5], "m:f", "f")
     assert some_nan(["a", "b"]) == [None, 0.5]

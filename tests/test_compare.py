@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 
 import compare_base_vs_lora as compare
-import compare_stats
+from grpo_suite import compare_stats
 import rewards
 
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import compare_base_vs_lora as compare
-import compare_inputs
+from grpo_suite import compare_inputs
 from dataset_utils import UsageError
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import compare_stats as stats
+from grpo_suite import compare_stats as stats
 import rewards
 
 

@@ -434,8 +434,8 @@ def test_squad_v2_unanswerable_question_has_no_reference():
 
 from hypothesis import given, strategies as st  # noqa: E402
 
-from dataset_prompts import clean_short_answer  # noqa: E402
-from dataset_schemas import LETTERS, parse_options, split_option_string  # noqa: E402
+from grpo_suite.prompts import clean_short_answer  # noqa: E402
+from grpo_suite.schemas import LETTERS, parse_options, split_option_string  # noqa: E402
 
 _OPTION_TEXT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 $\\{}^-+=", min_size=1, max_size=20).map(
     str.strip).filter(bool)

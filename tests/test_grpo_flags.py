@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import grpo_flags
+from grpo_suite import flags as grpo_flags
 import train_grpo
 from dataset_utils import UsageError
 

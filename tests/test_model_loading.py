@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-import suite_utils
+from grpo_suite import models
 
 TINY = dict(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
 
@@ -46,7 +46,7 @@ LLAMA_LIKE = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 )
 def test_lora_targets_are_every_attention_and_mlp_projection(kind, expected):
     model = _model(kind)
-    targets = suite_utils.find_lora_targets(model)
+    targets = models.find_lora_targets(model)
     assert set(targets) == expected
     from peft import LoraConfig, get_peft_model
 
@@ -58,15 +58,15 @@ def test_lora_targets_are_every_attention_and_mlp_projection(kind, expected):
 
 def test_auto_quantization_is_none_on_cpu():
     assert not torch.cuda.is_available()
-    assert suite_utils.resolve_quantization("auto") == "none"
-    assert suite_utils.resolve_quantization("4bit") == "4bit"
+    assert models.resolve_quantization("auto") == "none"
+    assert models.resolve_quantization("4bit") == "4bit"
 
 
 @pytest.mark.slow
 def test_4bit_path_quantizes_trains_and_saves_on_cpu(demo_assets, tmp_path):
     import train_grpo
 
-    model = suite_utils.load_model(str(demo_assets.model_dir), "4bit", "float32", local_only=True)
+    model = models.load_model(str(demo_assets.model_dir), "4bit", "float32", local_only=True)
     kinds = {type(m).__name__ for m in model.modules()}
     assert "Linear4bit" in kinds
     weight = model.model.layers[0].self_attn.q_proj.weight

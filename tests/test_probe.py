@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import probe
+from grpo_suite import probe
 import train_grpo
 
 

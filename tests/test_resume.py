@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-import run_folder
+from grpo_suite import run_folder
 import train_grpo
 from dataset_utils import UsageError
 

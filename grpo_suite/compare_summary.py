@@ -12,7 +12,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-import compare_stats as stats
+from grpo_suite import compare_stats as stats
 import rewards
 
 BASE = "base"

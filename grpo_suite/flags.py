@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import dataset_utils
-import train_checks
+from grpo_suite import checks
 from dataset_utils import UsageError
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ SET_BY_SUITE = {
     "warmup_ratio": "--warmup-ratio",
 }
 FLAG_FOR_FIELD = {**SET_BY_SUITE, **FIRST_CLASS}
-# (dest, low, high, low inclusive, high inclusive), as train_checks.RANGES.
+# (dest, low, high, low inclusive, high inclusive), as checks.RANGES.
 RANGES = (
     ("epsilon_high", 0, None, False, True),
     ("top_entropy_quantile", 0, 1, True, True),
@@ -220,12 +220,12 @@ def check_flags(args: argparse.Namespace) -> None:
         if value is None:
             continue
         if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"{train_checks._flag(name)} must be a finite number (got {value})")
+            raise UsageError(f"{checks._flag(name)} must be a finite number (got {value})")
         too_low = low is not None and (value < low if low_in else value <= low)
         too_high = high is not None and (value > high if high_in else value >= high)
         if too_low or too_high:
-            raise UsageError(f"{train_checks._flag(name)} must be "
-                             f"{train_checks._range_text(low, high, low_in, high_in)} (got {value})")
+            raise UsageError(f"{checks._flag(name)} must be "
+                             f"{checks._range_text(low, high, low_in, high_in)} (got {value})")
     if args.generation_batch_size is not None and args.steps_per_generation is not None:
         raise UsageError("--generation-batch-size and --steps-per-generation set the same thing two ways; pass one")
     if args.generation_batch_size is not None and args.generation_batch_size % args.num_generations:
@@ -326,7 +326,7 @@ def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
     try:
         return GRPOConfig(**fields, **overrides)
     except (ValueError, TypeError) as err:
-        raise UsageError(f"TRL's GRPOConfig refused these settings: {train_checks.first_line(err)}") from err
+        raise UsageError(f"TRL's GRPOConfig refused these settings: {checks.first_line(err)}") from err
 
 
 # --------------------------------------------------------------------------------------------
@@ -602,16 +602,16 @@ def replace_table(readme: str, table: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import suite_utils
+    from grpo_suite import models
 
-    parser = suite_utils.OneLineParser(description="Write train_grpo.py's flag table into the README.")
+    parser = models.OneLineParser(description="Write train_grpo.py's flag table into the README.")
     parser.add_argument("--readme", default="README.md", help="the README to update between the flag markers")
     parser.add_argument("--check", action="store_true", help="only check that the table is current; exit 1 if not")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import suite_utils
+    from grpo_suite import models
     import train_grpo
 
     args = build_parser().parse_args(argv)
@@ -620,7 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         old = path.read_text(encoding="utf-8")
         new = replace_table(old, flag_table(train_grpo.build_parser()))
     except (UsageError, OSError) as err:
-        return suite_utils.report_usage_error(err)
+        return models.report_usage_error(err)
     if args.check:
         print("the flag table is current" if new == old else f"the flag table in {path} is stale: run grpo_flags.py")
         return 0 if new == old else 1

@@ -21,7 +21,7 @@ from fractions import Fraction
 from itertools import islice, repeat
 from typing import Any, NamedTuple, Sequence
 
-from number_parsing import (  # noqa: F401 - re-exported: answers.parse_number etc. stay public names
+from grpo_suite.number_parsing import (  # noqa: F401 - re-exported: answers.parse_number etc. stay public names
     _DISPLAY_MATH,
     _FRAC_NAMES_RE,
     _NUMBER_RE,
@@ -32,7 +32,7 @@ from number_parsing import (  # noqa: F401 - re-exported: answers.parse_number e
     parse_number,
     unwrap_math,
 )
-from symbolic import SYMBOLIC_TIME_LIMIT, _SYMBOLIC_MAX_CHARS, run_limited, symbolic_match  # noqa: F401
+from grpo_suite.symbolic import SYMBOLIC_TIME_LIMIT, _SYMBOLIC_MAX_CHARS, run_limited, symbolic_match  # noqa: F401
 
 # --------------------------------------------------------------------------------------------
 # Extraction

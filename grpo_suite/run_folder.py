@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 from dataset_utils import UsageError
-from suite_utils import safetensors_problem
+from grpo_suite.models import safetensors_problem
 
 logger = logging.getLogger("train_grpo")
 

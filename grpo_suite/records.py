@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import run_folder
+from grpo_suite import run_folder
 
 logger = logging.getLogger("train_grpo")
 

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from dataset_schemas import first_line
+from grpo_suite.schemas import first_line
 from dataset_utils import UsageError
 
 logger = logging.getLogger("train_grpo")
@@ -95,9 +95,9 @@ def check_flags(args) -> None:
 
 def check_adapter_flags(args, parser) -> None:
     """--adapter continues an adapter whose shape is fixed, and which the run must never replace."""
-    import suite_utils
+    from grpo_suite import models
 
-    suite_utils.read_adapter_config(args.adapter)
+    models.read_adapter_config(args.adapter)
     defaults = parser
     changed = [f"--{name.replace('_', '-')}" for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
                if getattr(args, name) != defaults.get_default(name)]
@@ -114,15 +114,15 @@ def check_adapter_flags(args, parser) -> None:
 
 def check_model_shape(args) -> None:
     """LoRA flags, or the adapter, against the model built from its config on the meta device."""
-    import suite_utils
+    from grpo_suite import models
 
-    skeleton = suite_utils.model_skeleton(args.model, args.revision, args.local_only, args.trust_remote_code)
+    skeleton = models.model_skeleton(args.model, args.revision, args.local_only, args.trust_remote_code)
     if skeleton is None:
         return
     if not args.adapter:
-        check_lora_shape(args, suite_utils.lora_target_widths(skeleton))
-    elif (misfit := suite_utils.adapter_misfit(args.adapter, skeleton)) is not None:
-        base = suite_utils.read_adapter_config(args.adapter).get("base_model_name_or_path")
+        check_lora_shape(args, models.lora_target_widths(skeleton))
+    elif (misfit := models.adapter_misfit(args.adapter, skeleton)) is not None:
+        base = models.read_adapter_config(args.adapter).get("base_model_name_or_path")
         raise UsageError(f"--adapter {args.adapter} does not fit --model {args.model}: {misfit}; pass the model it was "
                          f"trained on{f' ({base})' if base else ''} as --model")
 

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from dataset_schemas import UsageError, first_line, message_keys
+from grpo_suite.schemas import UsageError, first_line, message_keys
 
 logger = logging.getLogger("dataset_utils")
 
@@ -241,7 +241,7 @@ def _repaired(values: list) -> list:
 
 
 def _text_turn(message: dict, keys: tuple[str, str]) -> dict:
-    from dataset_prompts import content_text
+    from grpo_suite.prompts import content_text
 
     return {keys[0]: str(message.get(keys[0], "")), keys[1]: content_text(message.get(keys[1]))}
 

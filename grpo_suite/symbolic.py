@@ -21,7 +21,7 @@ import sys
 import threading
 import warnings
 
-from number_parsing import unwrap_math
+from grpo_suite.number_parsing import unwrap_math
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +136,8 @@ class _Worker:
                 return None
 
     def _start(self) -> None:
-        code = "import sys; sys.path.insert(0, sys.argv[1]); import symbolic; symbolic._serve_worker()"
-        here = os.path.dirname(os.path.abspath(__file__))
+        code = "import sys; sys.path.insert(0, sys.argv[1]); from grpo_suite import symbolic; symbolic._serve_worker()"
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder that holds grpo_suite/
         self.proc = subprocess.Popen([sys.executable, "-c", code, here], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1)
         if self._read_line(_WORKER_START_LIMIT) != "ready":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import rewards
 
-from compare_summary import BASE, Metric, Summary, fmt, fmt_ci, fmt_diff, fmt_diff_ci, fmt_p, order_for_report
+from grpo_suite.compare_summary import BASE, Metric, Summary, fmt, fmt_ci, fmt_diff, fmt_diff_ci, fmt_p, order_for_report
 
 logger = logging.getLogger("compare_base_vs_lora")
 SECTIONS = (("regressions", "loss"), ("fixes", "win"), ("others", "tie"))

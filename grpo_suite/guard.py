@@ -17,10 +17,10 @@ import sys
 import traceback
 from pathlib import Path
 
-import probe
-import run_folder
-import train_checks
-from run_records import append_history
+from grpo_suite import probe
+from grpo_suite import run_folder
+from grpo_suite import checks
+from grpo_suite.records import append_history
 
 logger = logging.getLogger("train_grpo")
 
@@ -178,8 +178,8 @@ def weights_finite(model) -> bool:
     """Every trainable (adapter) weight is finite; one device sync for all of them."""
     import torch
 
-    checks = [torch.isfinite(p).all() for p in model.parameters() if p.requires_grad]
-    return bool(torch.stack(checks).all()) if checks else True
+    finite = [torch.isfinite(p).all() for p in model.parameters() if p.requires_grad]
+    return bool(torch.stack(finite).all()) if finite else True
 
 
 def fingerprint(model) -> tuple[float, ...]:
@@ -209,14 +209,14 @@ class TrainingFailed(Exception):
 
 def describe_error(err: BaseException, step: int | None = None) -> str:
     """The cause and the fix of an unexpected error, in one line."""
-    if isinstance(err, (train_checks.RewardError, TrainingFailed)):
+    if isinstance(err, (checks.RewardError, TrainingFailed)):
         return str(err)
     if isinstance(err, OSError):
         hint = run_folder.os_error_hint(err, Path(err.filename) if getattr(err, "filename", None) else None)
         if hint:
             return hint
     name = type(err).__name__
-    text = train_checks.first_line(err)
+    text = checks.first_line(err)
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return (f"{name}: {text[:200]}; lower --per-device-train-batch-size, --num-generations or "
                 "--max-completion-length, or use --quantization 4bit")
@@ -275,7 +275,7 @@ def report_crash(err: BaseException, run: RunState, debug: bool) -> int:
         tail = f"; once fixed, continue from {last.name} with --resume" + tail
     if isinstance(err, TrainingFailed):
         print(f"error: {describe_error(err)}", file=sys.stderr)
-    elif isinstance(err, train_checks.RewardError):
+    elif isinstance(err, checks.RewardError):
         print(f"error: {describe_error(err)}{tail}", file=sys.stderr)
     else:
         print(f"error: while {where}: {describe_error(err, run.step)}{tail}", file=sys.stderr)
