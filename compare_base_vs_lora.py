@@ -31,10 +31,10 @@ from grpo_suite import compare_summary
 import dataset_utils
 import rewards
 from grpo_suite.compare_summary import BASE, Scorer
-from dataset_utils import UsageError
+from grpo_suite.cli import add_dataset_args, set_offline_env, setup_logging
+from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
 
 logger = logging.getLogger("compare_base_vs_lora")
-EXIT_INTERRUPTED = 130
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 FORGETTING_WINDOW = 512  # tokens of each text scored; longer texts are cut
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto", help="compute dtype")
     model.add_argument("--trust-remote-code", action="store_true", help="run model code shipped with the checkpoint")
 
-    dataset_utils.add_dataset_args(parser)
+    add_dataset_args(parser)
     prompts = parser._action_groups[-1]
     prompts.add_argument("--prompts", default=None,
                          help='.jsonl of {"prompt", "reference"} lines, .json list of them, or a text file (a prompt per line)')
@@ -521,10 +521,9 @@ def forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters,
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.local_only:
-        dataset_utils.set_offline_env()
-    from grpo_suite import models
+        set_offline_env()
 
-    models.setup_logging()
+    setup_logging()
     created: list[Path] = []
     try:
         check_args(args)
@@ -532,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             created = compare_inputs.prepare_report_dir(args.report_dir)
         return compare(args, created)
     except UsageError as err:
-        return models.report_usage_error(err)
+        return report_usage_error(err)
     except KeyboardInterrupt:
         print("interrupted: no report written", file=sys.stderr)
         return EXIT_INTERRUPTED

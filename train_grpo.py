@@ -37,7 +37,8 @@ from grpo_suite import probe
 import rewards
 from grpo_suite import run_folder
 from grpo_suite import checks
-from dataset_utils import UsageError
+from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, setup_logging
+from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.records import (
     append_history,
     is_main_process,
@@ -45,7 +46,6 @@ from grpo_suite.records import (
     write_run_config,
 )
 from grpo_suite.guard import (
-    EXIT_INTERRUPTED,
     fingerprint,
     RunState,
     TrainingFailed,
@@ -86,9 +86,8 @@ def _preset_help(name: str, text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from grpo_suite import flags
-    from grpo_suite import models
 
-    parser = models.OneLineParser(
+    parser = OneLineParser(
         description="GRPO fine-tuning of a causal LM with a LoRA adapter.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -113,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     lora.add_argument("--adapter", default=None, help="continue training this existing adapter folder (its rank, "
                       "alpha, dropout and layers are kept; it may not lie inside --output-dir)")
 
-    dataset_utils.add_dataset_args(parser)
+    add_dataset_args(parser)
     data = parser._action_groups[-1]
     data.add_argument("--max-samples", type=int, default=None, help="train on at most this many rows")
     data.add_argument("--eval-steps", type=int, default=0, help="evaluate on the held-out split every N steps; 0 = never")
@@ -314,7 +313,7 @@ def load_extra_reward(spec: str):
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as err:  # the user's module: a SyntaxError, a failing import, an exit()
         raise UsageError(f"--extra-reward {spec}: importing {module_name} failed ({type(err).__name__}: "
-                         f"{checks.first_line(err)}); fix the module or the name") from err
+                         f"{first_line(err)}); fix the module or the name") from err
     func = getattr(module, func_name, None)
     if func is None:
         raise UsageError(f"--extra-reward {spec}: module {module_name} has no {func_name!r}")
@@ -736,15 +735,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw = _negative_values_attached(list(sys.argv[1:] if argv is None else argv))
         argv = raw
         if "--local-only" in raw or "--demo" in raw:
-            dataset_utils.set_offline_env()  # before any Hugging Face library is imported (parsing may)
-        models.setup_logging()
+            set_offline_env()  # before any Hugging Face library is imported (parsing may)
+        setup_logging()
         args = flags.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
         if args.local_only or args.demo:
-            dataset_utils.set_offline_env()  # --local-only given in a --config file
+            set_offline_env()  # --local-only given in a --config file
         if args.resume and args.output_dir:
             adopt_run_record(args, explicit_flags(raw))
             if args.local_only or args.demo:
-                dataset_utils.set_offline_env()
+                set_offline_env()
         args = resolve_args(args)
         run.out = Path(args.output_dir) if args.output_dir else None
         run.watchdog, run.stop_after = args.watchdog, args.stop_when_stuck
@@ -775,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         run.release(failed=True)
         close_progress_bars()
-        code = models.report_usage_error(err)
+        code = report_usage_error(err)
         return code
     except KeyboardInterrupt:
         run.release(failed=run.phase != "finishing")

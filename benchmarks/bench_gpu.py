@@ -50,9 +50,9 @@ CPU_RUN = dict(steps=2, completion=8, batch=4, generations=4)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from grpo_suite import models
+    from grpo_suite.cli import OneLineParser
 
-    parser = models.OneLineParser(description="GRPO peak GPU memory, step time and generation speed: "
+    parser = OneLineParser(description="GRPO peak GPU memory, step time and generation speed: "
                                        "4-bit LoRA against bf16 LoRA on Qwen2.5 shapes.")
     parser.add_argument("--sizes", default=",".join(QWEN25), help=f"comma-separated, of {', '.join(QWEN25)}")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per arm (default: 3 on GPU, 2 on CPU)")
@@ -210,7 +210,7 @@ def add_ratios(rows: list[dict]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from grpo_suite import models
+    from grpo_suite.errors import report_usage_error
     from dataset_utils import UsageError
 
     args = build_parser().parse_args(argv)
@@ -230,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         shapes = SMOKE if smoke else pick_shapes(args.sizes)
     except UsageError as err:
-        return models.report_usage_error(err)
+        return report_usage_error(err)
     if smoke:
         print(("" if on_cuda else "no CUDA GPU here: ") + "running the scaled-down smoke shape (hidden 64, 2 layers); "
               "GPU figures need a GPU: run this script on one without --smoke")

@@ -17,8 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from grpo_suite.schemas import first_line
-from dataset_utils import UsageError
+from grpo_suite.errors import UsageError, first_line
 
 logger = logging.getLogger("train_grpo")
 

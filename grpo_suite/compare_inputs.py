@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dataset_utils import UsageError
+from grpo_suite.errors import UsageError
 
 PROMPT_KEYS = ("prompt", "reference")
 # Tabular files hold columns to detect, not one prompt per line.

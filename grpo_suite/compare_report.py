@@ -14,7 +14,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-import rewards
+from grpo_suite.answers import extract_reference
 
 from grpo_suite.compare_summary import BASE, Metric, Summary, fmt, fmt_ci, fmt_diff, fmt_diff_ci, fmt_p, order_for_report
 
@@ -318,7 +318,7 @@ def section_title(name: str, summary: Summary) -> str:
 
 def reference_words(reference) -> str:
     """The reference on one line, and the answers it accepts."""
-    accepted = rewards.extract_reference(reference)
+    accepted = extract_reference(reference)
     shown = json.dumps(reference, ensure_ascii=False)
     return f"{shown} (accepts: {', '.join(accepted)})" if accepted else f"{shown} (no answer to check)"
 

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from grpo_suite import compare_stats as stats
-import rewards
+from grpo_suite.answers import answers_match, extract_answer, extract_reference, last_number
+from grpo_suite.reward_funcs import DEFAULT_LENGTH_MAX, DEFAULT_LENGTH_TARGET, build_reward_funcs, combine
 
 BASE = "base"
 PRIMARY_ACCURACY = "strict accuracy"
@@ -30,11 +31,11 @@ class Scorer:
     """The run's reward: its components, weights and length settings."""
 
     weights: dict[str, float]
-    length_target: int = rewards.DEFAULT_LENGTH_TARGET
-    length_max: int = rewards.DEFAULT_LENGTH_MAX
+    length_target: int = DEFAULT_LENGTH_TARGET
+    length_max: int = DEFAULT_LENGTH_MAX
 
     def funcs(self):
-        return rewards.build_reward_funcs(list(self.weights), self.weights, self.length_target, self.length_max)
+        return build_reward_funcs(list(self.weights), self.weights, self.length_target, self.length_max)
 
 
 def score_output(text: str, reference: Any, funcs, weights) -> dict:
@@ -44,19 +45,19 @@ def score_output(text: str, reference: Any, funcs, weights) -> dict:
     ``answer`` is the marked answer (None when the completion marks none), ``last`` the
     extraction ``reference_reward`` reads.
     """
-    total, components = rewards.combine(funcs, weights, text, reference)
-    accepted = rewards.extract_reference(reference)
-    marked = rewards.extract_answer(text, last_number=False).answer
-    last = rewards.extract_answer(text).answer
-    strict = bool(accepted) and marked is not None and rewards.answers_match(marked, accepted)
-    lenient = bool(accepted) and (strict or rewards.answers_match(last, accepted) or _last_number_matches(text, accepted))
+    total, components = combine(funcs, weights, text, reference)
+    accepted = extract_reference(reference)
+    marked = extract_answer(text, last_number=False).answer
+    last = extract_answer(text).answer
+    strict = bool(accepted) and marked is not None and answers_match(marked, accepted)
+    lenient = bool(accepted) and (strict or answers_match(last, accepted) or _last_number_matches(text, accepted))
     return {"total": total, "components": components, "strict": strict, "lenient": lenient, "length": len(text),
             "answer": marked, "last": last}
 
 
 def _last_number_matches(text: str, accepted: list[str]) -> bool:
-    number = rewards.last_number(text)
-    return number is not None and rewards.answers_match(number, accepted)
+    number = last_number(text)
+    return number is not None and answers_match(number, accepted)
 
 
 def build_rows(prompts: list[dict], rendered: list[str], outputs: dict[str, list[list[str]]], scorer: Scorer) -> list[dict]:
@@ -65,7 +66,7 @@ def build_rows(prompts: list[dict], rendered: list[str], outputs: dict[str, list
     rows = []
     for i, item in enumerate(prompts):
         row = {"index": i, "prompt": rendered[i], "reference": item["reference"],
-               "has_reference": bool(rewards.extract_reference(item["reference"]))}
+               "has_reference": bool(extract_reference(item["reference"]))}
         for side, texts in outputs.items():
             scores = [score_output(text, item["reference"], funcs, weights) for text in texts[i]]
             row[side] = {"outputs": texts[i], "scores": scores, "mean_total": statistics.fmean(s["total"] for s in scores)}
@@ -242,7 +243,7 @@ def _sampling(summary: Summary, rows, sides, samples: int, seed: int) -> None:
     majority, ties = {}, {}
     for side in sides:
         votes = [stats.majority_vote([s["answer"] for s in r[side]["scores"]], _same_answer) for r in kept]
-        majority[side] = [float(answer is not None and rewards.answers_match(answer, rewards.extract_reference(r["reference"])))
+        majority[side] = [float(answer is not None and answers_match(answer, extract_reference(r["reference"])))
                           for (answer, _), r in zip(votes, kept)]
         ties[side] = sum(tied for _, tied in votes)
     summary.sampling.append(_metric(f"maj@{samples}", "rate", majority, True, seed))
@@ -250,7 +251,7 @@ def _sampling(summary: Summary, rows, sides, samples: int, seed: int) -> None:
 
 
 def _same_answer(a: str, b: str) -> bool:
-    return rewards.answers_match(a, [b])
+    return answers_match(a, [b])
 
 
 def _verdicts(summary: Summary, rows, sides, seed: int) -> None:

@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from grpo_suite.schemas import UsageError, first_line, message_keys
+from grpo_suite.errors import UsageError, first_line
+from grpo_suite.schemas import message_keys
 
 logger = logging.getLogger("dataset_utils")
 

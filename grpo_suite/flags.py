@@ -29,9 +29,9 @@ import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-import dataset_utils
 from grpo_suite import checks
-from dataset_utils import UsageError
+from grpo_suite.cli import OneLineParser, set_offline_env
+from grpo_suite.errors import UsageError, first_line, report_usage_error
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
     try:
         return GRPOConfig(**fields, **overrides)
     except (ValueError, TypeError) as err:
-        raise UsageError(f"TRL's GRPOConfig refused these settings: {checks.first_line(err)}") from err
+        raise UsageError(f"TRL's GRPOConfig refused these settings: {first_line(err)}") from err
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     tokens = config_tokens(parser, load_config(path), path) if path else []
     args = parser.parse_args(tokens + argv)
     if args.local_only or args.demo:
-        dataset_utils.set_offline_env()  # the checks below import transformers
+        set_offline_env()  # the checks below import transformers
     check_flags(args)
     return args
 
@@ -602,16 +602,14 @@ def replace_table(readme: str, table: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from grpo_suite import models
 
-    parser = models.OneLineParser(description="Write train_grpo.py's flag table into the README.")
+    parser = OneLineParser(description="Write train_grpo.py's flag table into the README.")
     parser.add_argument("--readme", default="README.md", help="the README to update between the flag markers")
     parser.add_argument("--check", action="store_true", help="only check that the table is current; exit 1 if not")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from grpo_suite import models
     import train_grpo
 
     args = build_parser().parse_args(argv)
@@ -620,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         old = path.read_text(encoding="utf-8")
         new = replace_table(old, flag_table(train_grpo.build_parser()))
     except (UsageError, OSError) as err:
-        return models.report_usage_error(err)
+        return report_usage_error(err)
     if args.check:
         print("the flag table is current" if new == old else f"the flag table in {path} is stale: run grpo_flags.py")
         return 0 if new == old else 1

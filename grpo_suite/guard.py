@@ -18,13 +18,13 @@ import traceback
 from pathlib import Path
 
 from grpo_suite import probe
+from grpo_suite.errors import EXIT_INTERRUPTED, first_line
 from grpo_suite import run_folder
 from grpo_suite import checks
 from grpo_suite.records import append_history
 
 logger = logging.getLogger("train_grpo")
 
-EXIT_INTERRUPTED = 130
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -216,7 +216,7 @@ def describe_error(err: BaseException, step: int | None = None) -> str:
         if hint:
             return hint
     name = type(err).__name__
-    text = checks.first_line(err)
+    text = first_line(err)
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return (f"{name}: {text[:200]}; lower --per-device-train-batch-size, --num-generations or "
                 "--max-completion-length, or use --quantization 4bit")

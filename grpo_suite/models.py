@@ -1,4 +1,4 @@
-"""Model loading shared by train_grpo.py and compare_base_vs_lora.py.
+"""Loading models, tokenizers and adapters, and checking them before any weight loads.
 
 Heavy imports (torch, transformers, peft) happen inside the functions, so that importing this
 module is cheap and ``--local-only`` can set the offline environment before any of them loads.
@@ -6,36 +6,20 @@ module is cheap and ``--local-only`` can set the offline environment before any 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from dataset_utils import UsageError, set_offline_env
+from grpo_suite.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
 QUANTIZATION_CHOICES = ("auto", "4bit", "8bit", "none")
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 EXCLUDED_MODULES = ("lm_head", "embed_out", "output_layer", "score", "classifier")
-
-
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    for noisy in ("httpx", "urllib3", "filelock", "torch"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Optional CPU kernels bitsandbytes looks for at import; their absence changes nothing here.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-    # Renames announced by transformers for v6, triggered inside TRL and transformers themselves.
-    warnings.filterwarnings("ignore", message=r".*will be removed in v6.*", category=FutureWarning)
 
 
 def cuda_available() -> bool:
@@ -79,13 +63,6 @@ def quantization_config(quantization: str, compute_dtype):
 
 def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line (``error: ...``) and exit 2, not the usage block."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def looks_like_path(name: str) -> bool:
@@ -316,24 +293,3 @@ def attach_adapter(model, adapter_dir: str | Path, base_name: str, trainable: bo
             f"adapter {str(adapter_dir)!r} does not fit base model {base_name!r}: it was trained for "
             f"{adapter_base!r} ({type(err).__name__}: shape or layer mismatch). Pass {base_flag} {adapter_base}"
         ) from err
-
-
-def report_usage_error(err: Exception) -> int:
-    print(f"error: {err}", file=sys.stderr)
-    return 2
-
-
-__all__ = [
-    "UsageError",
-    "set_offline_env",
-    "setup_logging",
-    "resolve_quantization",
-    "load_model",
-    "load_tokenizer",
-    "find_lora_targets",
-    "lora_target_widths",
-    "model_skeleton",
-    "adapter_misfit",
-    "read_adapter_config",
-    "attach_adapter",
-]

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import rewards
+from grpo_suite.answers import extract_answer
+from grpo_suite.prompts import render_prompt
 
 logger = logging.getLogger("train_grpo")
 
@@ -184,8 +185,6 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
     """Sample, score and summarise; the model is used as loaded for training (quantized, adapter)."""
     import torch
 
-    import dataset_utils
-
     n_prompts = max(1, min(n_prompts, len(rows)))
     sample = rows.select(range(n_prompts))
     group = args.num_generations
@@ -215,7 +214,7 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
         has_reference.append(row.get("reference") is not None and "reference_reward" in names)
         lengths.extend(len(c) for c in ids)
         truncated.extend(not ended and len(c) >= args.max_completion_length for c, ended in completion_ids)
-        unreadable.extend(rewards.extract_answer(t).source not in EXPLICIT_SOURCES for t in texts)
+        unreadable.extend(extract_answer(t).source not in EXPLICIT_SOURCES for t in texts)
 
     world = 1
     prompts_per_step = max(1, args.per_device_train_batch_size * world * args.gradient_accumulation_steps // group)
@@ -228,7 +227,7 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
     try:
         for first in _progress(range(0, n_prompts, prompts_per_step), math.ceil(n_prompts / prompts_per_step)):
             chunk = rows_list[first:first + prompts_per_step]
-            texts_in = [dataset_utils.render_prompt(tokenizer, row["prompt"]) for row in chunk for _ in range(group)]
+            texts_in = [render_prompt(tokenizer, row["prompt"]) for row in chunk for _ in range(group)]
             batch = tokenizer(texts_in, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             start = time.perf_counter()
             with torch.no_grad():

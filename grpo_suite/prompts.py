@@ -13,7 +13,8 @@ import logging
 import re
 from typing import Any, Callable
 
-from grpo_suite.schemas import (LETTERS, Detection, UsageError, first_line, get_path, is_worked, message_keys, norm,
+from grpo_suite.errors import UsageError, first_line
+from grpo_suite.schemas import (LETTERS, Detection, get_path, is_worked, message_keys, norm,
                              parse_options, split_qa_text)
 
 logger = logging.getLogger("dataset_utils")

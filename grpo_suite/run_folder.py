@@ -22,7 +22,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from dataset_utils import UsageError
+from grpo_suite.errors import UsageError
 from grpo_suite.models import safetensors_problem
 
 logger = logging.getLogger("train_grpo")

@@ -15,18 +15,10 @@ import string
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
+from grpo_suite.errors import UsageError
+
 SAMPLE_ROWS = 32  # rows detection looks at: enough to see a context column that is often empty
 LETTERS = string.ascii_uppercase
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, with the fix, and no traceback."""
-
-
-def first_line(err: BaseException) -> str:
-    """The first line of a library's error message (its type where it has none), for one-line errors."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 @dataclass(frozen=True)
