@@ -15,7 +15,6 @@ how much of the base model's language it forgot (log-likelihood of a text sample
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -31,7 +30,7 @@ from grpo_suite import compare_summary
 import dataset_utils
 import rewards
 from grpo_suite.compare_summary import BASE, Scorer
-from grpo_suite.cli import add_dataset_args, set_offline_env, setup_logging
+from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
 
 logger = logging.getLogger("compare_base_vs_lora")
@@ -40,47 +39,52 @@ ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 FORGETTING_WINDOW = 512  # tokens of each text scored; longer texts are cut
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Compare a base model and its LoRA adapter(s) on the same prompts.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    model = parser.add_argument_group("model")
-    model.add_argument("--adapter", action="append", required=True, metavar="DIR",
-                       help="adapter folder written by train_grpo.py; repeat to compare several on the same prompts")
-    model.add_argument("--checkpoints", action="store_true",
-                       help="compare every checkpoint-* of the one --adapter run folder, and its final adapter")
-    model.add_argument("--base-model", default=None, help="base model; default: the one recorded in the adapter")
-    model.add_argument("--quantization", choices=["auto", "4bit", "8bit", "none"], default="auto",
-                       help="as in train_grpo.py: auto is 4bit on CUDA, none on CPU")
-    model.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto", help="compute dtype")
-    model.add_argument("--trust-remote-code", action="store_true", help="run model code shipped with the checkpoint")
+EXAMPLES = """examples:
+  python compare_base_vs_lora.py --adapter outputs/demo --num-prompts 200 --report-dir outputs/demo/report
+  python compare_base_vs_lora.py --adapter outputs/q05 --checkpoints          # which checkpoint to ship
+  python compare_base_vs_lora.py --adapter runs/a --adapter runs/b --num-samples-per-prompt 8 --temperature 0.7
+"""
 
-    add_dataset_args(parser)
-    prompts = parser._action_groups[-1]
-    prompts.add_argument("--prompts", default=None,
-                         help='.jsonl of {"prompt", "reference"} lines, .json list of them, or a text file (a prompt per line)')
-    prompts.add_argument("--num-prompts", type=int, default=50, help="prompts to compare")
 
-    gen = parser.add_argument_group("generation")
-    gen.add_argument("--max-new-tokens", type=int, default=None, help="default: the run's --max-completion-length")
-    gen.add_argument("--num-samples-per-prompt", type=int, default=1,
-                     help="K samples per prompt for pass@k and maj@k (needs --temperature > 0); 1 = greedy")
-    gen.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
-    gen.add_argument("--batch-size", type=int, default=16, help="prompts generated at once")
-    gen.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed")
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="compare_base_vs_lora.py", epilog=EXAMPLES,
+                           description="Compare a base model and its LoRA adapter(s) on the same prompts.")
+    model = parser.group("model")
+    model.add("--adapter", action="append", required=True, metavar="DIR",
+              help="adapter folder written by train_grpo.py; repeat to compare several on the same prompts")
+    model.add("--checkpoints", action="store_true",
+              help="compare every checkpoint-* of the one --adapter run folder, and its final adapter")
+    model.add("--base-model", default=None, metavar="ID_OR_DIR", help="base model (unset: the one recorded in the adapter)")
+    model.add("--quantization", choices=["auto", "4bit", "8bit", "none"], default="auto",
+              help="as in train_grpo.py: auto is 4bit on CUDA, none on CPU")
+    model.add("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto", help="compute dtype")
+    model.add("--trust-remote-code", action="store_true", help="run model code shipped with the checkpoint")
 
-    forget = parser.add_argument_group("forgetting check")
-    forget.add_argument("--forgetting-text", default=None, metavar="FILE",
-                        help="text file (paragraphs) or JSONL with a text field; default: the prompts' references")
-    forget.add_argument("--forgetting-max-texts", type=int, default=200, help="texts scored at most")
-    forget.add_argument("--forgetting-threshold", type=float, default=0.1,
-                        help="flag an adapter whose mean log-likelihood per token drops by more than this (nats)")
-    forget.add_argument("--no-forgetting", action="store_true", help="skip the forgetting check")
+    prompts = add_dataset_args(parser)
+    prompts.add("--prompts", default=None, metavar="FILE",
+                help='.jsonl of {"prompt", "reference"} lines, .json list of them, or a text file (a prompt per line)')
+    prompts.add("--num-prompts", type=int, default=50, metavar="N", help="prompts to compare")
 
-    out = parser.add_argument_group("output")
-    out.add_argument("--report-dir", default=None, help="write comparison.jsonl, .md, .html, summary.json and forgetting.jsonl here")
-    out.add_argument("--show", type=int, default=5, help="prompts printed side by side in the terminal")
+    gen = parser.group("generation")
+    gen.add("--max-new-tokens", type=int, default=None, metavar="TOKENS", help="unset: the run's --max-completion-length")
+    gen.add("--num-samples-per-prompt", type=int, default=1, metavar="K",
+            help="K samples per prompt for pass@k and maj@k (needs --temperature > 0); 1 = greedy")
+    gen.add("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy decoding")
+    gen.add("--batch-size", type=int, default=16, metavar="N", help="prompts generated at once")
+    gen.add("--seed", type=int, default=0, metavar="N", help="sampling and bootstrap seed")
+
+    forget = parser.group("forgetting check")
+    forget.add("--forgetting-text", default=None, metavar="FILE",
+               help="text file (paragraphs) or JSONL with a text field (unset: the prompts' references)")
+    forget.add("--forgetting-max-texts", type=int, default=200, metavar="N", help="texts scored at most")
+    forget.add("--forgetting-threshold", type=float, default=0.1, metavar="NATS",
+               help="flag an adapter whose mean log-likelihood per token drops by more than this (nats)")
+    forget.add("--no-forgetting", action="store_true", help="skip the forgetting check")
+
+    out = parser.group("output")
+    out.add("--report-dir", default=None, metavar="DIR",
+            help="write comparison.jsonl, .md, .html, summary.json and forgetting.jsonl here")
+    out.add("--show", type=int, default=5, metavar="N", help="prompts printed side by side in the terminal")
     return parser
 
 

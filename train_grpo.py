@@ -30,14 +30,12 @@ import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import dataset_utils
-from grpo_suite import probe
+from grpo_suite import checks, config, flags, models, probe, run_folder
 import rewards
-from grpo_suite import run_folder
-from grpo_suite import checks
-from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, setup_logging
+from grpo_suite.cli import set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.records import (
     append_history,
@@ -61,124 +59,19 @@ from grpo_suite.guard import (
 
 logger = logging.getLogger("train_grpo")
 
-# Flags whose default depends on --demo: (default, demo default). The tiny demo model needs a
-# far higher learning rate and far shorter completions than a real one.
-PRESETS: dict[str, tuple[Any, Any]] = {
-    "learning_rate": (1e-5, 1e-3),
-    "max_completion_length": (512, 24),
-    "per_device_train_batch_size": (8, 32),
-    "max_steps": (-1, 60),
-    "num_train_epochs": (1.0, 1.0),
-    "logging_steps": (10, 5),
-    "save_steps": (200, 20),
-}
-
-
 # --------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------
 
 
-def _preset_help(name: str, text: str) -> str:
-    default, demo = PRESETS[name]
-    return f"{text} (default: {default}; with --demo: {demo})"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from grpo_suite import flags
-
-    parser = OneLineParser(
-        description="GRPO fine-tuning of a causal LM with a LoRA adapter.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="hub id or local folder of a causal LM (required unless --demo)")
-    model.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of the model")
-    model.add_argument("--trust-remote-code", action="store_true", help="run model code shipped with the checkpoint")
-    model.add_argument("--quantization", choices=["auto", "4bit", "8bit", "none"], default="auto",
-                       help="weight quantization: auto is 4bit (nf4, double quant) on CUDA and none on CPU")
-    model.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
-                       help="compute dtype: auto is bfloat16 where supported on CUDA, else float16; float32 on CPU")
-    model.add_argument("--attn-implementation", default=None, help="e.g. sdpa, eager, flash_attention_2")
-    model.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None,
-                       help="recompute activations to save memory (default: on with CUDA, off on CPU)")
-
-    lora = parser.add_argument_group("LoRA")
-    lora.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
-    lora.add_argument("--lora-alpha", type=int, default=32, help="LoRA scaling alpha")
-    lora.add_argument("--lora-dropout", type=float, default=0.05, help="LoRA dropout")
-    lora.add_argument("--lora-target-modules", default="auto",
-                      help="comma-separated module names; auto finds every attention and MLP projection")
-    lora.add_argument("--adapter", default=None, help="continue training this existing adapter folder (its rank, "
-                      "alpha, dropout and layers are kept; it may not lie inside --output-dir)")
-
-    add_dataset_args(parser)
-    data = parser._action_groups[-1]
-    data.add_argument("--max-samples", type=int, default=None, help="train on at most this many rows")
-    data.add_argument("--eval-steps", type=int, default=0, help="evaluate on the held-out split every N steps; 0 = never")
-    data.add_argument("--max-eval-samples", type=int, default=64, help="held-out rows used for evaluation")
-
-    reward = parser.add_argument_group("rewards")
-    reward.add_argument("--rewards", default=",".join(rewards.REWARD_COMPONENTS),
-                        help=f"reward components to use, comma-separated; valid: {', '.join(rewards.REWARD_COMPONENTS)}")
-    reward.add_argument("--reward-weights", default="",
-                        help="name=w,... overriding the defaults "
-                        f"({', '.join(f'{k}={v}' for k, v in rewards.DEFAULT_WEIGHTS.items())}); extra rewards default to 1")
-    reward.add_argument("--length-target", type=int, default=rewards.DEFAULT_LENGTH_TARGET,
-                        help="length_reward is 1 up to this many characters")
-    reward.add_argument("--length-max", type=int, default=rewards.DEFAULT_LENGTH_MAX,
-                        help="length_reward falls to 0 at this many characters")
-    reward.add_argument("--extra-reward", action="append", default=[], metavar="MODULE:FUNCTION",
-                        help="a user reward function (completions, **kwargs) -> list[float|None]; repeatable")
-
-    grpo = parser.add_argument_group("GRPO")
-    grpo.add_argument("--num-generations", type=int, default=8, help="completions sampled per prompt (group size)")
-    grpo.add_argument("--max-completion-length", type=int, default=None,
-                      help=_preset_help("max_completion_length", "max new tokens per completion"))
-    grpo.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    grpo.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling probability")
-    grpo.add_argument("--learning-rate", type=float, default=None,
-                      help=_preset_help("learning_rate", "AdamW learning rate; LoRA wants ~10x full fine-tuning's"))
-    grpo.add_argument("--beta", type=float, default=0.0, help="KL coefficient against the base model; 0 = no KL")
-    grpo.add_argument("--epsilon", type=float, default=0.2, help="PPO clipping range")
-    grpo.add_argument("--loss-type", default="dapo",
-                      choices=["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"],
-                      help="token-loss aggregation (see TRL's GRPOConfig)")
-    grpo.add_argument("--scale-rewards", default="group", choices=["group", "batch", "none"],
-                      help="divide advantages by the reward std of the group, the batch, or not at all")
-    grpo.add_argument("--num-iterations", type=int, default=1, help="optimisation passes per generation batch (mu)")
-    grpo.add_argument("--per-device-train-batch-size", type=int, default=None,
-                      help=_preset_help("per_device_train_batch_size", "completions per device per step"))
-    grpo.add_argument("--gradient-accumulation-steps", type=int, default=1, help="steps accumulated per update")
-    grpo.add_argument("--max-steps", type=int, default=None, help=_preset_help("max_steps", "optimizer steps; -1 = by epochs"))
-    grpo.add_argument("--num-train-epochs", type=float, default=None, help=_preset_help("num_train_epochs", "epochs"))
-    grpo.add_argument("--seed", type=int, default=0, help="random seed (data order, sampling, held-out split)")
-    grpo.add_argument("--use-vllm", action="store_true", help="generate with vLLM (needs vllm installed; not with 4-bit)")
-    grpo.add_argument("--vllm-mode", default="colocate", choices=["colocate", "server"], help="vLLM placement")
-
-    out = parser.add_argument_group("output")
-    out.add_argument("--output-dir", required=False, help="folder for the adapter, logs and checkpoints")
-    out.add_argument("--overwrite", action="store_true",
-                     help="replace an earlier run of this suite in --output-dir; it is kept aside until the new run "
-                     "saves its first checkpoint, and put back if the new run fails before then")
-    out.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
-    out.add_argument("--save-steps", type=int, default=None, help=_preset_help("save_steps", "checkpoint every N steps"))
-    out.add_argument("--logging-steps", type=int, default=None, help=_preset_help("logging_steps", "log every N steps"))
-    out.add_argument("--report-to", default="none", type=flags.tracker_list,
-                     help="experiment trackers, comma-separated: any transformers accepts (wandb, tensorboard, "
-                     "trackio, mlflow, comet_ml, ...), all, or none")
-    out.add_argument("--dry-run", action="store_true",
-                     help="load only data and tokenizer, show the prompt, reference and reward, then exit")
-    out.add_argument("--demo", action="store_true", help="use the embedded tiny model and arithmetic task (CPU, offline)")
-    out.add_argument("--debug", action="store_true", help="print the full traceback of an unexpected error")
-    probe.add_arguments(parser)
-    flags.add_arguments(parser)
-    return parser
+def build_parser():
+    """Every flag, in help groups: defined once in grpo_suite/flags.py."""
+    return flags.build_parser()
 
 
 def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
     """Fill preset defaults, the demo's model and data, and check flags that need no data."""
-    for name, (default, demo_default) in PRESETS.items():
+    for name, (default, demo_default) in flags.PRESETS.items():
         if getattr(args, name) is None:
             setattr(args, name, demo_default if args.demo else default)
     if args.demo:
@@ -194,8 +87,6 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
 
 def check_args(args: argparse.Namespace) -> None:
     """Every flag, before any work: values, combinations, the model folder and the output folder."""
-    from grpo_suite import models
-
     if not args.model:
         raise UsageError("no model given; pass --model HUB_ID_OR_FOLDER, or --demo for the embedded one")
     if not args.dataset:
@@ -205,7 +96,7 @@ def check_args(args: argparse.Namespace) -> None:
     checks.check_flags(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     batch = generation_batch(args)
-    if batch % args.num_generations and not explicit_generation_batch(args):  # grpo_flags checks that case
+    if batch % args.num_generations and not explicit_generation_batch(args):  # config.check_flags checks that case
         raise UsageError(
             f"the generation batch (--per-device-train-batch-size {args.per_device_train_batch_size} x {world} process(es) "
             f"x --gradient-accumulation-steps {args.gradient_accumulation_steps} = {batch}) must be divisible by "
@@ -420,8 +311,6 @@ def reference_solution(reference) -> str | None:
 
 def build_model(args, tokenizer):
     """The base model (quantized if asked) and its LoRA config, or the model with an adapter."""
-    from grpo_suite import models
-
     quantization = models.resolve_quantization(args.quantization)
     model = models.load_model(args.model, quantization, args.dtype, args.revision, args.local_only,
                                    args.trust_remote_code, args.attn_implementation)
@@ -436,16 +325,14 @@ def build_model(args, tokenizer):
     models.find_lora_targets(model)  # none at all is its own error
     targets = checks.check_lora_shape(args, models.lora_target_widths(model))
     logger.info("LoRA r=%d alpha=%d on %s", args.lora_r, args.lora_alpha, ", ".join(targets))
-    config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+    lora = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                         target_modules=targets, task_type="CAUSAL_LM")
-    return model, config, quantization
+    return model, lora, quantization
 
 
 def grpo_config(args, weights: list[float]):
     import torch
 
-    from grpo_suite import flags
-    from grpo_suite import models
 
     on_cuda = torch.cuda.is_available()
     dtype = models.resolve_dtype(args.dtype)
@@ -484,14 +371,12 @@ def grpo_config(args, weights: list[float]):
         disable_tqdm=False,
     )
     # The new flags (optim, schedule, DAPO/GSPO knobs, trackers), then --grpo-arg for any other field.
-    fields.update(flags.config_fields(args, on_cuda, models.resolve_quantization(args.quantization)))
-    return flags.build_config(fields, args.grpo_arg)
+    fields.update(config.config_fields(args, on_cuda, models.resolve_quantization(args.quantization)))
+    return config.build_config(fields, args.grpo_arg)
 
 
 def trainer_from_args(args, callbacks=()):
     """Everything train() builds before training, for tests and benchmarks that look inside."""
-    from grpo_suite import models
-
     tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
     train_rows, held_out, _ = load_data(args, tokenizer)
     funcs, weights, _ = build_rewards(args)
@@ -513,27 +398,13 @@ def build_trainer(args, model, lora_config, tokenizer, funcs, weights, train, he
 # --------------------------------------------------------------------------------------------
 
 
-# Taken from this invocation, never from the run being resumed.
-NOT_ADOPTED = frozenset({"output_dir", "overwrite", "resume", "dry_run", "debug", "probe", "probe_before_train",
-                         "force", "config"})
-
-
-def explicit_flags(argv: Sequence[str]) -> set[str]:
-    """The flags given on the command line (as argparse dests), not left at their defaults."""
-    parser = build_parser()
-    for action in parser._actions:
-        action.default = argparse.SUPPRESS
-    given, _ = parser.parse_known_args(list(argv))
-    return set(vars(given))
-
-
 def adopt_run_record(args, explicit: set[str]) -> None:
     """--resume continues the run as it was started: every flag not given again is the run's own."""
     record = run_folder.read_run_config(Path(args.output_dir))
     if record is None:
         return
     for name, value in checks.effective_args(record).items():
-        if name not in NOT_ADOPTED and name not in explicit and hasattr(args, name):
+        if name not in flags.PER_INVOCATION and name not in explicit and hasattr(args, name):
             setattr(args, name, value)
 
 
@@ -578,8 +449,6 @@ def plan_resume(args) -> tuple[Path | None, dict]:
 
 def restore_final_adapter(out: Path, checkpoint: Path) -> None:
     """A complete run whose final adapter is missing or damaged gets it back from its last checkpoint."""
-    from grpo_suite import models
-
     final = out / "adapter_model.safetensors"
     if final.is_file() and (out / "adapter_config.json").is_file() and models.safetensors_problem(final) is None:
         return
@@ -624,9 +493,9 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
 
     out = Path(args.output_dir)
     run.phase = "checking the data"
-    config = AutoConfig.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_only,
+    model_config = AutoConfig.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_only,
                                         trust_remote_code=args.trust_remote_code)
-    check_prompt_lengths(args, tokenizer, train_rows, getattr(config, "max_position_embeddings", None))
+    check_prompt_lengths(args, tokenizer, train_rows, getattr(model_config, "max_position_embeddings", None))
     check_enough_rows(args, train_rows)
     run.phase = "loading the model"
     model, lora_config, quantization = build_model(args, tokenizer)
@@ -723,9 +592,6 @@ def save_final_adapter(trainer, out: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from grpo_suite import flags
-    from grpo_suite import models
-
     run = RunState()
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     previous_int = signal.signal(signal.SIGINT, _interrupt)
@@ -737,11 +603,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "--local-only" in raw or "--demo" in raw:
             set_offline_env()  # before any Hugging Face library is imported (parsing may)
         setup_logging()
-        args = flags.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
+        args = config.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
         if args.local_only or args.demo:
             set_offline_env()  # --local-only given in a --config file
         if args.resume and args.output_dir:
-            adopt_run_record(args, explicit_flags(raw))
+            adopt_run_record(args, flags.explicit_flags(build_parser(), raw))
             if args.local_only or args.demo:
                 set_offline_env()
         args = resolve_args(args)

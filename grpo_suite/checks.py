@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from grpo_suite.errors import UsageError, first_line
+from grpo_suite.flags import FREE_ON_RESUME, PER_INVOCATION
 
 logger = logging.getLogger("train_grpo")
 
@@ -277,10 +278,8 @@ FIXED_ON_RESUME = (
 )
 # The checkpoint's trainer state and scheduler carry these; train_grpo.py applies the new value.
 RESTORED_FROM_CHECKPOINT = ("learning_rate", "save_steps", "logging_steps", "eval_steps")
-# Not part of the run: where and how this invocation runs.
-NOT_COMPARED = ("output_dir", "overwrite", "resume", "dry_run", "debug", "local_only", "demo", "report_to",
-                "force", "allow_low_coverage", "config", "probe", "probe_before_train", "vllm_gpu_memory_utilization",
-                "vllm_enable_sleep_mode", "vllm_server_host", "vllm_server_port")
+# Not compared on resume: this invocation's own flags, and where and how the run runs (flags.py).
+NOT_COMPARED = PER_INVOCATION | FREE_ON_RESUME
 
 
 def _plain(value: Any) -> Any:

@@ -11,10 +11,54 @@ from grpo_suite.files import FILE_BUILDERS
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line (``error: ...``) and exit 2, not the usage block."""
+    """argparse, but a bad flag is one line (``error: ...``) and exit 2, not the usage block.
+
+    Flags are added through :meth:`group`, which keeps the help layout in :attr:`layout` (each
+    group's title, description and actions, in order) for the README's flag table and for
+    ``--config``, and writes each meaningful default into the help text: no "(default: None)".
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)  # the epilog's examples as written
+        super().__init__(*args, **kwargs)
+        self.layout: list[FlagGroup] = []
+
+    def group(self, title: str, description: str | None = None) -> FlagGroup:
+        group = FlagGroup(self.add_argument_group(title, description), title, description)
+        self.layout.append(group)
+        return group
+
+    def flag_actions(self) -> list[argparse.Action]:
+        """Every flag added through a group, in help order."""
+        return [action for group in self.layout for action in group.actions]
 
     def error(self, message: str):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+class FlagGroup:
+    """One help group of an :class:`OneLineParser`; ``add`` takes ``add_argument``'s arguments."""
+
+    def __init__(self, group, title: str, description: str | None):
+        self._group, self.title, self.description = group, title, description
+        self.actions: list[argparse.Action] = []
+
+    def add(self, *names: str, **kwargs) -> argparse.Action:
+        kwargs["help"] = with_default(kwargs.get("help", ""), kwargs.get("default"), kwargs.get("action"))
+        action = self._group.add_argument(*names, **kwargs)
+        action.kind = kwargs.get("action", "store")  # how --config turns a value into tokens
+        self.actions.append(action)
+        return action
+
+
+def with_default(text: str, default, action=None) -> str:
+    """The help text with ``(default: X)`` when the default says something and the text does not."""
+    if default in (None, "", []) or default is False or action in ("store_true", "store_false", "append"):
+        return text
+    if "default" in text:
+        return text
+    shown = "on" if default is True else str(default).replace("%", "%%")  # argparse %-formats help text
+    return f"{text} (default: {shown})"
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -40,22 +84,26 @@ def set_offline_env() -> None:
 _SOURCE_HELP = f"hub id, save_to_disk folder, or data file ({', '.join(FILE_BUILDERS)})"
 
 
-def add_dataset_args(parser: argparse.ArgumentParser, positional: bool = False):
-    """The dataset flags, shared by every script; returns their group, for a script's own data flags."""
-    group = parser.add_argument_group("data")
+def add_dataset_args(parser: OneLineParser, group: FlagGroup | None = None, source: FlagGroup | None = None,
+                     positional: bool = False) -> FlagGroup:
+    """The dataset flags, shared by every script, in ``group`` (a new "data" group when None), the
+    dataset itself in ``source`` (default: the same group); returns the group, for a script's own flags."""
+    group = group or parser.group("data", "where the rows come from and how they become prompts and references")
+    source = source or group
     if positional:
-        group.add_argument("dataset", help=_SOURCE_HELP)
+        action = parser.add_argument("dataset", help=_SOURCE_HELP)
+        action.kind = "store"
     else:
-        group.add_argument("--dataset", help=_SOURCE_HELP)
-    group.add_argument("--dataset-config", default=None, help="hub dataset configuration (e.g. main for gsm8k)")
-    group.add_argument("--split", default="train", help="split to train on")
-    group.add_argument("--prompt-field", default=None,
-                       help="prompt field(s), auto-detected if unset: several joined by '+' (body+question), "
-                            "dotted paths into structs allowed (question.stem+question.choices)")
-    group.add_argument("--reference-field", default=None,
-                       help="reference field or dotted path (reward_model.ground_truth); auto-detected if unset")
-    group.add_argument("--system-prompt", default=None, help="system message put before every prompt")
-    group.add_argument("--local-only", action="store_true", help="never touch the network: local files and caches only")
-    group.add_argument("--allow-low-coverage", action="store_true",
-                       help="train even when under half the rows have a reference a correct answer can earn")
+        source.add("--dataset", metavar="SOURCE", help=_SOURCE_HELP)
+    group.add("--dataset-config", default=None, metavar="NAME", help="hub dataset configuration (e.g. main for gsm8k)")
+    group.add("--split", default="train", metavar="NAME", help="split to train on")
+    group.add("--prompt-field", default=None, metavar="FIELD",
+              help="prompt field(s), auto-detected if unset: several joined by '+' (body+question), "
+                   "dotted paths into structs allowed (question.stem+question.choices)")
+    group.add("--reference-field", default=None, metavar="FIELD",
+              help="reference field or dotted path (reward_model.ground_truth); auto-detected if unset")
+    group.add("--system-prompt", default=None, metavar="TEXT", help="system message put before every prompt")
+    group.add("--local-only", action="store_true", help="never touch the network: local files and caches only")
+    group.add("--allow-low-coverage", action="store_true",
+              help="train even when under half the rows have a reference a correct answer can earn")
     return group

@@ -1,116 +1,65 @@
-"""The rest of TRL's GRPOConfig on train_grpo.py's command line: flags, --grpo-arg, --config files.
+"""train_grpo.py's command line: every flag in its help group, the --demo presets, the flags of one
+invocation, and the README's flag table.
 
-    python train_grpo.py --config recipes/gsm8k-qwen2.5-0.5b-qlora.yaml --output-dir outputs/q05
-    python train_grpo.py --config outputs/q05/run_config.json --output-dir outputs/q05-again   # replay
-    python train_grpo.py ... --epsilon-high 0.28 --grpo-arg entropy_coef=0.001
-    python grpo_flags.py --readme README.md          # regenerate the README's flag table
+    python -m grpo_suite.flags --readme README.md      # regenerate the README's flag table
+    python -m grpo_suite.flags --readme README.md --check
 
-First-class flags cover the knobs of the recent literature (DAPO, GSPO, high-entropy tokens); any
-other GRPOConfig field goes through ``--grpo-arg KEY=VALUE``, typed from the dataclass itself. A
-``--config`` file (YAML or JSON) holds flags by their long names; the command line overrides it.
-Heavy imports (transformers, trl) happen inside the functions that need them, after the offline
-environment is set.
+The flags are defined here once; their checks and the GRPOConfig they build are in config.py
+(GRPO fields, --config, --grpo-arg) and checks.py (ranges, rewards, LoRA, resume).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import difflib
-import enum
 import json
-import logging
-import math
-import os
 import re
-import sys
-import types
-import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from grpo_suite import checks
-from grpo_suite.cli import OneLineParser, set_offline_env
-from grpo_suite.errors import UsageError, first_line, report_usage_error
+from grpo_suite.cli import OneLineParser, add_dataset_args
+from grpo_suite.errors import UsageError, report_usage_error
+from grpo_suite.probe import DEFAULT_PROMPTS
+from grpo_suite.reward_funcs import DEFAULT_LENGTH_MAX, DEFAULT_LENGTH_TARGET, DEFAULT_WEIGHTS, REWARD_COMPONENTS
 
-logger = logging.getLogger(__name__)
-
-KEY_VALUE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*=(.*)$", re.S)
-TRACKER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TABLE_START = "<!-- flags:start -->"
 TABLE_END = "<!-- flags:end -->"
-ADVANCED = "advanced"
-# Keys of a run's run_config.json that describe that invocation, not the run: a replay gets its own.
-NOT_REPLAYED = ("output_dir", "overwrite", "resume", "dry_run", "config")
-TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-FALSE_WORDS = frozenset({"false", "0", "no", "off"})
-NONE_WORDS = frozenset({"none", "null"})
+TRACKER_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+KEY_VALUE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*=(.*)$", re.S)
 
-# The new first-class flags: GRPOConfig field -> flag. Their defaults are GRPOConfig's own except
-# where the suite chose otherwise (optim, lr_scheduler_type); a test pins that.
-FIRST_CLASS = {
-    "epsilon_high": "--epsilon-high",
-    "importance_sampling_level": "--importance-sampling-level",
-    "mask_truncated_completions": "--mask-truncated-completions",
-    "top_entropy_quantile": "--top-entropy-quantile",
-    "steps_per_generation": "--steps-per-generation",
-    "generation_batch_size": "--generation-batch-size",
-    "multi_objective_aggregation": "--multi-objective-aggregation",
-    "top_k": "--top-k",
-    "min_p": "--min-p",
-    "repetition_penalty": "--repetition-penalty",
-    "chat_template_kwargs": "--chat-template-kwargs",
-    "optim": "--optim",
-    "lr_scheduler_type": "--lr-scheduler-type",
-    "warmup_steps": "--warmup-ratio",
-    "weight_decay": "--weight-decay",
-    "max_grad_norm": "--max-grad-norm",
-    "vllm_gpu_memory_utilization": "--vllm-gpu-memory-utilization",
-    "vllm_enable_sleep_mode": "--vllm-enable-sleep-mode",
-    "vllm_server_host": "--vllm-server-host",
-    "vllm_server_port": "--vllm-server-port",
-    "log_completions": "--log-completions",
-    "num_completions_to_print": "--num-completions-to-print",
-    "report_to": "--report-to",
+# Flags whose default depends on --demo: (default, demo default). The tiny demo model needs a
+# far higher learning rate and far shorter completions than a real one.
+PRESETS: dict[str, tuple[Any, Any]] = {
+    "learning_rate": (1e-5, 1e-3),
+    "max_completion_length": (512, 24),
+    "per_device_train_batch_size": (8, 32),
+    "max_steps": (-1, 60),
+    "num_train_epochs": (1.0, 1.0),
+    "logging_steps": (10, 5),
+    "save_steps": (200, 20),
 }
-# GRPOConfig fields train_grpo.grpo_config() sets from its older flags or from the device.
-SET_BY_SUITE = {
-    "output_dir": "--output-dir", "use_cpu": "the device (CUDA when available)", "bf16": "--dtype",
-    "fp16": "--dtype", "gradient_checkpointing": "--gradient-checkpointing", "learning_rate": "--learning-rate",
-    "beta": "--beta", "epsilon": "--epsilon", "loss_type": "--loss-type", "scale_rewards": "--scale-rewards",
-    "num_iterations": "--num-iterations", "num_generations": "--num-generations",
-    "max_completion_length": "--max-completion-length", "temperature": "--temperature", "top_p": "--top-p",
-    "per_device_train_batch_size": "--per-device-train-batch-size",
-    "gradient_accumulation_steps": "--gradient-accumulation-steps", "max_steps": "--max-steps",
-    "num_train_epochs": "--num-train-epochs", "seed": "--seed", "data_seed": "--seed",
-    "reward_weights": "--reward-weights", "use_vllm": "--use-vllm", "vllm_mode": "--vllm-mode",
-    "logging_steps": "--logging-steps", "save_strategy": "--save-steps", "save_steps": "--save-steps",
-    "eval_strategy": "--eval-steps", "eval_steps": "--eval-steps",
-    "per_device_eval_batch_size": "--per-device-train-batch-size", "disable_tqdm": "train_grpo.py",
-    "trust_remote_code": "--trust-remote-code", "model_init_kwargs": "--model, --dtype and --quantization",
-    "warmup_ratio": "--warmup-ratio",
-}
-FLAG_FOR_FIELD = {**SET_BY_SUITE, **FIRST_CLASS}
-# (dest, low, high, low inclusive, high inclusive), as checks.RANGES.
-RANGES = (
-    ("epsilon_high", 0, None, False, True),
-    ("top_entropy_quantile", 0, 1, True, True),
-    ("steps_per_generation", 1, None, True, True),
-    ("generation_batch_size", 1, None, True, True),
-    ("top_k", 0, None, True, True),
-    ("min_p", 0, 1, True, True),
-    ("repetition_penalty", 0, None, False, True),
-    ("warmup_ratio", 0, 1, True, False),
-    ("weight_decay", 0, None, True, True),
-    ("max_grad_norm", 0, None, True, True),
-    ("vllm_gpu_memory_utilization", 0, 1, False, True),
-    ("vllm_server_port", 1, 65535, True, True),
-    ("num_completions_to_print", 0, None, True, True),
-)
+
+# The one table of flags that belong to one invocation, not to the run: a --resume never adopts
+# them from the run's record, a --config replay of a run_config.json never re-applies them, and
+# a resume never compares them with the run's.
+PER_INVOCATION = frozenset({"output_dir", "overwrite", "resume", "dry_run", "debug", "probe", "probe_before_train",
+                            "force", "config"})
+# Of the run (a resume adopts them), but where and how it runs rather than what it trains: a
+# resume may change them without a note.
+FREE_ON_RESUME = frozenset({"local_only", "demo", "report_to", "allow_low_coverage", "vllm_gpu_memory_utilization",
+                            "vllm_enable_sleep_mode", "vllm_server_host", "vllm_server_port"})
+
+EXAMPLES = """examples:
+  python train_grpo.py --demo --output-dir outputs/demo                      # CPU, offline, minutes
+  python train_grpo.py --model Qwen/Qwen2.5-0.5B-Instruct --dataset openai/gsm8k --dataset-config main --dry-run
+  python train_grpo.py --model Qwen/Qwen2.5-0.5B-Instruct --dataset openai/gsm8k --dataset-config main --probe
+  python train_grpo.py --config recipes/qwen2.5-0.5b-gsm8k-qlora.yaml --output-dir outputs/q05
+  python train_grpo.py --output-dir outputs/q05 --resume                     # after Ctrl-C or a crash
+  python compare_base_vs_lora.py --adapter outputs/q05 --num-prompts 200     # the paired verdict
+"""
 
 
 # --------------------------------------------------------------------------------------------
-# Flags
+# Value types
 # --------------------------------------------------------------------------------------------
 
 
@@ -146,428 +95,183 @@ def key_value(text: str) -> str:
     return text
 
 
-def _groups(parser: argparse.ArgumentParser) -> dict[str, Any]:
-    return {group.title: group for group in parser._action_groups}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The new flags, in train_grpo.py's groups (GRPO, output) and an ``advanced`` group."""
-    groups = _groups(parser)
-    grpo, out = groups["GRPO"], groups["output"]
-    grpo.add_argument("--epsilon-high", type=float, default=None, metavar="EPS",
-                      help="upper clipping bound (DAPO's clip-higher, e.g. 0.28); unset: the same as --epsilon")
-    grpo.add_argument("--importance-sampling-level", choices=["token", "sequence"], default="token",
-                      help="importance ratio per token, or one per sequence (GSPO)")
-    grpo.add_argument("--mask-truncated-completions", action="store_true",
-                      help="leave completions cut at --max-completion-length out of the loss (DAPO)")
-    grpo.add_argument("--top-k", type=int, default=0, metavar="K", help="sample from the k most likely tokens; 0 = all")
-    grpo.add_argument("--min-p", type=float, default=None, metavar="P",
-                      help="drop tokens below this fraction of the top token's probability (0.01-0.2)")
-    grpo.add_argument("--repetition-penalty", type=float, default=1.0, metavar="X",
-                      help="above 1 discourages repeating tokens of the prompt and completion")
-    grpo.add_argument("--generation-batch-size", type=int, default=None, metavar="N",
-                      help="completions generated at once (unset: the per-device batch x processes x "
-                           "--steps-per-generation); not with --steps-per-generation")
-    grpo.add_argument("--steps-per-generation", type=int, default=None, metavar="N",
-                      help="optimizer micro-steps per generation batch (unset: --gradient-accumulation-steps)")
-    grpo.add_argument("--optim", default="auto", metavar="NAME",
-                      help="optimizer (any of transformers' OptimizerNames): auto is paged_adamw_8bit for 4-bit on "
-                           "CUDA (QLoRA) and adamw_torch otherwise")
-    grpo.add_argument("--lr-scheduler-type", default="constant_with_warmup", metavar="NAME",
-                      help="learning-rate schedule (transformers' SchedulerType: linear, cosine, constant, ...)")
-    grpo.add_argument("--warmup-ratio", type=float, default=0.0, metavar="FRACTION",
-                      help="fraction of the planned steps spent warming the learning rate up from 0")
-    grpo.add_argument("--weight-decay", type=float, default=0.0, metavar="X", help="AdamW weight decay")
-    grpo.add_argument("--max-grad-norm", type=float, default=1.0, metavar="X", help="gradient clipping norm; 0 = no clipping")
-    out.add_argument("--log-completions", action="store_true",
-                     help="log a table of prompts, completions and rewards every --logging-steps")
-    out.add_argument("--num-completions-to-print", type=int, default=None, metavar="N",
-                     help="with --log-completions: completions printed to the console (unset: all)")
-
-    advanced = parser.add_argument_group(ADVANCED, "rarely needed; any other GRPOConfig field: --grpo-arg")
-    advanced.add_argument("--config", metavar="FILE", default=None,
-                          help="YAML or JSON file of flags by long name (dashes or underscores), or a run's "
-                               "run_config.json to replay it; the command line overrides the file")
-    advanced.add_argument("--grpo-arg", action="append", default=[], type=key_value, metavar="KEY=VALUE",
-                          help="set any other GRPOConfig field, typed from TRL's dataclass (lists and dicts as "
-                               "JSON); repeatable, the last value of a key wins")
-    advanced.add_argument("--top-entropy-quantile", type=float, default=1.0, metavar="FRACTION",
-                          help="train only on this top fraction of tokens by entropy (0.2 in 'Beyond the 80/20 "
-                               "rule'); 1 = all tokens")
-    advanced.add_argument("--multi-objective-aggregation", default="sum_then_normalize",
-                          choices=["sum_then_normalize", "normalize_then_sum"],
-                          help="normalise the weighted sum of rewards, or each reward before summing (GDPO)")
-    advanced.add_argument("--chat-template-kwargs", type=json_object, default=None, metavar="JSON",
-                          help="keyword arguments of apply_chat_template, e.g. '{\"enable_thinking\": false}' "
-                               "for Qwen3")
-    advanced.add_argument("--vllm-gpu-memory-utilization", type=float, default=0.3, metavar="FRACTION",
-                          help="with --use-vllm colocate: fraction of GPU memory vLLM may take")
-    advanced.add_argument("--vllm-enable-sleep-mode", action="store_true",
-                          help="with --use-vllm colocate: offload vLLM's weights and cache during the optimizer step")
-    advanced.add_argument("--vllm-server-host", default="0.0.0.0", metavar="HOST", help="with --vllm-mode server: the server's host")
-    advanced.add_argument("--vllm-server-port", type=int, default=8000, metavar="PORT", help="with --vllm-mode server: its port")
+def preset_help(name: str, text: str) -> str:
+    default, demo = PRESETS[name]
+    return f"{text} (default: {default}; with --demo: {demo})"
 
 
 # --------------------------------------------------------------------------------------------
-# Checks and GRPOConfig fields
+# The parser
 # --------------------------------------------------------------------------------------------
 
 
-def check_flags(args: argparse.Namespace) -> None:
-    """Ranges and combinations of the new flags, names that only transformers knows, and --grpo-arg."""
-    for name, low, high, low_in, high_in in RANGES:
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"{checks._flag(name)} must be a finite number (got {value})")
-        too_low = low is not None and (value < low if low_in else value <= low)
-        too_high = high is not None and (value > high if high_in else value >= high)
-        if too_low or too_high:
-            raise UsageError(f"{checks._flag(name)} must be "
-                             f"{checks._range_text(low, high, low_in, high_in)} (got {value})")
-    if args.generation_batch_size is not None and args.steps_per_generation is not None:
-        raise UsageError("--generation-batch-size and --steps-per-generation set the same thing two ways; pass one")
-    if args.generation_batch_size is not None and args.generation_batch_size % args.num_generations:
-        raise UsageError(f"--generation-batch-size {args.generation_batch_size} must be divisible by "
-                         f"--num-generations {args.num_generations}: every prompt's group is generated whole")
-    if args.steps_per_generation is not None:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        batch = args.per_device_train_batch_size * world * args.steps_per_generation
-        if batch % args.num_generations:
-            raise UsageError(f"the generation batch (--per-device-train-batch-size {args.per_device_train_batch_size} "
-                             f"x {world} process(es) x --steps-per-generation {args.steps_per_generation} = {batch}) "
-                             f"must be divisible by --num-generations {args.num_generations}")
-    if args.epsilon_high is not None and args.epsilon_high < args.epsilon:
-        raise UsageError(f"--epsilon-high ({args.epsilon_high}) is below --epsilon ({args.epsilon}): the upper clip "
-                         "would be tighter than the lower one; pass a larger --epsilon-high (DAPO uses 0.28 with 0.2)")
-    if args.num_completions_to_print is not None and not args.log_completions:
-        raise UsageError("--num-completions-to-print needs --log-completions")
-    _check_choice("--optim", args.optim, optimizer_names(), also=("auto",))
-    _check_choice("--lr-scheduler-type", args.lr_scheduler_type, scheduler_names())
-    if args.report_to not in ("none", "all"):
-        for name in args.report_to.split(","):
-            _check_choice("--report-to", name, tracker_names(), also=("none", "all"))
-    grpo_arg_overrides(args.grpo_arg)
+def build_parser() -> OneLineParser:
+    """train_grpo.py's flags, grouped as a user meets them: start here, then each stage of a run."""
+    parser = OneLineParser(prog="train_grpo.py", description="GRPO fine-tuning of a causal LM with a LoRA adapter.",
+                           usage="%(prog)s (--model ID_OR_DIR --dataset SOURCE | --demo) --output-dir DIR [flags]",
+                           epilog=EXAMPLES)
+    start = parser.group("start here", "what to train, on what, and where; look before you train")
+    start.add("--model", metavar="ID_OR_DIR", help="hub id or local folder of a causal LM (required unless --demo)")
+    data = parser.group("data", "where the rows come from and how they become prompts and references")
+    add_dataset_args(parser, group=data, source=start)
+    start.add("--output-dir", metavar="DIR", help="folder for the adapter, logs and checkpoints")
+    start.add("--demo", action="store_true", help="use the embedded tiny model and arithmetic task (CPU, offline)")
+    start.add("--config", metavar="FILE", default=None,
+              help="YAML or JSON file of flags by long name (dashes or underscores), or a run's run_config.json to "
+                   "replay it; the command line overrides the file")
+    start.add("--dry-run", action="store_true",
+              help="load only data and tokenizer, show the prompt, reference and reward, then exit")
+    start.add("--probe", type=int, nargs="?", const=DEFAULT_PROMPTS, default=None, metavar="N",
+              help=f"sample a group for N training prompts (N defaults to {DEFAULT_PROMPTS}) with the run's model, "
+                   "generation settings and rewards, predict whether training can learn, write probe.json, and "
+                   "exit without training")
+    data.add("--max-samples", type=int, default=None, metavar="N", help="train on at most this many rows")
+    data.add("--eval-steps", type=int, default=0, metavar="N", help="evaluate on the held-out split every N steps; 0 = never")
+    data.add("--max-eval-samples", type=int, default=64, metavar="N", help="held-out rows used for evaluation")
+    data.add("--chat-template-kwargs", type=json_object, default=None, metavar="JSON",
+             help="keyword arguments of apply_chat_template, e.g. '{\"enable_thinking\": false}' for Qwen3; the dry "
+                  "run, the probe and the comparison render prompts with them too")
+
+    model = parser.group("model")
+    model.add("--revision", default=None, metavar="REV", help="hub revision (branch, tag or commit) of the model")
+    model.add("--trust-remote-code", action="store_true", help="run model code shipped with the checkpoint")
+    model.add("--quantization", choices=["auto", "4bit", "8bit", "none"], default="auto",
+              help="weight quantization: auto is 4bit (nf4, double quant) on CUDA and none on CPU")
+    model.add("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+              help="compute dtype: auto is bfloat16 where supported on CUDA, else float16; float32 on CPU")
+    model.add("--attn-implementation", default=None, metavar="NAME", help="e.g. sdpa, eager, flash_attention_2")
+    model.add("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None,
+              help="recompute activations to save memory (unset: on with CUDA, off on CPU)")
+
+    lora = parser.group("LoRA")
+    lora.add("--lora-r", type=int, default=16, metavar="R", help="LoRA rank")
+    lora.add("--lora-alpha", type=int, default=32, metavar="ALPHA", help="LoRA scaling alpha")
+    lora.add("--lora-dropout", type=float, default=0.05, metavar="P", help="LoRA dropout")
+    lora.add("--lora-target-modules", default="auto", metavar="NAMES",
+             help="comma-separated module names; auto finds every attention and MLP projection")
+    lora.add("--adapter", default=None, metavar="DIR", help="continue training this existing adapter folder (its "
+             "rank, alpha, dropout and layers are kept; it may not lie inside --output-dir)")
+
+    reward = parser.group("rewards")
+    reward.add("--rewards", default=",".join(REWARD_COMPONENTS), metavar="NAMES",
+               help=f"reward components to use, comma-separated; valid: {', '.join(REWARD_COMPONENTS)}")
+    reward.add("--reward-weights", default="", metavar="NAME=W,...",
+               help="weights overriding the defaults "
+                    f"({', '.join(f'{k}={v}' for k, v in DEFAULT_WEIGHTS.items())}); extra rewards default to 1")
+    reward.add("--length-target", type=int, default=DEFAULT_LENGTH_TARGET, metavar="CHARS",
+               help="length_reward is 1 up to this many characters")
+    reward.add("--length-max", type=int, default=DEFAULT_LENGTH_MAX, metavar="CHARS",
+               help="length_reward falls to 0 at this many characters")
+    reward.add("--extra-reward", action="append", default=[], metavar="MODULE:FUNCTION",
+               help="a user reward function (completions, **kwargs) -> list[float|None]; repeatable")
+
+    gen = parser.group("generation", "how each group of completions is sampled")
+    gen.add("--num-generations", type=int, default=8, metavar="G", help="completions sampled per prompt (group size)")
+    gen.add("--max-completion-length", type=int, default=None, metavar="TOKENS",
+            help=preset_help("max_completion_length", "max new tokens per completion"))
+    gen.add("--temperature", type=float, default=1.0, metavar="T", help="sampling temperature")
+    gen.add("--top-p", type=float, default=1.0, metavar="P", help="nucleus sampling probability")
+    gen.add("--top-k", type=int, default=0, metavar="K", help="sample from the k most likely tokens; 0 = all")
+    gen.add("--min-p", type=float, default=None, metavar="P",
+            help="drop tokens below this fraction of the top token's probability (0.01-0.2)")
+    gen.add("--repetition-penalty", type=float, default=1.0, metavar="X",
+            help="above 1 discourages repeating tokens of the prompt and completion")
+
+    opt = parser.group("optimisation")
+    opt.add("--learning-rate", type=float, default=None, metavar="LR",
+            help=preset_help("learning_rate", "AdamW learning rate; LoRA wants ~10x full fine-tuning's"))
+    opt.add("--max-steps", type=int, default=None, metavar="N", help=preset_help("max_steps", "optimizer steps; -1 = by epochs"))
+    opt.add("--num-train-epochs", type=float, default=None, metavar="N", help=preset_help("num_train_epochs", "epochs"))
+    opt.add("--optim", default="auto", metavar="NAME",
+            help="optimizer (any of transformers' OptimizerNames): auto is paged_adamw_8bit for 4-bit on CUDA "
+                 "(QLoRA) and adamw_torch otherwise")
+    opt.add("--lr-scheduler-type", default="constant_with_warmup", metavar="NAME",
+            help="learning-rate schedule (transformers' SchedulerType: linear, cosine, constant, ...)")
+    opt.add("--warmup-ratio", type=float, default=0.0, metavar="FRACTION",
+            help="fraction of the planned steps spent warming the learning rate up from 0")
+    opt.add("--weight-decay", type=float, default=0.0, metavar="X", help="AdamW weight decay")
+    opt.add("--max-grad-norm", type=float, default=1.0, metavar="X", help="gradient clipping norm; 0 = no clipping")
+    opt.add("--seed", type=int, default=0, metavar="N", help="random seed (data order, sampling, held-out split)")
+
+    batch = parser.group("batching", "completions per step: batch x processes x accumulation, G per prompt")
+    batch.add("--per-device-train-batch-size", type=int, default=None, metavar="N",
+              help=preset_help("per_device_train_batch_size", "completions per device per step"))
+    batch.add("--gradient-accumulation-steps", type=int, default=1, metavar="N", help="steps accumulated per update")
+    batch.add("--generation-batch-size", type=int, default=None, metavar="N",
+              help="completions generated at once (unset: the per-device batch x processes x --steps-per-generation); "
+                   "not with --steps-per-generation")
+    batch.add("--steps-per-generation", type=int, default=None, metavar="N",
+              help="optimizer micro-steps per generation batch (unset: --gradient-accumulation-steps)")
+    batch.add("--num-iterations", type=int, default=1, metavar="MU", help="optimisation passes per generation batch (mu)")
+
+    loss = parser.group("loss", "how advantages and token losses are computed")
+    loss.add("--loss-type", default="dapo", choices=["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo"],
+             help="token-loss aggregation (see TRL's GRPOConfig)")
+    loss.add("--beta", type=float, default=0.0, metavar="X", help="KL coefficient against the base model; 0 = no KL")
+    loss.add("--epsilon", type=float, default=0.2, metavar="EPS", help="PPO clipping range")
+    loss.add("--epsilon-high", type=float, default=None, metavar="EPS",
+             help="upper clipping bound (DAPO's clip-higher, e.g. 0.28); unset: the same as --epsilon")
+    loss.add("--scale-rewards", default="group", choices=["group", "batch", "none"],
+             help="divide advantages by the reward std of the group, the batch, or not at all")
+    loss.add("--importance-sampling-level", choices=["token", "sequence"], default="token",
+             help="importance ratio per token, or one per sequence (GSPO)")
+    loss.add("--mask-truncated-completions", action="store_true",
+             help="leave completions cut at --max-completion-length out of the loss (DAPO)")
+    loss.add("--top-entropy-quantile", type=float, default=1.0, metavar="FRACTION",
+             help="train only on this top fraction of tokens by entropy (0.2 in 'Beyond the 80/20 rule'); 1 = all tokens")
+    loss.add("--multi-objective-aggregation", default="sum_then_normalize",
+             choices=["sum_then_normalize", "normalize_then_sum"],
+             help="normalise the weighted sum of rewards, or each reward before summing (GDPO)")
+
+    vllm = parser.group("vLLM", "generation with vLLM (pip install vllm; not with 4-bit or 8-bit weights)")
+    vllm.add("--use-vllm", action="store_true", help="generate with vLLM")
+    vllm.add("--vllm-mode", default="colocate", choices=["colocate", "server"], help="vLLM placement")
+    vllm.add("--vllm-gpu-memory-utilization", type=float, default=0.3, metavar="FRACTION",
+             help="with --vllm-mode colocate: fraction of GPU memory vLLM may take")
+    vllm.add("--vllm-enable-sleep-mode", action="store_true",
+             help="with --vllm-mode colocate: offload vLLM's weights and cache during the optimizer step")
+    vllm.add("--vllm-server-host", default="0.0.0.0", metavar="HOST", help="with --vllm-mode server: the server's host")
+    vllm.add("--vllm-server-port", type=int, default=8000, metavar="PORT", help="with --vllm-mode server: its port")
+
+    out = parser.group("output and resume")
+    out.add("--overwrite", action="store_true",
+            help="replace an earlier run of this suite in --output-dir; it is kept aside until the new run saves its "
+                 "first checkpoint, and put back if the new run fails before then")
+    out.add("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
+    out.add("--save-steps", type=int, default=None, metavar="N", help=preset_help("save_steps", "checkpoint every N steps"))
+    out.add("--logging-steps", type=int, default=None, metavar="N", help=preset_help("logging_steps", "log every N steps"))
+    out.add("--report-to", default="none", type=tracker_list, metavar="NAMES",
+            help="experiment trackers, comma-separated: any transformers accepts (wandb, tensorboard, trackio, "
+                 "mlflow, comet_ml, ...), all, or none")
+    out.add("--log-completions", action="store_true",
+            help="log a table of prompts, completions and rewards every --logging-steps")
+    out.add("--num-completions-to-print", type=int, default=None, metavar="N",
+            help="with --log-completions: completions printed to the console (unset: all)")
+    out.add("--debug", action="store_true", help="print the full traceback of an unexpected error")
+
+    watch = parser.group("probe and watchdog", "whether the run can learn, before and while it trains")
+    watch.add("--probe-before-train", type=int, nargs="?", const=DEFAULT_PROMPTS, default=None, metavar="N",
+              help="run the probe first, and refuse to train when its verdict is 'cannot learn'")
+    watch.add("--force", action="store_true", help="train even when --probe-before-train says it cannot learn")
+    watch.add("--watchdog", action=argparse.BooleanOptionalAction, default=True,
+              help="warn during training when the run stops learning (no reward spread, flat reward, clipped "
+                   "completions, entropy collapse, NaN reward)")
+    watch.add("--stop-when-stuck", type=int, default=0, metavar="LOGS",
+              help="save and stop when a watchdog condition has held for this many logged steps; 0 = never")
+
+    advanced = parser.group("advanced", "any other GRPOConfig field")
+    advanced.add("--grpo-arg", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+                 help="set any other GRPOConfig field, typed from TRL's dataclass (lists and dicts as JSON); "
+                      "repeatable, the last value of a key wins")
+    return parser
 
 
-def _check_choice(flag: str, value: str, valid: Sequence[str], also: Sequence[str] = ()) -> None:
-    if value in valid or value in also:
-        return
-    close = difflib.get_close_matches(value, list(valid) + list(also), n=3, cutoff=0.5)
-    hint = f"closest: {', '.join(close)}; " if close else ""
-    raise UsageError(f"{flag} {value!r} is not one transformers knows; {hint}valid: {', '.join(list(also) + list(valid))}")
-
-
-def optimizer_names() -> list[str]:
-    from transformers.training_args import OptimizerNames
-
-    return [o.value for o in OptimizerNames]
-
-
-def scheduler_names() -> list[str]:
-    from transformers.trainer_utils import SchedulerType
-
-    return [s.value for s in SchedulerType]
-
-
-def tracker_names() -> list[str]:
-    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
-
-    return sorted(INTEGRATION_TO_CALLBACK)
-
-
-def resolve_optim(choice: str, on_cuda: bool, quantization: str) -> str:
-    """``auto``: QLoRA's paged 8-bit AdamW for 4-bit weights on CUDA, plain AdamW otherwise."""
-    if choice != "auto":
-        return choice
-    return "paged_adamw_8bit" if on_cuda and quantization == "4bit" else "adamw_torch"
-
-
-def config_fields(args: argparse.Namespace, on_cuda: bool, quantization: str) -> dict[str, Any]:
-    """GRPOConfig keyword arguments of the new first-class flags."""
-    check_flags(args)
-    return {
-        "epsilon_high": args.epsilon_high,
-        "importance_sampling_level": args.importance_sampling_level,
-        "mask_truncated_completions": args.mask_truncated_completions,
-        "top_entropy_quantile": args.top_entropy_quantile,
-        "steps_per_generation": args.steps_per_generation,
-        "generation_batch_size": args.generation_batch_size,
-        "multi_objective_aggregation": args.multi_objective_aggregation,
-        "top_k": args.top_k,
-        "min_p": args.min_p,
-        "repetition_penalty": args.repetition_penalty,
-        "chat_template_kwargs": args.chat_template_kwargs,
-        "optim": resolve_optim(args.optim, on_cuda, quantization),
-        "lr_scheduler_type": args.lr_scheduler_type,
-        "warmup_steps": args.warmup_ratio,  # transformers 5 reads a float below 1 as a ratio of the steps
-        "weight_decay": args.weight_decay,
-        "max_grad_norm": args.max_grad_norm,
-        "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization,
-        "vllm_enable_sleep_mode": args.vllm_enable_sleep_mode,
-        "vllm_server_host": args.vllm_server_host,
-        "vllm_server_port": args.vllm_server_port,
-        "log_completions": args.log_completions,
-        "num_completions_to_print": args.num_completions_to_print,
-        "report_to": [] if args.report_to == "none" else ("all" if args.report_to == "all" else args.report_to.split(",")),
-    }
-
-
-def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
-    """GRPOConfig from the flags' fields and the --grpo-arg overrides; its own refusals are one line."""
-    from trl import GRPOConfig
-
-    overrides = grpo_arg_overrides(grpo_args)
-    for key in overrides:
-        if key in fields:  # grpo_config() sets it: the flag is the one way, so a run has one value for it
-            raise UsageError(f"--grpo-arg {key}: train_grpo.py sets {key} from "
-                             f"{FLAG_FOR_FIELD.get(key, 'its own flags')}; use that instead")
-    try:
-        return GRPOConfig(**fields, **overrides)
-    except (ValueError, TypeError) as err:
-        raise UsageError(f"TRL's GRPOConfig refused these settings: {first_line(err)}") from err
-
-
-# --------------------------------------------------------------------------------------------
-# --grpo-arg KEY=VALUE, typed from the dataclass
-# --------------------------------------------------------------------------------------------
-
-
-def grpo_fields() -> dict[str, Any]:
-    """GRPOConfig's init fields and their resolved types."""
-    from trl import GRPOConfig
-
-    hints = typing.get_type_hints(GRPOConfig)
-    return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(GRPOConfig) if f.init}
-
-
-def grpo_arg_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as typed GRPOConfig keyword arguments; the last value of a key wins."""
-    if not items:
-        return {}
-    fields = grpo_fields()
-    overrides: dict[str, Any] = {}
-    for item in items:
-        match = KEY_VALUE.match(item)
-        if not match:
-            raise UsageError(f"--grpo-arg {item!r} is not KEY=VALUE (e.g. --grpo-arg entropy_coef=0.001)")
-        key, text = match.group(1).replace("-", "_"), match.group(2).strip()
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3, cutoff=0.6)
-            hint = f"closest: {', '.join(close)}" if close else "see TRL's GRPOConfig documentation for the names"
-            raise UsageError(f"--grpo-arg {key}: GRPOConfig has no field {key!r}; {hint}")
-        if key in FLAG_FOR_FIELD:
-            raise UsageError(f"--grpo-arg {key}: train_grpo.py sets {key} from {FLAG_FOR_FIELD[key]}; use that instead")
-        try:
-            overrides[key] = convert(text, fields[key])
-        except ValueError as err:
-            raise UsageError(f"--grpo-arg {key}={text}: {err} (GRPOConfig.{key} is {type_name(fields[key])})") from err
-    return overrides
-
-
-def type_name(tp: Any) -> str:
-    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
-
-
-def convert(text: str, tp: Any) -> Any:
-    """A command-line string as a value of type ``tp`` (bool, int, float, str, enums, lists, dicts, unions)."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        members = typing.get_args(tp)
-        if type(None) in members and text.lower() in NONE_WORDS:
-            return None
-        if any(m is dict or typing.get_origin(m) is dict for m in members):
-            return _json_as(text, dict, "an object {...}")  # 'dict | str': the str is only TRL's CLI form of a dict
-        errors = []
-        for member in sorted((m for m in members if m is not type(None)), key=_try_order):
-            try:
-                return convert(text, member)
-            except ValueError as err:
-                errors.append(str(err))
-        raise ValueError("; ".join(errors))
-    if origin is typing.Literal:
-        for choice in typing.get_args(tp):
-            if str(choice).lower() == text.lower():
-                return choice
-        raise ValueError(f"expected one of {', '.join(map(str, typing.get_args(tp)))}")
-    if tp is bool:
-        if text.lower() in TRUE_WORDS | FALSE_WORDS:
-            return text.lower() in TRUE_WORDS
-        raise ValueError(f"{text!r} is not true or false")
-    if tp is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an integer") from None
-    if tp is float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{text!r} is not a finite number")
-        return value
-    if tp is str or tp is Any:
-        return text
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        try:
-            return tp(text).value
-        except ValueError:
-            raise ValueError(f"{text!r} is not one of {', '.join(str(m.value) for m in tp)}") from None
-    if tp is dict or origin is dict:
-        return _json_as(text, dict, "an object {...}")
-    if tp is list or origin is list:
-        return _list(text, (typing.get_args(tp) or (str,))[0])
-    raise ValueError(f"a {type_name(tp)} cannot be given on the command line")
-
-
-def _try_order(tp: Any) -> int:
-    """In a union, the strictest reading first: '1' is an int before it is a string."""
-    order = (bool, int, float)
-    if tp in order:
-        return order.index(tp)
-    if tp is str or tp is Any:
-        return 9
-    return 5
-
-
-def _json_as(text: str, kind: type, what: str) -> Any:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"not JSON ({err.msg}); write {what}") from None
-    if not isinstance(value, kind):
-        raise ValueError(f"a JSON {type(value).__name__}, not {what}")
-    return value
-
-
-def _list(text: str, item_type: Any) -> list:
-    """A JSON list, or comma-separated items, each of the list's item type."""
-    if text.startswith("["):
-        return [convert(json.dumps(v) if not isinstance(v, str) else v, item_type) for v in _json_as(text, list, "a list")]
-    return [convert(part.strip(), item_type) for part in text.split(",") if part.strip()]
-
-
-# --------------------------------------------------------------------------------------------
-# --config FILE
-# --------------------------------------------------------------------------------------------
-
-
-def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the command line over the --config file's flags, then check the new flags."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    path = config_path(argv)
-    tokens = config_tokens(parser, load_config(path), path) if path else []
-    args = parser.parse_args(tokens + argv)
-    if args.local_only or args.demo:
-        set_offline_env()  # the checks below import transformers
-    check_flags(args)
-    return args
-
-
-def config_path(argv: Sequence[str]) -> str | None:
-    """The last --config FILE (or --config=FILE) before any ``--``."""
-    path = None
-    for i, token in enumerate(argv):
-        if token == "--":
-            break
-        if token == "--config" and i + 1 < len(argv):
-            path = argv[i + 1]
-        elif token.startswith("--config="):
-            path = token.partition("=")[2]
-    return path
-
-
-def load_config(path: str) -> dict[str, Any]:
-    """The flags of a YAML or JSON file, keys with underscores; a run record gives its ``args``."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise UsageError(f"--config {path}: no such file; pass a YAML or JSON file of flags, or a run's run_config.json")
-    text = file.read_text(encoding="utf-8")
-    try:
-        if file.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except json.JSONDecodeError as err:
-        raise UsageError(f"--config {path}: not valid JSON at line {err.lineno}: {err.msg}") from err
-    except Exception as err:  # yaml.YAMLError, imported lazily: its first line names the line and column
-        raise UsageError(f"--config {path}: not valid YAML: {' '.join(str(err).split())}") from err
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UsageError(f"--config {path}: holds a {type(data).__name__}; write one flag per line, e.g. 'lora_r: 16'")
-    if isinstance(data.get("args"), dict) and "suite" in data:  # a run's run_config.json: replay its flags
-        data = {k: v for k, v in data["args"].items() if k not in NOT_REPLAYED}
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        name = str(key).lstrip("-").replace("-", "_")
-        if name in values:
-            raise UsageError(f"--config {path}: {key!r} is given twice (dashes and underscores name the same flag)")
-        values[name] = value
-    return values
-
-
-def config_tokens(parser: argparse.ArgumentParser, values: dict[str, Any], path: str) -> list[str]:
-    """The file's flags as command-line tokens, checked by the parser itself, so errors name the file."""
-    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
-    tokens: list[str] = []
-    for name, value in values.items():
-        if name == "config":
-            raise UsageError(f"--config {path}: config files do not nest; remove its 'config' key")
-        action = actions.get(name)
-        if action is None:
-            close = difflib.get_close_matches(name, list(actions), n=3, cutoff=0.6)
-            hint = f"closest: {', '.join(_long(actions[c]) for c in close)}" if close else "see --help for the flags"
-            raise UsageError(f"--config {path}: unknown flag {name!r}; {hint}")
-        tokens += _tokens(action, value, path)
-    parser.exit_on_error = False  # a bad value raises here, so the message can name the file
-    try:
-        parser.parse_args(tokens)
-    except argparse.ArgumentError as err:
-        raise UsageError(f"--config {path}: {err}") from err
-    finally:
-        parser.exit_on_error = True
-    return tokens
-
-
-def _long(action: argparse.Action) -> str:
-    """The flag's first long name (BooleanOptionalAction lists --x before --no-x)."""
-    return next((s for s in action.option_strings if s.startswith("--")), action.option_strings[0])
-
-
-def _tokens(action: argparse.Action, value: Any, path: str) -> list[str]:
-    flag = _long(action)
-    if value is None:
-        return []  # the flag's own default
-    if isinstance(action, argparse.BooleanOptionalAction):
-        _need_bool(flag, value, path)
-        return [flag if value else "--no-" + flag[2:]]
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        _need_bool(flag, value, path)
-        return [flag] if value == action.const else []
-    if isinstance(action, argparse._AppendAction):
-        items = value if isinstance(value, list) else [value]
-        return [t for item in items for t in (flag, _text(item))]
-    if isinstance(value, list):
-        raise UsageError(f"--config {path}: {flag} takes one value, not a list")
-    return [flag, _text(value)]
-
-
-def _need_bool(flag: str, value: Any, path: str) -> None:
-    if not isinstance(value, bool):
-        raise UsageError(f"--config {path}: {flag} is on or off: write true or false (got {value!r})")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+def explicit_flags(parser: OneLineParser, argv: Sequence[str]) -> set[str]:
+    """The flags given on the command line (as dests), not left at their defaults."""
+    unset = object()  # not a string, so argparse leaves it unconverted
+    parser.set_defaults(**{action.dest: unset for action in parser.flag_actions()})
+    given, _ = parser.parse_known_args(list(argv))
+    return {name for name, value in vars(given).items() if value is not unset}
 
 
 # --------------------------------------------------------------------------------------------
@@ -575,21 +279,19 @@ def _text(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def flag_table(parser: argparse.ArgumentParser) -> str:
+def flag_table(parser: OneLineParser) -> str:
     """Markdown tables of every flag by group, from the parser: the README cannot drift from --help."""
     lines = []
-    for group in parser._action_groups:
-        actions = [a for a in group._group_actions if a.option_strings and a.dest != "help"]
-        if not actions:
-            continue
-        lines += ["", f"**{group.title}**", "", "| flag | default | what it does |", "|---|---|---|"]
-        for action in actions:
+    for group in parser.layout:
+        lines += ["", f"**{group.title}**" + (f": {group.description}" if group.description else ""), "",
+                  "| flag | default | what it does |", "|---|---|---|"]
+        for action in group.actions:
             flag = ", ".join(f"`{s}`" for s in action.option_strings)
             if action.metavar or action.choices:
                 flag += f" `{action.metavar or '{' + ','.join(map(str, action.choices)) + '}'}`"
-            default = "" if action.default in (None, [], False, argparse.SUPPRESS) else f"`{action.default}`"
-            text = " ".join((action.help or "").replace("%%", "%").split()).replace("|", "\\|")
-            lines.append(f"| {flag} | {default} | {text} |")
+            default = "" if action.default in (None, [], False, "", argparse.SUPPRESS) else f"`{action.default}`"
+            text = re.sub(r" \(default: [^()]*\)$", "", " ".join((action.help or "").replace("%%", "%").split()))
+            lines.append(f"| {flag} | {default} | {text.replace('|', chr(92) + '|')} |")
     return "\n".join(lines).strip() + "\n"
 
 
@@ -601,26 +303,25 @@ def replace_table(readme: str, table: str) -> str:
     return readme[: start + len(TABLE_START)] + "\n" + table + readme[end:]
 
 
-def build_parser() -> argparse.ArgumentParser:
-
-    parser = OneLineParser(description="Write train_grpo.py's flag table into the README.")
-    parser.add_argument("--readme", default="README.md", help="the README to update between the flag markers")
-    parser.add_argument("--check", action="store_true", help="only check that the table is current; exit 1 if not")
+def build_table_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m grpo_suite.flags", description="Write train_grpo.py's flag table into the README.")
+    table = parser.group("flag table")
+    table.add("--readme", default="README.md", metavar="FILE", help="the README to update between the flag markers")
+    table.add("--check", action="store_true", help="only check that the table is current; exit 1 if not")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import train_grpo
-
-    args = build_parser().parse_args(argv)
+    args = build_table_parser().parse_args(argv)
     try:
         path = Path(args.readme)
         old = path.read_text(encoding="utf-8")
-        new = replace_table(old, flag_table(train_grpo.build_parser()))
+        new = replace_table(old, flag_table(build_parser()))
     except (UsageError, OSError) as err:
         return report_usage_error(err)
     if args.check:
-        print("the flag table is current" if new == old else f"the flag table in {path} is stale: run grpo_flags.py")
+        print("the flag table is current" if new == old else
+              f"the flag table in {path} is stale: run python -m grpo_suite.flags --readme {path}")
         return 0 if new == old else 1
     if new != old:
         path.write_text(new, encoding="utf-8")

@@ -13,7 +13,6 @@ warns once per cause, quietly when all is well.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -38,22 +37,6 @@ EXPLICIT_SOURCES = frozenset({"marker", "answer_tag", "boxed", "answer_is"})
 # A training step is generation, then a forward pass of the policy over every completion and a
 # backward pass; a backward costs about two forwards, so the optimisation part is ~3 forwards.
 FORWARD_BACKWARD_FACTOR = 3.0
-
-
-def add_arguments(parser) -> None:
-    group = parser.add_argument_group("probe and watchdog")
-    group.add_argument("--probe", type=int, nargs="?", const=DEFAULT_PROMPTS, default=None, metavar="N",
-                       help=f"sample a group for N training prompts (default {DEFAULT_PROMPTS}) with the run's model, "
-                       "generation settings and rewards, predict whether training can learn, write probe.json, and "
-                       "exit without training")
-    group.add_argument("--probe-before-train", type=int, nargs="?", const=DEFAULT_PROMPTS, default=None, metavar="N",
-                       help="run the probe first, and refuse to train when its verdict is 'cannot learn'")
-    group.add_argument("--force", action="store_true", help="train even when --probe-before-train says it cannot learn")
-    group.add_argument("--watchdog", action=argparse.BooleanOptionalAction, default=True,
-                       help="warn during training when the run stops learning (no reward spread, flat reward, "
-                       "clipped completions, entropy collapse, NaN reward)")
-    group.add_argument("--stop-when-stuck", type=int, default=0, metavar="LOGS",
-                       help="save and stop when a watchdog condition has held for this many logged steps; 0 = never")
 
 
 # --------------------------------------------------------------------------------------------

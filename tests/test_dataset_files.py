@@ -356,9 +356,9 @@ def test_no_reference_at_all_warns_but_is_not_refused(caplog):
 
 
 def test_allow_low_coverage_flag_is_a_dataset_flag():
-    import argparse
+    from grpo_suite.cli import OneLineParser
 
-    parser = argparse.ArgumentParser()
+    parser = OneLineParser()
     dataset_utils.add_dataset_args(parser)
     assert parser.parse_args(["--allow-low-coverage"]).allow_low_coverage is True
     assert parser.parse_args([]).allow_low_coverage is False

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grpo_suite import flags as grpo_flags
+from grpo_suite import config as grpo_config
+from grpo_suite import flags as train_flags
 import train_grpo
 from dataset_utils import UsageError
 
@@ -52,7 +53,7 @@ def _base(demo_assets, out) -> list[str]:
 
 
 def _parse(argv):
-    return grpo_flags.parse_with_config(train_grpo.build_parser(), argv)
+    return grpo_config.parse_with_config(train_grpo.build_parser(), argv)
 
 
 def _value(value):
@@ -76,7 +77,7 @@ def test_generation_batch_size_and_report_to_reach_the_config(demo_assets, tmp_p
     # Parsed only: resolving would refuse trackers that are not installed here (wandb, mlflow).
     args = _parse(_base(demo_assets, tmp_path / "r2") + ["--report-to", "wandb, MLflow"])
     assert args.report_to == "wandb,mlflow"
-    assert grpo_flags.config_fields(args, False, "none")["report_to"] == ["wandb", "mlflow"]
+    assert grpo_config.config_fields(args, False, "none")["report_to"] == ["wandb", "mlflow"]
 
 
 def test_new_flags_default_to_grpo_configs_own_defaults_except_the_suites_choices():
@@ -84,11 +85,11 @@ def test_new_flags_default_to_grpo_configs_own_defaults_except_the_suites_choice
 
     defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     args = train_grpo.build_parser().parse_args([])
-    fields = grpo_flags.config_fields(args, on_cuda=False, quantization="none")
+    fields = grpo_config.config_fields(args, on_cuda=False, quantization="none")
     chosen = {"optim": "adamw_torch", "lr_scheduler_type": "constant_with_warmup", "report_to": []}
     for name, value in fields.items():
         assert value == chosen.get(name, defaults[name]), name
-    assert set(fields) == set(grpo_flags.FIRST_CLASS)
+    assert set(fields) == set(grpo_config.FIRST_CLASS)
 
 
 @pytest.mark.parametrize("choice, on_cuda, quantization, expected", [
@@ -99,7 +100,7 @@ def test_new_flags_default_to_grpo_configs_own_defaults_except_the_suites_choice
     ("adamw_torch_fused", True, "4bit", "adamw_torch_fused"),
 ])
 def test_optim_auto_is_paged_8bit_adamw_only_for_4bit_on_cuda(choice, on_cuda, quantization, expected):
-    assert grpo_flags.resolve_optim(choice, on_cuda, quantization) == expected
+    assert grpo_config.resolve_optim(choice, on_cuda, quantization) == expected
 
 
 # --- --grpo-arg ---------------------------------------------------------------------------------
@@ -118,33 +119,33 @@ def test_optim_auto_is_paged_8bit_adamw_only_for_4bit_on_cuda(choice, on_cuda, q
     ("num-generations-eval=4", "num_generations_eval", 4),
 ])
 def test_grpo_arg_values_are_typed_from_the_dataclass(item, field, expected):
-    assert grpo_flags.grpo_arg_overrides([item]) == {field: expected}
+    assert grpo_config.grpo_arg_overrides([item]) == {field: expected}
 
 
 def test_grpo_arg_last_value_of_a_key_wins():
-    assert grpo_flags.grpo_arg_overrides(["entropy_coef=0.1", "entropy_coef=0.2"]) == {"entropy_coef": 0.2}
+    assert grpo_config.grpo_arg_overrides(["entropy_coef=0.1", "entropy_coef=0.2"]) == {"entropy_coef": 0.2}
 
 
 @given(st.integers(min_value=-10**9, max_value=10**9))
 def test_grpo_arg_integers_round_trip(n):
-    assert grpo_flags.grpo_arg_overrides([f"ref_model_sync_steps={n}"]) == {"ref_model_sync_steps": n}
+    assert grpo_config.grpo_arg_overrides([f"ref_model_sync_steps={n}"]) == {"ref_model_sync_steps": n}
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False, width=64))
 def test_grpo_arg_floats_round_trip(x):
-    assert grpo_flags.grpo_arg_overrides([f"entropy_coef={x!r}"]) == {"entropy_coef": x}
+    assert grpo_config.grpo_arg_overrides([f"entropy_coef={x!r}"]) == {"entropy_coef": x}
 
 
 @given(st.lists(st.integers(min_value=-1000, max_value=1000), max_size=5))
 def test_list_fields_take_json_or_commas(items):
-    assert grpo_flags.convert(json.dumps(items), list[int]) == items
-    assert grpo_flags.convert(",".join(map(str, items)), list[int] | None) == items
+    assert grpo_config.convert(json.dumps(items), list[int]) == items
+    assert grpo_config.convert(",".join(map(str, items)), list[int] | None) == items
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=8), st.integers() | st.booleans() | st.text(max_size=8),
                        max_size=4))
 def test_dict_fields_take_json_objects(value):
-    assert grpo_flags.convert(json.dumps(value), dict | str | None) == value
+    assert grpo_config.convert(json.dumps(value), dict | str | None) == value
 
 
 @pytest.mark.parametrize("item, message", [
@@ -162,7 +163,7 @@ def test_dict_fields_take_json_objects(value):
 ])
 def test_bad_grpo_args_are_refused_naming_the_fix(item, message):
     with pytest.raises(UsageError, match=None) as err:
-        grpo_flags.grpo_arg_overrides([item])
+        grpo_config.grpo_arg_overrides([item])
     assert message in str(err.value)
 
 
@@ -223,7 +224,7 @@ def test_config_file_takes_dashes_or_underscores_and_the_command_line_wins(tmp_p
     assert (args.lora_r, args.lora_alpha, args.epsilon_high) == (4, 24, 0.3)
     assert args.mask_truncated_completions is True and args.gradient_checkpointing is False
     assert args.chat_template_kwargs == {"enable_thinking": False}
-    assert grpo_flags.grpo_arg_overrides(args.grpo_arg) == {"entropy_coef": 0.2}
+    assert grpo_config.grpo_arg_overrides(args.grpo_arg) == {"entropy_coef": 0.2}
 
 
 def test_json_config_file_loads_the_same_as_yaml(tmp_path):
@@ -261,16 +262,35 @@ def test_missing_config_file_is_one_line(tmp_path, capsys):
 
 def test_readme_flag_table_is_generated_from_the_parser():
     readme = README.read_text()
-    table = grpo_flags.flag_table(train_grpo.build_parser())
-    assert grpo_flags.replace_table(readme, table) == readme, "run: python grpo_flags.py --readme README.md"
+    table = train_flags.flag_table(train_grpo.build_parser())
+    assert train_flags.replace_table(readme, table) == readme, "run: python -m grpo_suite.flags --readme README.md"
     for flag in ("--epsilon-high", "--grpo-arg", "--config", "--vllm-server-port", "--report-to"):
         assert f"`{flag}`" in table
     assert "**advanced**" in table
 
 
-def test_help_puts_rarely_used_flags_in_the_advanced_group():
+def test_help_starts_with_the_flags_a_new_user_needs_and_splits_grpo_by_stage():
     parser = train_grpo.build_parser()
-    groups = {g.title: {a.dest for a in g._group_actions} for g in parser._action_groups}
-    assert {"grpo_arg", "config", "vllm_server_port", "top_entropy_quantile"} <= groups["advanced"]
-    assert {"epsilon_high", "importance_sampling_level", "optim"} <= groups["GRPO"]
-    assert {"log_completions", "report_to"} <= groups["output"]
+    groups = {g.title: [a.dest for a in g.actions] for g in parser.layout}
+    assert list(groups)[0] == "start here"
+    assert groups["start here"] == ["model", "dataset", "output_dir", "demo", "config", "dry_run", "probe"]
+    assert {"temperature", "top_k", "num_generations", "max_completion_length"} <= set(groups["generation"])
+    assert {"learning_rate", "optim", "warmup_ratio", "max_steps"} <= set(groups["optimisation"])
+    assert {"per_device_train_batch_size", "steps_per_generation", "generation_batch_size"} <= set(groups["batching"])
+    assert {"beta", "epsilon", "epsilon_high", "loss_type", "importance_sampling_level"} <= set(groups["loss"])
+    assert {"use_vllm", "vllm_mode", "vllm_server_port"} <= set(groups["vLLM"])
+    assert groups["advanced"] == ["grpo_arg"]
+    every = [dest for dests in groups.values() for dest in dests]
+    assert len(every) == len(set(every)), "a flag is listed in two groups"
+
+
+def test_help_prints_no_empty_default_and_ends_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        train_grpo.main(["--help"])
+    text = capsys.readouterr().out
+    flat = " ".join(text.split())  # argparse wraps help lines
+    assert "(default: None)" not in flat and "(default: )" not in flat and "(default: [])" not in flat
+    assert "(default: 512; with --demo: 24)" in flat  # the preset text, not followed by argparse's own
+    assert "(default: 8)" in flat  # --num-generations: a real default is still shown
+    assert text.rstrip().splitlines()[-1].startswith("  python compare_base_vs_lora.py")
+    assert "examples:" in text and text.count("\n") < 260

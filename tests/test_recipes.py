@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grpo_suite import flags
+from grpo_suite import config as grpo_config
 from grpo_suite import run_folder
 import train_grpo
 
@@ -46,8 +46,8 @@ def test_there_are_recipes_for_each_setting_the_issue_names():
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_every_recipe_holds_only_known_flags_of_valid_values(recipe):
-    values = flags.load_config(str(recipe))
-    tokens = flags.config_tokens(train_grpo.build_parser(), values, str(recipe))
+    values = grpo_config.load_config(str(recipe))
+    tokens = grpo_config.config_tokens(train_grpo.build_parser(), values, str(recipe))
     args = train_grpo.build_parser().parse_args(tokens)
     for key, value in values.items():
         assert getattr(args, key) == value, key
@@ -80,7 +80,7 @@ def test_a_run_replayed_from_its_run_config_resolves_to_the_same_configuration(d
     assert train_grpo.main(argv) == 0
     record = _record(first)
 
-    again = flags.parse_with_config(train_grpo.build_parser(),
+    again = grpo_config.parse_with_config(train_grpo.build_parser(),
                                          ["--config", str(first / "run_config.json"), "--output-dir",
                                           str(tmp_path / "again")])
     again = train_grpo.resolve_args(again)
@@ -91,7 +91,7 @@ def test_a_run_replayed_from_its_run_config_resolves_to_the_same_configuration(d
     assert replayed["importance_sampling_level"] == "sequence" and replayed["grpo_arg"] == ["entropy_coef=0.001"]
 
     fresh = [str(tmp_path / "fresh") if a == str(first) else a for a in argv]  # the first folder is taken now
-    original = train_grpo.resolve_args(flags.parse_with_config(train_grpo.build_parser(), fresh))
+    original = train_grpo.resolve_args(grpo_config.parse_with_config(train_grpo.build_parser(), fresh))
     weights = list(record["rewards"].values())
     a, b = train_grpo.grpo_config(original, weights).to_dict(), train_grpo.grpo_config(again, weights).to_dict()
     differ = {k for k in a if a[k] != b[k]} - {"output_dir", "logging_dir"}
@@ -103,7 +103,7 @@ def test_a_replay_ignores_how_the_recorded_run_was_invoked(tmp_path):
     record = {"suite": run_folder.SUITE, "args": {"output_dir": "/x", "overwrite": True, "resume": False, "lora_r": 8,
                                                "dry_run": False, "config": "/old.yaml"}}
     (tmp_path / "run_config.json").write_text(json.dumps(record))
-    assert flags.load_config(str(tmp_path / "run_config.json")) == {"lora_r": 8}
+    assert grpo_config.load_config(str(tmp_path / "run_config.json")) == {"lora_r": 8}
 
 
 # --- the GPU benchmark's smoke run (the scaled-down shape; on a machine without CUDA it is the default) ---

@@ -1,0 +1,464 @@
+"""From train_grpo.py's flags to TRL's GRPOConfig: the GRPO flags' checks, --grpo-arg typed from the
+dataclass, --config files and run replays.
+
+    python train_grpo.py --config recipes/qwen2.5-0.5b-gsm8k-qlora.yaml --output-dir outputs/q05
+    python train_grpo.py --config outputs/q05/run_config.json --output-dir outputs/q05-again   # replay
+    python train_grpo.py ... --epsilon-high 0.28 --grpo-arg entropy_coef=0.001
+
+First-class flags (flags.py) cover the knobs of the recent literature (DAPO, GSPO, high-entropy
+tokens); any other GRPOConfig field goes through ``--grpo-arg KEY=VALUE``, typed from the
+dataclass itself. A ``--config`` file (YAML or JSON) holds flags by their long names; the
+command line overrides it. Heavy imports (transformers, trl) happen inside the functions that
+need them, after the offline environment is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import enum
+import json
+import logging
+import math
+import os
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+from grpo_suite import checks
+from grpo_suite.cli import set_offline_env
+from grpo_suite.errors import UsageError, first_line
+from grpo_suite.flags import KEY_VALUE, PER_INVOCATION
+
+logger = logging.getLogger(__name__)
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+NONE_WORDS = frozenset({"none", "null"})
+
+# The new first-class flags: GRPOConfig field -> flag. Their defaults are GRPOConfig's own except
+# where the suite chose otherwise (optim, lr_scheduler_type); a test pins that.
+FIRST_CLASS = {
+    "epsilon_high": "--epsilon-high",
+    "importance_sampling_level": "--importance-sampling-level",
+    "mask_truncated_completions": "--mask-truncated-completions",
+    "top_entropy_quantile": "--top-entropy-quantile",
+    "steps_per_generation": "--steps-per-generation",
+    "generation_batch_size": "--generation-batch-size",
+    "multi_objective_aggregation": "--multi-objective-aggregation",
+    "top_k": "--top-k",
+    "min_p": "--min-p",
+    "repetition_penalty": "--repetition-penalty",
+    "chat_template_kwargs": "--chat-template-kwargs",
+    "optim": "--optim",
+    "lr_scheduler_type": "--lr-scheduler-type",
+    "warmup_steps": "--warmup-ratio",
+    "weight_decay": "--weight-decay",
+    "max_grad_norm": "--max-grad-norm",
+    "vllm_gpu_memory_utilization": "--vllm-gpu-memory-utilization",
+    "vllm_enable_sleep_mode": "--vllm-enable-sleep-mode",
+    "vllm_server_host": "--vllm-server-host",
+    "vllm_server_port": "--vllm-server-port",
+    "log_completions": "--log-completions",
+    "num_completions_to_print": "--num-completions-to-print",
+    "report_to": "--report-to",
+}
+# GRPOConfig fields train_grpo.grpo_config() sets from its older flags or from the device.
+SET_BY_SUITE = {
+    "output_dir": "--output-dir", "use_cpu": "the device (CUDA when available)", "bf16": "--dtype",
+    "fp16": "--dtype", "gradient_checkpointing": "--gradient-checkpointing", "learning_rate": "--learning-rate",
+    "beta": "--beta", "epsilon": "--epsilon", "loss_type": "--loss-type", "scale_rewards": "--scale-rewards",
+    "num_iterations": "--num-iterations", "num_generations": "--num-generations",
+    "max_completion_length": "--max-completion-length", "temperature": "--temperature", "top_p": "--top-p",
+    "per_device_train_batch_size": "--per-device-train-batch-size",
+    "gradient_accumulation_steps": "--gradient-accumulation-steps", "max_steps": "--max-steps",
+    "num_train_epochs": "--num-train-epochs", "seed": "--seed", "data_seed": "--seed",
+    "reward_weights": "--reward-weights", "use_vllm": "--use-vllm", "vllm_mode": "--vllm-mode",
+    "logging_steps": "--logging-steps", "save_strategy": "--save-steps", "save_steps": "--save-steps",
+    "eval_strategy": "--eval-steps", "eval_steps": "--eval-steps",
+    "per_device_eval_batch_size": "--per-device-train-batch-size", "disable_tqdm": "train_grpo.py",
+    "trust_remote_code": "--trust-remote-code", "model_init_kwargs": "--model, --dtype and --quantization",
+    "warmup_ratio": "--warmup-ratio",
+}
+FLAG_FOR_FIELD = {**SET_BY_SUITE, **FIRST_CLASS}
+# (dest, low, high, low inclusive, high inclusive), as checks.RANGES.
+RANGES = (
+    ("epsilon_high", 0, None, False, True),
+    ("top_entropy_quantile", 0, 1, True, True),
+    ("steps_per_generation", 1, None, True, True),
+    ("generation_batch_size", 1, None, True, True),
+    ("top_k", 0, None, True, True),
+    ("min_p", 0, 1, True, True),
+    ("repetition_penalty", 0, None, False, True),
+    ("warmup_ratio", 0, 1, True, False),
+    ("weight_decay", 0, None, True, True),
+    ("max_grad_norm", 0, None, True, True),
+    ("vllm_gpu_memory_utilization", 0, 1, False, True),
+    ("vllm_server_port", 1, 65535, True, True),
+    ("num_completions_to_print", 0, None, True, True),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Checks and GRPOConfig fields
+# --------------------------------------------------------------------------------------------
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Ranges and combinations of the new flags, names that only transformers knows, and --grpo-arg."""
+    for name, low, high, low_in, high_in in RANGES:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{checks._flag(name)} must be a finite number (got {value})")
+        too_low = low is not None and (value < low if low_in else value <= low)
+        too_high = high is not None and (value > high if high_in else value >= high)
+        if too_low or too_high:
+            raise UsageError(f"{checks._flag(name)} must be "
+                             f"{checks._range_text(low, high, low_in, high_in)} (got {value})")
+    if args.generation_batch_size is not None and args.steps_per_generation is not None:
+        raise UsageError("--generation-batch-size and --steps-per-generation set the same thing two ways; pass one")
+    if args.generation_batch_size is not None and args.generation_batch_size % args.num_generations:
+        raise UsageError(f"--generation-batch-size {args.generation_batch_size} must be divisible by "
+                         f"--num-generations {args.num_generations}: every prompt's group is generated whole")
+    if args.steps_per_generation is not None:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        batch = args.per_device_train_batch_size * world * args.steps_per_generation
+        if batch % args.num_generations:
+            raise UsageError(f"the generation batch (--per-device-train-batch-size {args.per_device_train_batch_size} "
+                             f"x {world} process(es) x --steps-per-generation {args.steps_per_generation} = {batch}) "
+                             f"must be divisible by --num-generations {args.num_generations}")
+    if args.epsilon_high is not None and args.epsilon_high < args.epsilon:
+        raise UsageError(f"--epsilon-high ({args.epsilon_high}) is below --epsilon ({args.epsilon}): the upper clip "
+                         "would be tighter than the lower one; pass a larger --epsilon-high (DAPO uses 0.28 with 0.2)")
+    if args.num_completions_to_print is not None and not args.log_completions:
+        raise UsageError("--num-completions-to-print needs --log-completions")
+    _check_choice("--optim", args.optim, optimizer_names(), also=("auto",))
+    _check_choice("--lr-scheduler-type", args.lr_scheduler_type, scheduler_names())
+    if args.report_to not in ("none", "all"):
+        for name in args.report_to.split(","):
+            _check_choice("--report-to", name, tracker_names(), also=("none", "all"))
+    grpo_arg_overrides(args.grpo_arg)
+
+
+def _check_choice(flag: str, value: str, valid: Sequence[str], also: Sequence[str] = ()) -> None:
+    if value in valid or value in also:
+        return
+    close = difflib.get_close_matches(value, list(valid) + list(also), n=3, cutoff=0.5)
+    hint = f"closest: {', '.join(close)}; " if close else ""
+    raise UsageError(f"{flag} {value!r} is not one transformers knows; {hint}valid: {', '.join(list(also) + list(valid))}")
+
+
+def optimizer_names() -> list[str]:
+    from transformers.training_args import OptimizerNames
+
+    return [o.value for o in OptimizerNames]
+
+
+def scheduler_names() -> list[str]:
+    from transformers.trainer_utils import SchedulerType
+
+    return [s.value for s in SchedulerType]
+
+
+def tracker_names() -> list[str]:
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    return sorted(INTEGRATION_TO_CALLBACK)
+
+
+def resolve_optim(choice: str, on_cuda: bool, quantization: str) -> str:
+    """``auto``: QLoRA's paged 8-bit AdamW for 4-bit weights on CUDA, plain AdamW otherwise."""
+    if choice != "auto":
+        return choice
+    return "paged_adamw_8bit" if on_cuda and quantization == "4bit" else "adamw_torch"
+
+
+def config_fields(args: argparse.Namespace, on_cuda: bool, quantization: str) -> dict[str, Any]:
+    """GRPOConfig keyword arguments of the new first-class flags."""
+    check_flags(args)
+    return {
+        "epsilon_high": args.epsilon_high,
+        "importance_sampling_level": args.importance_sampling_level,
+        "mask_truncated_completions": args.mask_truncated_completions,
+        "top_entropy_quantile": args.top_entropy_quantile,
+        "steps_per_generation": args.steps_per_generation,
+        "generation_batch_size": args.generation_batch_size,
+        "multi_objective_aggregation": args.multi_objective_aggregation,
+        "top_k": args.top_k,
+        "min_p": args.min_p,
+        "repetition_penalty": args.repetition_penalty,
+        "chat_template_kwargs": args.chat_template_kwargs,
+        "optim": resolve_optim(args.optim, on_cuda, quantization),
+        "lr_scheduler_type": args.lr_scheduler_type,
+        "warmup_steps": args.warmup_ratio,  # transformers 5 reads a float below 1 as a ratio of the steps
+        "weight_decay": args.weight_decay,
+        "max_grad_norm": args.max_grad_norm,
+        "vllm_gpu_memory_utilization": args.vllm_gpu_memory_utilization,
+        "vllm_enable_sleep_mode": args.vllm_enable_sleep_mode,
+        "vllm_server_host": args.vllm_server_host,
+        "vllm_server_port": args.vllm_server_port,
+        "log_completions": args.log_completions,
+        "num_completions_to_print": args.num_completions_to_print,
+        "report_to": [] if args.report_to == "none" else ("all" if args.report_to == "all" else args.report_to.split(",")),
+    }
+
+
+def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
+    """GRPOConfig from the flags' fields and the --grpo-arg overrides; its own refusals are one line."""
+    from trl import GRPOConfig
+
+    overrides = grpo_arg_overrides(grpo_args)
+    for key in overrides:
+        if key in fields:  # grpo_config() sets it: the flag is the one way, so a run has one value for it
+            raise UsageError(f"--grpo-arg {key}: train_grpo.py sets {key} from "
+                             f"{FLAG_FOR_FIELD.get(key, 'its own flags')}; use that instead")
+    try:
+        return GRPOConfig(**fields, **overrides)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"TRL's GRPOConfig refused these settings: {first_line(err)}") from err
+
+
+# --------------------------------------------------------------------------------------------
+# --grpo-arg KEY=VALUE, typed from the dataclass
+# --------------------------------------------------------------------------------------------
+
+
+def grpo_fields() -> dict[str, Any]:
+    """GRPOConfig's init fields and their resolved types."""
+    from trl import GRPOConfig
+
+    hints = typing.get_type_hints(GRPOConfig)
+    return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(GRPOConfig) if f.init}
+
+
+def grpo_arg_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as typed GRPOConfig keyword arguments; the last value of a key wins."""
+    if not items:
+        return {}
+    fields = grpo_fields()
+    overrides: dict[str, Any] = {}
+    for item in items:
+        match = KEY_VALUE.match(item)
+        if not match:
+            raise UsageError(f"--grpo-arg {item!r} is not KEY=VALUE (e.g. --grpo-arg entropy_coef=0.001)")
+        key, text = match.group(1).replace("-", "_"), match.group(2).strip()
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=3, cutoff=0.6)
+            hint = f"closest: {', '.join(close)}" if close else "see TRL's GRPOConfig documentation for the names"
+            raise UsageError(f"--grpo-arg {key}: GRPOConfig has no field {key!r}; {hint}")
+        if key in FLAG_FOR_FIELD:
+            raise UsageError(f"--grpo-arg {key}: train_grpo.py sets {key} from {FLAG_FOR_FIELD[key]}; use that instead")
+        try:
+            overrides[key] = convert(text, fields[key])
+        except ValueError as err:
+            raise UsageError(f"--grpo-arg {key}={text}: {err} (GRPOConfig.{key} is {type_name(fields[key])})") from err
+    return overrides
+
+
+def type_name(tp: Any) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+
+
+def convert(text: str, tp: Any) -> Any:
+    """A command-line string as a value of type ``tp`` (bool, int, float, str, enums, lists, dicts, unions)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(tp)
+        if type(None) in members and text.lower() in NONE_WORDS:
+            return None
+        if any(m is dict or typing.get_origin(m) is dict for m in members):
+            return _json_as(text, dict, "an object {...}")  # 'dict | str': the str is only TRL's CLI form of a dict
+        errors = []
+        for member in sorted((m for m in members if m is not type(None)), key=_try_order):
+            try:
+                return convert(text, member)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError("; ".join(errors))
+    if origin is typing.Literal:
+        for choice in typing.get_args(tp):
+            if str(choice).lower() == text.lower():
+                return choice
+        raise ValueError(f"expected one of {', '.join(map(str, typing.get_args(tp)))}")
+    if tp is bool:
+        if text.lower() in TRUE_WORDS | FALSE_WORDS:
+            return text.lower() in TRUE_WORDS
+        raise ValueError(f"{text!r} is not true or false")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an integer") from None
+    if tp is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{text!r} is not a finite number")
+        return value
+    if tp is str or tp is Any:
+        return text
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(text).value
+        except ValueError:
+            raise ValueError(f"{text!r} is not one of {', '.join(str(m.value) for m in tp)}") from None
+    if tp is dict or origin is dict:
+        return _json_as(text, dict, "an object {...}")
+    if tp is list or origin is list:
+        return _list(text, (typing.get_args(tp) or (str,))[0])
+    raise ValueError(f"a {type_name(tp)} cannot be given on the command line")
+
+
+def _try_order(tp: Any) -> int:
+    """In a union, the strictest reading first: '1' is an int before it is a string."""
+    order = (bool, int, float)
+    if tp in order:
+        return order.index(tp)
+    if tp is str or tp is Any:
+        return 9
+    return 5
+
+
+def _json_as(text: str, kind: type, what: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"not JSON ({err.msg}); write {what}") from None
+    if not isinstance(value, kind):
+        raise ValueError(f"a JSON {type(value).__name__}, not {what}")
+    return value
+
+
+def _list(text: str, item_type: Any) -> list:
+    """A JSON list, or comma-separated items, each of the list's item type."""
+    if text.startswith("["):
+        return [convert(json.dumps(v) if not isinstance(v, str) else v, item_type) for v in _json_as(text, list, "a list")]
+    return [convert(part.strip(), item_type) for part in text.split(",") if part.strip()]
+
+
+# --------------------------------------------------------------------------------------------
+# --config FILE
+# --------------------------------------------------------------------------------------------
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line over the --config file's flags, then check the new flags."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    path = config_path(argv)
+    tokens = config_tokens(parser, load_config(path), path) if path else []
+    args = parser.parse_args(tokens + argv)
+    if args.local_only or args.demo:
+        set_offline_env()  # the checks below import transformers
+    check_flags(args)
+    return args
+
+
+def config_path(argv: Sequence[str]) -> str | None:
+    """The last --config FILE (or --config=FILE) before any ``--``."""
+    path = None
+    for i, token in enumerate(argv):
+        if token == "--":
+            break
+        if token == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif token.startswith("--config="):
+            path = token.partition("=")[2]
+    return path
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """The flags of a YAML or JSON file, keys with underscores; a run record gives its ``args``."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UsageError(f"--config {path}: no such file; pass a YAML or JSON file of flags, or a run's run_config.json")
+    text = file.read_text(encoding="utf-8")
+    try:
+        if file.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--config {path}: not valid JSON at line {err.lineno}: {err.msg}") from err
+    except Exception as err:  # yaml.YAMLError, imported lazily: its first line names the line and column
+        raise UsageError(f"--config {path}: not valid YAML: {' '.join(str(err).split())}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"--config {path}: holds a {type(data).__name__}; write one flag per line, e.g. 'lora_r: 16'")
+    if isinstance(data.get("args"), dict) and "suite" in data:  # a run's run_config.json: replay its flags
+        data = {k: v for k, v in data["args"].items() if k not in PER_INVOCATION}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name in values:
+            raise UsageError(f"--config {path}: {key!r} is given twice (dashes and underscores name the same flag)")
+        values[name] = value
+    return values
+
+
+def config_tokens(parser: argparse.ArgumentParser, values: dict[str, Any], path: str) -> list[str]:
+    """The file's flags as command-line tokens, checked by the parser itself, so errors name the file."""
+    actions = {a.dest: a for a in parser.flag_actions() if a.option_strings}
+    tokens: list[str] = []
+    for name, value in values.items():
+        if name == "config":
+            raise UsageError(f"--config {path}: config files do not nest; remove its 'config' key")
+        action = actions.get(name)
+        if action is None:
+            close = difflib.get_close_matches(name, list(actions), n=3, cutoff=0.6)
+            hint = f"closest: {', '.join(_long(actions[c]) for c in close)}" if close else "see --help for the flags"
+            raise UsageError(f"--config {path}: unknown flag {name!r}; {hint}")
+        tokens += _tokens(action, value, path)
+    parser.exit_on_error = False  # a bad value raises here, so the message can name the file
+    try:
+        parser.parse_args(tokens)
+    except argparse.ArgumentError as err:
+        raise UsageError(f"--config {path}: {err}") from err
+    finally:
+        parser.exit_on_error = True
+    return tokens
+
+
+def _long(action: argparse.Action) -> str:
+    """The flag's first long name (BooleanOptionalAction lists --x before --no-x)."""
+    return next((s for s in action.option_strings if s.startswith("--")), action.option_strings[0])
+
+
+def _tokens(action: argparse.Action, value: Any, path: str) -> list[str]:
+    flag = _long(action)
+    if value is None:
+        return []  # the flag's own default
+    if isinstance(action, argparse.BooleanOptionalAction):
+        _need_bool(flag, value, path)
+        return [flag if value else "--no-" + flag[2:]]
+    if action.kind in ("store_true", "store_false"):  # kind: set by cli.FlagGroup.add
+        _need_bool(flag, value, path)
+        return [flag] if value == action.const else []
+    if action.kind == "append":
+        items = value if isinstance(value, list) else [value]
+        return [t for item in items for t in (flag, _text(item))]
+    if isinstance(value, list):
+        raise UsageError(f"--config {path}: {flag} takes one value, not a list")
+    return [flag, _text(value)]
+
+
+def _need_bool(flag: str, value: Any, path: str) -> None:
+    if not isinstance(value, bool):
+        raise UsageError(f"--config {path}: {flag} is on or off: write true or false (got {value!r})")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
