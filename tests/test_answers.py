@@ -1,4 +1,4 @@
-"""answers.py: reading and comparing answers in every format, each next to a trap that must not match.
+"""answers.py (with answer_reading.py and answer_values.py): reading and comparing answers in every format, each next to a trap that must not match.
 
 The formats follow those that the answer checkers of other projects test (Math-Verify,
 lighteval, TRL, open-r1, AReaL, Hendrycks MATH, SQuAD); the rows are this suite's own.
@@ -6,6 +6,7 @@ lighteval, TRL, open-r1, AReaL, Hendrycks MATH, SQuAD); the rows are this suite'
 
 from __future__ import annotations
 
+from fractions import Fraction
 import signal
 import threading
 import time
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grpo_suite import answers
+from grpo_suite import answer_reading, answers
 from grpo_suite.answers import answers_match, extract_answer, extract_reference, extraction_matches, parse_number
 from rewards import reference_reward
 
@@ -416,11 +417,11 @@ def test_a_number_survives_every_written_form_and_a_neighbour_does_not(n):
 @settings(max_examples=100, deadline=None)
 def test_mixed_numbers_and_short_fractions_read_as_their_value(whole, num, den_extra):
     den = num + 1 + den_extra  # a proper fraction, as mixed numbers are written
-    value = whole + answers.Fraction(num, den)
+    value = whole + Fraction(num, den)
     assert parse_number(f"{whole}\\frac{{{num}}}{{{den}}}") == value
     if num < 10 and den < 10:
-        assert parse_number(f"\\frac{num}{den}") == answers.Fraction(num, den)
-        assert parse_number(f"\\frac {num} {den}") == answers.Fraction(num, den)
+        assert parse_number(f"\\frac{num}{den}") == Fraction(num, den)
+        assert parse_number(f"\\frac {num} {den}") == Fraction(num, den)
 
 
 _BRACKETS = ["({}, {})", "[{}, {}]", "({}, {}]", "[{}, {})"]
@@ -500,11 +501,11 @@ _ASCII_MARKERS = st.lists(st.sampled_from(["answer", "Answer", "ANSWER", ":", "ï
 @settings(max_examples=300, deadline=None)
 def test_fast_marker_search_finds_what_the_regex_finds(text):
     low = text.lower()
-    for pattern, after, before, words in ((answers._MARKER_RE, answers._COLON_AFTER, None, ("answer",)),
-                                          (answers._ANSWER_IS_RE, answers._IS_AFTER, answers._answer_is_start,
-                                           answers._IS_WORDS)):
-        fast = answers._last_marker(text, low, pattern, after, before, words)
-        slow = answers._last_match(pattern, text)
+    for pattern, after, before, words in ((answer_reading._MARKER_RE, answer_reading._COLON_AFTER, None, ("answer",)),
+                                          (answer_reading._ANSWER_IS_RE, answer_reading._IS_AFTER, answer_reading._answer_is_start,
+                                           answer_reading._IS_WORDS)):
+        fast = answer_reading._last_marker(text, low, pattern, after, before, words)
+        slow = answer_reading._last_match(pattern, text)
         assert (fast is None) == (slow is None)
         if fast is not None:
             assert fast.end == slow.end
