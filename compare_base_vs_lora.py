@@ -19,22 +19,21 @@ import contextlib
 import json
 import logging
 import math
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from grpo_suite import compare_inputs
+from grpo_suite import compare_inputs, models, run_folder
 from grpo_suite import compare_summary
 import dataset_utils
 import rewards
 from grpo_suite.compare_summary import BASE, Scorer
+from grpo_suite.prompts import prompt_ids, render_prompt
 from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
 
 logger = logging.getLogger("compare_base_vs_lora")
-CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 FORGETTING_WINDOW = 512  # tokens of each text scored; longer texts are cut
 
@@ -126,28 +125,13 @@ class Adapter:
     name: str = "default"  # its name inside the PeftModel
 
 
-def read_run_config(adapter: str | Path) -> dict:
-    """run_config.json of the run that wrote this adapter: in its folder, or the run folder above a checkpoint."""
-    folder = Path(adapter)
-    for candidate in (folder, folder.parent if CHECKPOINT_RE.match(folder.name) else None):
-        path = candidate / "run_config.json" if candidate else None
-        if path and path.is_file():
-            try:
-                return json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise UsageError(f"{path} is not valid JSON ({err}); restore it from the run or delete it") from err
-    return {}
-
-
 def resolve_adapters(args, notes: list[str]) -> list[Adapter]:
-    from grpo_suite import models
-
     if args.checkpoints:
         paths, labels = checkpoint_adapters(Path(args.adapter[0]), notes)
     else:
         paths = [Path(p) for p in args.adapter]
         labels = adapter_labels(paths)
-    adapters = [Adapter(label, path, models.read_adapter_config(path), read_run_config(path), f"a{i}" if i else "default")
+    adapters = [Adapter(label, path, models.read_adapter_config(path), run_folder.run_record_of(path) or {}, f"a{i}" if i else "default")
                 for i, (label, path) in enumerate(zip(labels, paths))]
     if len({a.path.resolve() for a in adapters}) < len(adapters):
         raise UsageError("the same --adapter folder is given twice; pass each adapter once")
@@ -159,8 +143,6 @@ def checkpoint_adapters(run_dir: Path, notes: list[str]) -> tuple[list[Path], li
     if not run_dir.is_dir():
         what = "is a file" if run_dir.exists() else "does not exist"
         raise UsageError(f"--adapter {run_dir} {what}; with --checkpoints pass the --output-dir folder of a training run")
-    from grpo_suite import run_folder
-
     paths = []
     for path in run_folder.checkpoints(run_dir):
         problem = run_folder.checkpoint_problem(path)  # the rule --resume uses: complete, with readable weights
@@ -296,8 +278,6 @@ def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
 
 def load_models(args, adapters: list[Adapter], base: str, notes: list[str]):
     """One base model with every adapter attached, and the run's tokenizer."""
-    from grpo_suite import models
-
     tokenizer_source = next((str(a.path) for a in adapters if (a.path / "tokenizer_config.json").exists()), None)
     if tokenizer_source is None:
         notes.append("the adapter folder holds no tokenizer: the base model's tokenizer and chat template are used")
@@ -339,15 +319,9 @@ def side_context(model, side: str, adapters: list[Adapter]):
     return contextlib.nullcontext()
 
 
-def render(tokenizer, prompt: Any, template_kwargs: dict) -> str:
-    """A prompt as the model sees it, with the run's chat template arguments."""
-    if isinstance(prompt, list) and template_kwargs:
-        return tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True, **template_kwargs)
-    return dataset_utils.render_prompt(tokenizer, prompt)
-
-
-def generate(model, tokenizer, texts: list[str], args, max_new_tokens: int) -> list[list[str]]:
-    """K completions per prompt, batched, with the same decoding and seed for every side."""
+def generate(model, tokenizer, encoded: list[list[int]], args, max_new_tokens: int) -> list[list[str]]:
+    """K completions per prompt (token ids as prompts.prompt_ids encodes them for training), batched,
+    with the same decoding and seed for every side."""
     import torch
     from tqdm.auto import tqdm
 
@@ -357,9 +331,9 @@ def generate(model, tokenizer, texts: list[str], args, max_new_tokens: int) -> l
     outputs: list[list[str]] = []
     torch.manual_seed(args.seed)
     with torch.no_grad():
-        for start in tqdm(range(0, len(texts), args.batch_size), leave=False):
-            batch = tokenizer(texts[start : start + args.batch_size], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(model.device)
+        for start in tqdm(range(0, len(encoded), args.batch_size), leave=False):
+            chunk = {"input_ids": encoded[start : start + args.batch_size]}
+            batch = tokenizer.pad(chunk, padding=True, return_tensors="pt").to(model.device)
             generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=sampling,
                                        temperature=args.temperature if sampling else None, top_p=None, top_k=None,
                                        num_return_sequences=k, pad_token_id=tokenizer.pad_token_id)
@@ -486,13 +460,15 @@ def compare(args, created: list[Path]) -> int:
     base = base_model_name(args, adapters, notes)
     model, tokenizer = load_models(args, adapters, base, notes)
     prompts = load_prompts(args, items, adapters, contract, tokenizer.chat_template is not None, notes)
-    rendered = [render(tokenizer, p["prompt"], contract.template_kwargs) for p in prompts]
+    # The one renderer of the suite, with the run's chat template kwargs and system-prompt fold.
+    rendered = [render_prompt(tokenizer, p["prompt"], contract.template_kwargs) for p in prompts]
+    encoded = [prompt_ids(tokenizer, p["prompt"], contract.template_kwargs) for p in prompts]
     sides = [BASE, *(a.label for a in adapters)]
     outputs = {}
     for side in sides:
         logger.info("generating %s on %d prompts", side, len(rendered))
         with side_context(model, side, adapters):
-            outputs[side] = generate(model, tokenizer, rendered, args, contract.max_new_tokens)
+            outputs[side] = generate(model, tokenizer, encoded, args, contract.max_new_tokens)
     forgetting = None if args.no_forgetting else forgetting_check(args, texts, model, tokenizer, prompts, rendered,
                                                                   adapters, sides, notes)
     rows = compare_summary.build_rows(prompts, rendered, outputs, contract.scorer)

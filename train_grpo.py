@@ -15,9 +15,11 @@ if __name__ == "__main__":  # Ctrl-C while the imports below load: one line and 
     import signal as _signal
     import sys as _sys
 
+    from grpo_suite.errors import EXIT_INTERRUPTED as _EXIT_INTERRUPTED  # a standard-library-only module
+
     def _interrupted_at_start(signum, frame):
         _sys.stderr.write("interrupted: while starting; nothing was done\n")
-        raise SystemExit(130)
+        raise SystemExit(_EXIT_INTERRUPTED)
 
     _signal.signal(_signal.SIGINT, _interrupted_at_start)
 
@@ -35,6 +37,7 @@ from typing import Sequence
 import dataset_utils
 from grpo_suite import checks, config, flags, models, probe, run_folder
 import rewards
+from grpo_suite.prompts import prompt_ids, render_prompt
 from grpo_suite.cli import set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.records import (
@@ -94,14 +97,7 @@ def check_args(args: argparse.Namespace) -> None:
     if not args.output_dir and not args.dry_run and args.probe is None:
         raise UsageError("no output folder given; pass --output-dir DIR")
     checks.check_flags(args)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    batch = generation_batch(args)
-    if batch % args.num_generations and not explicit_generation_batch(args):  # config.check_flags checks that case
-        raise UsageError(
-            f"the generation batch (--per-device-train-batch-size {args.per_device_train_batch_size} x {world} process(es) "
-            f"x --gradient-accumulation-steps {args.gradient_accumulation_steps} = {batch}) must be divisible by "
-            f"--num-generations {args.num_generations}"
-        )
+    config.generation_plan(args)  # TRL's GRPOConfig built and checked: the batch rule and its refusals
     if args.use_vllm and args.quantization in ("4bit", "8bit"):
         raise UsageError("--use-vllm cannot be combined with 4-bit or 8-bit quantization: TRL cannot sync quantized "
                          "LoRA weights into vLLM; pass --quantization none")
@@ -228,22 +224,9 @@ def check_trackers(report_to) -> None:
                              "--report-to none")
 
 
-def explicit_generation_batch(args) -> bool:
-    return bool(getattr(args, "generation_batch_size", None) or getattr(args, "steps_per_generation", None))
-
-
-def generation_batch(args) -> int:
-    """Completions generated per optimisation step's generation, as TRL's GRPOConfig computes it."""
-    if getattr(args, "generation_batch_size", None):
-        return args.generation_batch_size
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    steps = getattr(args, "steps_per_generation", None) or args.gradient_accumulation_steps
-    return args.per_device_train_batch_size * world * steps
-
-
 def check_enough_rows(args, train_rows) -> None:
     """Refuse a run whose data cannot fill one generation batch: it would save an untrained adapter."""
-    batch = generation_batch(args)
+    batch = config.generation_plan(args).batch
     needed = batch // args.num_generations
     if len(train_rows) < needed:
         raise UsageError(
@@ -259,8 +242,7 @@ def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
         return
     sample = train.select(range(min(1000, len(train))))
     for i, row in enumerate(sample):
-        text = dataset_utils.render_prompt(tokenizer, row["prompt"])
-        n = len(tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])  # too long is our error
+        n = len(prompt_ids(tokenizer, row["prompt"], args.chat_template_kwargs))  # too long is our error
         if n + args.max_completion_length > context:
             raise UsageError(
                 f"the prompt of row {i} has {n} tokens, and with --max-completion-length {args.max_completion_length} "
@@ -272,12 +254,12 @@ def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
 def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequence[str] = ()) -> int:
     """Show what the model and the reward will see, and warn if the reference cannot score."""
     row = train[0]
-    solution = reference_solution(row["reference"])
+    solution = rewards.correct_completion(row["reference"])  # the completion coverage counts as correct
     total, parts = rewards.combine(funcs, weights, solution, row["reference"]) if solution else (0.0, {})
     print(f"detection:  {describe(detection)}")
     for reason in detection.reasons:
         print(f"            because {reason}")
-    print("prompt as the model sees it:\n" + dataset_utils.render_prompt(tokenizer, row["prompt"]))
+    print("prompt as the model sees it:\n" + render_prompt(tokenizer, row["prompt"], args.chat_template_kwargs))
     print(f"reference:     {row['reference']!r}")
     print(f"final answer:  {rewards.extract_reference(row['reference']) or None}")
     print(f"reward of the reference itself: total {total:.3f} " + json.dumps(parts))
@@ -290,18 +272,6 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
     for line in coverage:
         print(line)
     return 0
-
-
-def reference_solution(reference) -> str | None:
-    """A completion that states the reference, as a correct model would write it."""
-    if isinstance(reference, list):
-        reference = reference[0] if reference else None
-    if reference is None:
-        return None
-    if isinstance(reference, bool):
-        return "Answer: yes" if reference else "Answer: no"
-    answers = rewards.extract_reference(reference)
-    return f"{reference}\nAnswer: {answers[0]}" if answers and answers[0] != reference else f"Answer: {reference}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,49 +300,9 @@ def build_model(args, tokenizer):
     return model, lora, quantization
 
 
-def grpo_config(args, weights: list[float]):
-    import torch
-
-
-    on_cuda = torch.cuda.is_available()
-    dtype = models.resolve_dtype(args.dtype)
-    checkpointing = on_cuda if args.gradient_checkpointing is None else args.gradient_checkpointing
-    fields = dict(
-        output_dir=args.output_dir,
-        use_cpu=not on_cuda,
-        bf16=on_cuda and dtype == torch.bfloat16,
-        fp16=on_cuda and dtype == torch.float16,
-        gradient_checkpointing=checkpointing,
-        learning_rate=args.learning_rate,
-        beta=args.beta,
-        epsilon=args.epsilon,
-        loss_type=args.loss_type,
-        scale_rewards=args.scale_rewards,
-        num_iterations=args.num_iterations,
-        num_generations=args.num_generations,
-        max_completion_length=args.max_completion_length,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        per_device_train_batch_size=args.per_device_train_batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        max_steps=args.max_steps,
-        num_train_epochs=args.num_train_epochs,
-        seed=args.seed,
-        data_seed=args.seed,
-        reward_weights=weights,
-        use_vllm=args.use_vllm,
-        vllm_mode=args.vllm_mode,
-        logging_steps=args.logging_steps,
-        save_strategy="steps",
-        save_steps=args.save_steps,
-        eval_strategy="steps" if args.eval_steps else "no",
-        eval_steps=args.eval_steps or None,
-        per_device_eval_batch_size=args.per_device_train_batch_size,
-        disable_tqdm=False,
-    )
-    # The new flags (optim, schedule, DAPO/GSPO knobs, trackers), then --grpo-arg for any other field.
-    fields.update(config.config_fields(args, on_cuda, models.resolve_quantization(args.quantization)))
-    return config.build_config(fields, args.grpo_arg)
+def grpo_config(args, weights: list[float] | None):
+    """TRL's GRPOConfig of this run (built and checked in grpo_suite/config.py)."""
+    return config.grpo_config(args, weights)
 
 
 def trainer_from_args(args, callbacks=()):
@@ -462,7 +392,7 @@ def restore_final_adapter(out: Path, checkpoint: Path) -> None:
 def probe_command(args, tokenizer, train_rows, funcs, weights) -> int:
     """--probe: sample, score and judge, then exit 0 whatever it finds; nothing is trained."""
     model, _, _ = build_model(args, tokenizer)
-    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe)
+    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe, config.generation_plan(args))
     print(probe.format_report(result))
     if args.output_dir:
         out = Path(args.output_dir)
@@ -478,7 +408,8 @@ def probe_command(args, tokenizer, train_rows, funcs, weights) -> int:
 
 def probe_before_train(args, tokenizer, model, train_rows, funcs, weights):
     """--probe-before-train: refuse a run the probe says cannot learn, unless --force."""
-    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe_before_train)
+    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe_before_train,
+                            config.generation_plan(args))
     print(probe.format_report(result))
     if result.cannot_learn and not args.force:
         causes = "; ".join(v["cause"] for v in result.verdicts if v["severity"] == "cannot learn")

@@ -21,17 +21,18 @@ import enum
 import json
 import logging
 import math
-import os
+import re
 import sys
 import types
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from grpo_suite import checks
 from grpo_suite.cli import set_offline_env
 from grpo_suite.errors import UsageError, first_line
 from grpo_suite.flags import KEY_VALUE, PER_INVOCATION
+from grpo_suite.run_folder import SUITE
 
 logger = logging.getLogger(__name__)
 
@@ -122,16 +123,6 @@ def check_flags(args: argparse.Namespace) -> None:
                              f"{checks._range_text(low, high, low_in, high_in)} (got {value})")
     if args.generation_batch_size is not None and args.steps_per_generation is not None:
         raise UsageError("--generation-batch-size and --steps-per-generation set the same thing two ways; pass one")
-    if args.generation_batch_size is not None and args.generation_batch_size % args.num_generations:
-        raise UsageError(f"--generation-batch-size {args.generation_batch_size} must be divisible by "
-                         f"--num-generations {args.num_generations}: every prompt's group is generated whole")
-    if args.steps_per_generation is not None:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        batch = args.per_device_train_batch_size * world * args.steps_per_generation
-        if batch % args.num_generations:
-            raise UsageError(f"the generation batch (--per-device-train-batch-size {args.per_device_train_batch_size} "
-                             f"x {world} process(es) x --steps-per-generation {args.steps_per_generation} = {batch}) "
-                             f"must be divisible by --num-generations {args.num_generations}")
     if args.epsilon_high is not None and args.epsilon_high < args.epsilon:
         raise UsageError(f"--epsilon-high ({args.epsilon_high}) is below --epsilon ({args.epsilon}): the upper clip "
                          "would be tighter than the lower one; pass a larger --epsilon-high (DAPO uses 0.28 with 0.2)")
@@ -208,6 +199,91 @@ def config_fields(args: argparse.Namespace, on_cuda: bool, quantization: str) ->
     }
 
 
+def grpo_config(args, weights: list[float] | None = None):
+    """TRL's GRPOConfig from every flag, --config value and --grpo-arg; what it refuses is one line."""
+    import torch
+
+    from grpo_suite import models
+
+    on_cuda = torch.cuda.is_available()
+    dtype = models.resolve_dtype(args.dtype)
+    checkpointing = on_cuda if args.gradient_checkpointing is None else args.gradient_checkpointing
+    fields = dict(
+        output_dir=args.output_dir,
+        use_cpu=not on_cuda,
+        bf16=on_cuda and dtype == torch.bfloat16,
+        fp16=on_cuda and dtype == torch.float16,
+        gradient_checkpointing=checkpointing,
+        learning_rate=args.learning_rate,
+        beta=args.beta,
+        epsilon=args.epsilon,
+        loss_type=args.loss_type,
+        scale_rewards=args.scale_rewards,
+        num_iterations=args.num_iterations,
+        num_generations=args.num_generations,
+        max_completion_length=args.max_completion_length,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        per_device_train_batch_size=args.per_device_train_batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        max_steps=args.max_steps,
+        num_train_epochs=args.num_train_epochs,
+        seed=args.seed,
+        data_seed=args.seed,
+        reward_weights=weights,
+        use_vllm=args.use_vllm,
+        vllm_mode=args.vllm_mode,
+        logging_steps=args.logging_steps,
+        save_strategy="steps",
+        save_steps=args.save_steps,
+        eval_strategy="steps" if args.eval_steps else "no",
+        eval_steps=args.eval_steps or None,
+        per_device_eval_batch_size=args.per_device_train_batch_size,
+        disable_tqdm=False,
+    )
+    # The new flags (optim, schedule, DAPO/GSPO knobs, trackers), then --grpo-arg for any other field.
+    fields.update(config_fields(args, on_cuda, models.resolve_quantization(args.quantization)))
+    return build_config(fields, args.grpo_arg)
+
+
+class GenerationPlan(NamedTuple):
+    """What one generation round is, as TRL's GRPOConfig computed it from the flags."""
+
+    batch: int  # completions generated per round, over every process (generation_batch_size)
+    steps_per_generation: int  # micro-steps one round serves
+    processes: int
+    gradient_accumulation_steps: int
+    num_generations: int
+
+    @property
+    def prompts(self) -> int:
+        """Prompts per round, over every process."""
+        return self.batch // self.num_generations
+
+    @property
+    def prompts_per_process(self) -> int:
+        """Prompts one process generates per round (at least one)."""
+        return max(1, self.prompts // self.processes)
+
+    @property
+    def rounds_per_step(self) -> float:
+        """Generation rounds per optimizer step (gradient accumulation / steps per generation)."""
+        return self.gradient_accumulation_steps / self.steps_per_generation
+
+    @property
+    def prompts_per_step(self) -> float:
+        """Prompts one optimizer step trains on, over every process."""
+        return self.prompts * self.rounds_per_step
+
+
+def generation_plan(args) -> GenerationPlan:
+    """The generation batch of this run, read from TRL's own GRPOConfig built from the flags: the
+    one source of the rule (batch x processes x steps per generation, or --generation-batch-size)."""
+    built = grpo_config(args)
+    return GenerationPlan(built.generation_batch_size, built.steps_per_generation, built.world_size,
+                          built.gradient_accumulation_steps, built.num_generations)
+
+
 def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
     """GRPOConfig from the flags' fields and the --grpo-arg overrides; its own refusals are one line."""
     from trl import GRPOConfig
@@ -220,7 +296,34 @@ def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
     try:
         return GRPOConfig(**fields, **overrides)
     except (ValueError, TypeError) as err:
-        raise UsageError(f"TRL's GRPOConfig refused these settings: {first_line(err)}") from err
+        raise UsageError(_batch_refusal(first_line(err), {**fields, **overrides})
+                         or f"TRL's GRPOConfig refused these settings: {first_line(err)}") from err
+
+
+_NOT_WHOLE_GROUPS = re.compile(r"generation_batch_size \((\d+)\) must be divisible by num_generations \((\d+)\)")
+_NOT_WHOLE_STEPS = re.compile(r"generation_batch_size \((\d+)\) must be divisible by the global batch size \((\d+)\)")
+
+
+def _batch_refusal(message: str, fields: dict[str, Any]) -> str | None:
+    """TRL's refusal of a generation batch, in the flags' words (its numbers are TRL's own)."""
+    per_device = fields.get("per_device_train_batch_size") or 1
+    if found := _NOT_WHOLE_GROUPS.search(message):
+        batch, group = map(int, found.groups())
+        if fields.get("generation_batch_size"):
+            made = f"--generation-batch-size {batch}"
+        else:
+            steps = fields.get("steps_per_generation")
+            flag = "--steps-per-generation" if steps else "--gradient-accumulation-steps"
+            steps = steps or fields.get("gradient_accumulation_steps") or 1
+            made = (f"the generation batch (--per-device-train-batch-size {per_device} x {batch // (per_device * steps)} "
+                    f"process(es) x {flag} {steps} = {batch})")
+        return (f"{made} must be divisible by --num-generations {group}: every prompt's group is generated whole; "
+                "change the batch flags or --num-generations")
+    if found := _NOT_WHOLE_STEPS.search(message):
+        batch, step = map(int, found.groups())
+        return (f"--generation-batch-size {batch} must be a multiple of the completions of one micro-step "
+                f"(--per-device-train-batch-size {per_device} x {step // per_device} process(es) = {step})")
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,6 +497,9 @@ def load_config(path: str) -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"--config {path}: holds a {type(data).__name__}; write one flag per line, e.g. 'lora_r: 16'")
+    if "suite" in data and data["suite"] != SUITE:
+        raise UsageError(f"--config {path}: a record written by another program (suite {data['suite']!r}, not "
+                         f"{SUITE!r}); pass a YAML or JSON file of flags, or a run_config.json of this suite")
     if isinstance(data.get("args"), dict) and "suite" in data:  # a run's run_config.json: replay its flags
         data = {k: v for k, v in data["args"].items() if k not in PER_INVOCATION}
     values: dict[str, Any] = {}

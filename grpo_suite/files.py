@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,15 @@ def known_types() -> str:
 
 
 def looks_like_path(source: str) -> bool:
-    """A source the user meant as a file or folder: a data suffix, a path prefix, or deep nesting.
+    """A model or dataset the user meant as a file or folder, not a hub id: it exists, is written
+    as a path (a ./ / ~ prefix, a backslash, deep nesting), or ends in a data file's suffix.
 
     Hub ids are ``name`` or ``owner/name``; anything else is a path, and a missing path is
-    "file not found", never a hub lookup.
+    "file not found", never a hub lookup. The one rule for --model, --dataset and --base-model.
     """
-    if source.startswith((".", "/", "~")) or "\\" in source or source.count("/") > 1:
+    if source.startswith((".", "/", "~")) or "\\" in source or source.count("/") > 1 or os.path.isabs(source):
+        return True
+    if os.path.exists(os.path.expanduser(source)):
         return True
     return data_suffix(Path(source))[0] in FILE_BUILDERS or Path(source).suffix.lower() in (".txt", ".zip", *_COMPRESSED)
 

@@ -268,7 +268,9 @@ def build_parser() -> OneLineParser:
 
 def explicit_flags(parser: OneLineParser, argv: Sequence[str]) -> set[str]:
     """The flags given on the command line (as dests), not left at their defaults."""
-    unset = object()  # not a string, so argparse leaves it unconverted
+    # A default that is no string (argparse would convert it) and a list (an append action copies
+    # its default and appends): any value that is still this very object was not given.
+    unset = type("Unset", (list,), {})()
     parser.set_defaults(**{action.dest: unset for action in parser.flag_actions()})
     given, _ = parser.parse_known_args(list(argv))
     return {name for name, value in vars(given).items() if value is not unset}

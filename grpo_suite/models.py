@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grpo_suite.errors import UsageError
+from grpo_suite.files import looks_like_path
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +66,6 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def looks_like_path(name: str) -> bool:
-    """A local path rather than a hub id ("org/name"): it exists, or is written as a path."""
-    return (os.path.exists(os.path.expanduser(name)) or name.startswith(("/", ".", "~")) or name.count("/") > 1
-            or "\\" in name or os.path.isabs(name))
-
-
 def safetensors_problem(path: Path) -> str | None:
     """A truncated or corrupt safetensors file, found from its header without loading tensors."""
     try:
@@ -95,7 +90,11 @@ def safetensors_problem(path: Path) -> str | None:
 
 
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+# Every file a tokenizer's save_pretrained may write; any one of TOKENIZER_MARKERS says a folder has a tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                   "chat_template.json", "vocab.json", "merges.txt", "added_tokens.json", "tokenizer.model",
+                   "spiece.model")
+TOKENIZER_MARKERS = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
 def check_model_source(name: str, flag: str = "--model") -> None:
@@ -129,8 +128,8 @@ def check_model_source(name: str, flag: str = "--model") -> None:
         problem = safetensors_problem(file)
         if problem:
             raise UsageError(f"{flag} {name}: {problem}; download or save the model again")
-    if not any((path / f).is_file() for f in TOKENIZER_FILES):
-        raise UsageError(f"{flag} {name} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])}); save the tokenizer "
+    if not any((path / f).is_file() for f in TOKENIZER_MARKERS):
+        raise UsageError(f"{flag} {name} has no tokenizer files ({', '.join(TOKENIZER_MARKERS[:3])}); save the tokenizer "
                          "beside the model (tokenizer.save_pretrained) or copy its files from the base model")
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Sequence
 
 from grpo_suite.answers import extract_answer
-from grpo_suite.prompts import render_prompt
+from grpo_suite.compare_stats import pass_at_k
+from grpo_suite.prompts import prompt_ids
 
 logger = logging.getLogger("train_grpo")
 
@@ -42,13 +43,6 @@ FORWARD_BACKWARD_FACTOR = 3.0
 # --------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """The unbiased pass@k estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -164,8 +158,13 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
-def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_prompts: int) -> ProbeResult:
-    """Sample, score and summarise; the model is used as loaded for training (quantized, adapter)."""
+def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_prompts: int, plan) -> ProbeResult:
+    """Sample, score and summarise; the model is used as loaded for training (quantized, adapter).
+
+    ``plan`` is the run's generation plan (config.generation_plan): prompts are generated a
+    round at a time, as many as one process generates per round, and the time per optimizer step
+    counts the rounds one step takes.
+    """
     import torch
 
     n_prompts = max(1, min(n_prompts, len(rows)))
@@ -199,19 +198,19 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
         truncated.extend(not ended and len(c) >= args.max_completion_length for c, ended in completion_ids)
         unreadable.extend(extract_answer(t).source not in EXPLICIT_SOURCES for t in texts)
 
-    world = 1
-    prompts_per_step = max(1, args.per_device_train_batch_size * world * args.gradient_accumulation_steps // group)
-    # Prompts are sampled a step's worth at a time, left-padded into one batch, as the trainer does:
-    # batched generation is far faster per completion than one group at a time.
+    per_round = plan.prompts_per_process
+    # Prompts are sampled a generation round at a time, left-padded into one batch, as the trainer
+    # does: batched generation is far faster per completion than one group at a time.
     rows_list = sample.to_list()
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
-    step_seconds = []
+    round_seconds = []
     try:
-        for first in _progress(range(0, n_prompts, prompts_per_step), math.ceil(n_prompts / prompts_per_step)):
-            chunk = rows_list[first:first + prompts_per_step]
-            texts_in = [render_prompt(tokenizer, row["prompt"]) for row in chunk for _ in range(group)]
-            batch = tokenizer(texts_in, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+        for first in _progress(range(0, n_prompts, per_round), math.ceil(n_prompts / per_round)):
+            chunk = rows_list[first:first + per_round]
+            ids = [prompt_ids(tokenizer, row["prompt"], args.chat_template_kwargs) for row in chunk]
+            batch = tokenizer.pad({"input_ids": [i for i in ids for _ in range(group)]}, padding=True,
+                                  return_tensors="pt").to(device)
             start = time.perf_counter()
             with torch.no_grad():
                 out = model.generate(**batch, **generation)
@@ -220,20 +219,21 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
                 mask = torch.cat([batch["attention_mask"], (out[:, batch["input_ids"].shape[1]:] != pad).long()], 1)
                 model(input_ids=out, attention_mask=mask)  # the policy's log-probability pass over the batch
             forward = time.perf_counter() - start
-            step_seconds.append((generated + FORWARD_BACKWARD_FACTOR * forward) * prompts_per_step / len(chunk))
+            round_seconds.append((generated + FORWARD_BACKWARD_FACTOR * forward) * per_round / len(chunk))
             width = batch["input_ids"].shape[1]
             for i, row in enumerate(chunk):
                 seqs = out[i * group:(i + 1) * group]
                 score_group(row, [_until_eos(seq[width:].tolist(), eos, pad) for seq in seqs])
     finally:
         tokenizer.padding_side = side
-    per_step = statistics.fmean(step_seconds)
-    steps = planned_steps(args, len(rows), prompts_per_step)
+    per_round_seconds = statistics.fmean(round_seconds)  # processes generate their shares side by side
+    steps = planned_steps(args, len(rows), plan.prompts_per_step)
     return summarise(scores, weight_of, has_reference, lengths, truncated, unreadable,
-                     seconds_per_group=per_step / prompts_per_step, seconds_per_step=per_step, steps=steps)
+                     seconds_per_group=per_round_seconds / per_round,
+                     seconds_per_step=per_round_seconds * plan.rounds_per_step, steps=steps)
 
 
-def planned_steps(args, rows: int, prompts_per_step: int) -> int | None:
+def planned_steps(args, rows: int, prompts_per_step: float) -> int | None:
     if args.max_steps and args.max_steps > 0:
         return args.max_steps
     if prompts_per_step <= 0:

@@ -417,25 +417,28 @@ def fold_system(messages: list[dict]) -> list[dict]:
     return [{"role": "user", "content": system}, *rest]
 
 
-def _apply(tokenizer, messages: list[dict]) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+def _apply(tokenizer, messages: list[dict], template_kwargs: dict | None = None) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **(template_kwargs or {}))
 
 
-def render_prompt(tokenizer, prompt: Any) -> str:
-    """A mapped prompt exactly as the model sees it: chat template applied to message lists.
+def render_prompt(tokenizer, prompt: Any, template_kwargs: dict | None = None) -> str:
+    """A mapped prompt exactly as the model sees it: the chat template applied to message lists,
+    with the run's ``--chat-template-kwargs`` as TRL passes them when it trains.
 
-    A template that rejects the system role gets it folded into the first user turn (said once
-    in the log); any other template error is one UsageError line.
+    The one renderer of the suite: the dry run, the prompt-length check, the probe and the
+    comparison all render through it. A template that rejects the system role gets it folded
+    into the first user turn (said once in the log); any other template error is one UsageError
+    line.
     """
     if not isinstance(prompt, list):
         return prompt
     try:
-        return _apply(tokenizer, prompt)
+        return _apply(tokenizer, prompt, template_kwargs)
     except Exception as err:  # jinja2 raises TemplateError, templates raise anything
         error = err
     if any(m.get("role") == "system" for m in prompt):
         try:
-            text = _apply(tokenizer, fold_system(prompt))
+            text = _apply(tokenizer, fold_system(prompt), template_kwargs)
         except Exception as err:
             error = err
         else:
@@ -446,6 +449,16 @@ def render_prompt(tokenizer, prompt: Any) -> str:
             return text
     raise UsageError(f"the tokenizer's chat template failed on a prompt: {first_line(error)}; pass a tokenizer "
                      "whose template accepts these roles, or --system-prompt '' / another --prompt-field")
+
+
+def prompt_ids(tokenizer, prompt: Any, template_kwargs: dict | None = None) -> list[int]:
+    """The token ids TRL's GRPOTrainer generates from: a rendered chat prompt without added
+    special tokens (the template writes its own), a plain-text prompt with the tokenizer's own
+    (a BOS where it adds one), as the trainer tokenizes each."""
+    if isinstance(prompt, list):
+        return tokenizer(render_prompt(tokenizer, prompt, template_kwargs), add_special_tokens=False,
+                         verbose=False)["input_ids"]
+    return tokenizer(prompt, verbose=False)["input_ids"]
 
 
 def template_rejects_system(tokenizer) -> bool:

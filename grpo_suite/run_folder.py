@@ -23,7 +23,7 @@ import zipfile
 from pathlib import Path
 
 from grpo_suite.errors import UsageError
-from grpo_suite.models import safetensors_problem
+from grpo_suite.models import TOKENIZER_FILES, safetensors_problem
 
 logger = logging.getLogger("train_grpo")
 
@@ -40,8 +40,6 @@ RUN_ENTRIES = frozenset({
     "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "vocab.json",
     "merges.txt", "added_tokens.json", "tokenizer.model", "generation_config.json", ".final",
 })
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "chat_template.json", "vocab.json", "merges.txt", "added_tokens.json", "tokenizer.model")
 # What the trainer writes in a checkpoint, and in the folders of the comparison report and trackers.
 CHECKPOINT_ENTRIES = (COMPLETE_MARKER, COMPLETE_MARKER + ".tmp", "trainer_state.json", "adapter_model.safetensors",
                       "adapter_config.json", "README.md", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth",
@@ -67,13 +65,23 @@ def read_run_config(out: Path) -> dict | None:
         record = json.loads((out / RUN_CONFIG).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(record, dict) or record.get("suite", SUITE) != SUITE:
+        return None  # another program's record, whatever keys it shares with ours
     # Runs written before the "suite" key existed are recognised by their keys.
-    if isinstance(record, dict) and (record.get("suite") == SUITE or {"args", "detection", "rewards"} <= set(record)):
-        return record
+    return record if "suite" in record or {"args", "detection", "rewards"} <= set(record) else None
+
+
+def run_record_of(adapter: Path) -> dict | None:
+    """The record of the run that wrote ``adapter``: in its folder, or in the run folder above a checkpoint."""
+    folder = Path(adapter)
+    for candidate in (folder, folder.parent if checkpoint_step(folder) is not None else None):
+        if candidate is not None and (record := read_run_config(candidate)) is not None:
+            return record
     return None
 
 
 def checkpoint_step(path: Path) -> int | None:
+    """N of a checkpoint-N folder, else None: the one reading of checkpoint names."""
     name = path.name
     if not name.startswith("checkpoint-") or not name[len("checkpoint-"):].isdigit():
         return None

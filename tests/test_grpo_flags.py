@@ -177,7 +177,10 @@ def test_cli_refuses_an_unknown_grpo_arg_in_one_line(demo_assets, tmp_path, caps
 @pytest.mark.parametrize("flags, message", [
     (["--epsilon-high", "0.1"], "--epsilon-high (0.1) is below --epsilon (0.2)"),
     (["--generation-batch-size", "8", "--steps-per-generation", "2"], "pass one"),
-    (["--generation-batch-size", "6"], "must be divisible by --num-generations 4"),
+    (["--generation-batch-size", "12", "--num-generations", "8"], "--generation-batch-size 12 must be divisible by "
+     "--num-generations 8"),
+    (["--generation-batch-size", "6"], "must be a multiple of the completions of one micro-step "
+     "(--per-device-train-batch-size 4 x 1 process(es) = 4)"),
     (["--steps-per-generation", "3", "--per-device-train-batch-size", "2"], "--steps-per-generation 3 = 6) must be"),
     (["--min-p", "1.5"], "--min-p must be"),
     (["--warmup-ratio", "1"], "--warmup-ratio must be"),
@@ -190,6 +193,34 @@ def test_bad_new_flags_are_one_line_before_any_work(demo_assets, tmp_path, capsy
     assert train_grpo.main(_base(demo_assets, tmp_path / "x") + flags) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("flags, batch, steps_per_generation, prompts_per_round, prompts_per_step", [
+    ([], 4, 1, 1, 1),
+    (["--gradient-accumulation-steps", "2"], 8, 2, 2, 2),
+    (["--steps-per-generation", "4"], 16, 4, 4, 1),  # one round serves 4 micro-steps
+    (["--generation-batch-size", "8"], 8, 2, 2, 1),
+])
+def test_the_generation_plan_is_read_from_trls_built_config(demo_assets, tmp_path, flags, batch,
+                                                            steps_per_generation, prompts_per_round, prompts_per_step):
+    """The probe, the row check and the batch refusals read one plan: TRL's own generation_batch_size."""
+    args = train_grpo.resolve_args(_parse(_base(demo_assets, tmp_path / "run") + flags))
+    plan = grpo_config.generation_plan(args)
+    built = train_grpo.grpo_config(args, None)
+    assert (plan.batch, plan.steps_per_generation) == (built.generation_batch_size, built.steps_per_generation)
+    assert (plan.batch, plan.steps_per_generation, plan.processes) == (batch, steps_per_generation, 1)
+    assert plan.prompts_per_process == prompts_per_round and plan.prompts_per_step == prompts_per_step
+
+
+def test_probe_plans_its_steps_from_the_generation_plan(demo_assets, tmp_path, capsys):
+    """With --steps-per-generation 4 one round of 4 prompts serves 4 optimizer steps of one prompt each:
+    16 rows are 16 steps of an epoch, not the 4 a per-round count would plan."""
+    out = tmp_path / "probe"
+    argv = _base(demo_assets, out) + ["--steps-per-generation", "4", "--max-steps", "-1", "--num-train-epochs", "1",
+                                      "--probe", "4"]
+    assert train_grpo.main(argv) == 0
+    report = json.loads((out / "probe.json").read_text())
+    assert report["steps"] == 16
 
 
 def test_report_to_takes_lists_and_refuses_none_with_others():

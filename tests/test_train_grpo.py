@@ -119,3 +119,35 @@ def test_adapter_flag_continues_an_existing_adapter(demo_assets, trained_demo, t
     assert all(torch.allclose(before[k], after[k], atol=0.05) for k in lora_b)
     assert any(not torch.equal(before[k], after[k]) for k in lora_b)
     assert max(after[k].abs().max().item() for k in lora_b) > 0.01
+
+
+def test_dry_run_prompt_is_byte_identical_to_what_the_trainer_tokenizes(demo_assets, tmp_path, capsys):
+    """The dry run, the length check, the probe and the trainer render one prompt: with
+    --chat-template-kwargs, the template's own switch (Qwen3's enable_thinking) shows in all."""
+    import shutil
+
+    from grpo_suite.prompts import prompt_ids
+
+    model = tmp_path / "model"
+    shutil.copytree(demo_assets.model_dir, model)
+    template = (model / "chat_template.jinja").read_text()
+    (model / "chat_template.jinja").write_text(
+        template.replace("{{ '<|assistant|>' }}", "{{ '<|assistant|>' }}{% if enable_thinking is defined and "
+                         "not enable_thinking %}{{ '<|no_think|>' }}{% endif %}"))
+    kwargs = '{"enable_thinking": false}'
+    argv = ["--model", str(model), "--dataset", str(demo_assets.data_dir), "--local-only", "--output-dir",
+            str(tmp_path / "run"), "--max-completion-length", "24", "--per-device-train-batch-size", "8",
+            "--num-generations", "8", "--max-steps", "1", "--system-prompt", "Be brief.",
+            "--chat-template-kwargs", kwargs]
+    assert train_grpo.main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    shown = out.split("prompt as the model sees it:\n", 1)[1].split("\nreference:", 1)[0]
+    assert shown.endswith("<|assistant|><|no_think|>") and "Be brief." in shown
+
+    args = train_grpo.resolve_args(train_grpo.build_parser().parse_args(argv))
+    trainer = train_grpo.trainer_from_args(args)
+    first = trainer.train_dataset[0]["prompt"]
+    trained = trainer._tokenize_prompts([first])[0][0]  # TRL's own tokenization of a batch's prompts
+    tokenizer = trainer.processing_class
+    assert tokenizer.decode(trained) == shown  # the same prompt, byte for byte
+    assert prompt_ids(tokenizer, first, args.chat_template_kwargs) == list(trained)  # what probe and length check count
