@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -277,3 +278,43 @@ def greedy_accuracy(model_dir: Path | str, rows: list[dict], adapter_dir: Path |
     texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
     scores = rewards.reference_reward(texts, reference=[row["answer"] for row in rows])
     return sum(scores) / len(scores)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser():
+    from grpo_suite.cli import OneLineParser
+
+    parser = OneLineParser(prog="demo.py", description="Build the embedded demo model and dataset (offline, cached) "
+                           "and show where they are and how often the base model is right.")
+    group = parser.group("demo")
+    group.add("--cache-dir", default=None, metavar="DIR",
+              help="where to keep the assets (unset: $GRPO_SUITE_CACHE, else ~/.cache/grpo-suite)")
+    group.add("--accuracy-rows", type=int, default=50, metavar="N",
+              help="held-out problems the base model answers greedily; 0 = skip")
+    return parser
+
+
+def main(argv=None) -> int:
+    from grpo_suite.cli import set_offline_env
+
+    args = build_parser().parse_args(argv)
+    if args.accuracy_rows < 0:
+        print(f"error: --accuracy-rows must be 0 or more (got {args.accuracy_rows})", file=sys.stderr)
+        return 2
+    set_offline_env()  # everything here is built locally
+    assets = ensure_demo_assets(Path(args.cache_dir).expanduser() if args.cache_dir else None)
+    print(f"model:   {assets.model_dir}")
+    print(f"dataset: {assets.data_dir}")
+    if args.accuracy_rows:
+        rows = make_splits(DEMO_SEED)["test"][: args.accuracy_rows]
+        print(f"base model, greedy, {len(rows)} held-out problems: {greedy_accuracy(assets.model_dir, rows):.1%} right")
+    print("next: python train_grpo.py --demo --output-dir outputs/demo")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -79,3 +79,12 @@ def _tokenizer():
     if not _TOKENIZER:
         _TOKENIZER.append(demo.build_tokenizer())
     return _TOKENIZER[0]
+
+
+def test_demo_command_builds_the_assets_and_says_where_they_are(demo_assets, capsys):
+    cache = demo_assets.model_dir.parent.parent
+    assert demo.main(["--cache-dir", str(cache), "--accuracy-rows", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"model:   {demo_assets.model_dir}" in out and f"dataset: {demo_assets.data_dir}" in out
+    assert "4 held-out problems" in out
+    assert demo.main(["--accuracy-rows", "-1"]) == 2

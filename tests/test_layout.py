@@ -69,3 +69,16 @@ def test_no_private_argparse_attribute():
             continue
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"\._action_groups|\._group_actions|parser\._actions|argparse\._[A-Z]", text), path.name
+
+
+def test_pyproject_reads_requirements_and_its_commands_are_the_scripts_mains():
+    import importlib
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["tool"]["setuptools"]["dynamic"]["dependencies"]["file"] == ["requirements.txt"]
+    assert set(project["tool"]["setuptools"]["py-modules"]) == {name[:-3] for name in SCRIPTS}
+    for command, target in project["project"]["scripts"].items():
+        module, _, func = target.partition(":")
+        assert f"{module}.py" in SCRIPTS, command
+        assert callable(getattr(importlib.import_module(module), func)), command
