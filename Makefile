@@ -9,7 +9,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_DIR ?= outputs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean-demo results
+.PHONY: demo test lint install clean-demo results
 
 # The demo is a showcase: each `make demo` replaces the previous demo run (--overwrite).
 demo: $(VENV)/.installed
@@ -22,6 +22,11 @@ results: demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff, as configured in pyproject.toml: the linter, then the formatter's check.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 install: $(VENV)/.installed
 

@@ -24,14 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from grpo_suite import compare_inputs, models, run_folder
-from grpo_suite import compare_summary
 import dataset_utils
 import rewards
-from grpo_suite.compare_summary import BASE, Scorer
-from grpo_suite.prompts import prompt_ids, render_prompt
+from grpo_suite import compare_inputs, compare_summary, models, run_folder
 from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, setup_logging
+from grpo_suite.compare_summary import BASE, Scorer
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
+from grpo_suite.prompts import prompt_ids, render_prompt
 
 logger = logging.getLogger("compare_base_vs_lora")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -46,43 +45,84 @@ EXAMPLES = """examples:
 
 
 def build_parser() -> OneLineParser:
-    parser = OneLineParser(prog="compare_base_vs_lora.py", epilog=EXAMPLES,
-                           description="Compare a base model and its LoRA adapter(s) on the same prompts.")
+    parser = OneLineParser(
+        prog="compare_base_vs_lora.py",
+        epilog=EXAMPLES,
+        description="Compare a base model and its LoRA adapter(s) on the same prompts.",
+    )
     model = parser.group("model")
-    model.add("--adapter", action="append", required=True, metavar="DIR",
-              help="adapter folder written by train_grpo.py; repeat to compare several on the same prompts")
-    model.add("--checkpoints", action="store_true",
-              help="compare every checkpoint-* of the one --adapter run folder, and its final adapter")
-    model.add("--base-model", default=None, metavar="ID_OR_DIR", help="base model (unset: the one recorded in the adapter)")
-    model.add("--quantization", choices=["auto", "4bit", "8bit", "none"], default="auto",
-              help="as in train_grpo.py: auto is 4bit on CUDA, none on CPU")
+    model.add(
+        "--adapter",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="adapter folder written by train_grpo.py; repeat to compare several on the same prompts",
+    )
+    model.add(
+        "--checkpoints",
+        action="store_true",
+        help="compare every checkpoint-* of the one --adapter run folder, and its final adapter",
+    )
+    model.add(
+        "--base-model", default=None, metavar="ID_OR_DIR", help="base model (unset: the one recorded in the adapter)"
+    )
+    model.add(
+        "--quantization",
+        choices=["auto", "4bit", "8bit", "none"],
+        default="auto",
+        help="as in train_grpo.py: auto is 4bit on CUDA, none on CPU",
+    )
     model.add("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto", help="compute dtype")
     model.add("--trust-remote-code", action="store_true", help="run model code shipped with the checkpoint")
 
     prompts = add_dataset_args(parser)
-    prompts.add("--prompts", default=None, metavar="FILE",
-                help='.jsonl of {"prompt", "reference"} lines, .json list of them, or a text file (a prompt per line)')
+    prompts.add(
+        "--prompts",
+        default=None,
+        metavar="FILE",
+        help='.jsonl of {"prompt", "reference"} lines, .json list of them, or a text file (a prompt per line)',
+    )
     prompts.add("--num-prompts", type=int, default=50, metavar="N", help="prompts to compare")
 
     gen = parser.group("generation")
-    gen.add("--max-new-tokens", type=int, default=None, metavar="TOKENS", help="unset: the run's --max-completion-length")
-    gen.add("--num-samples-per-prompt", type=int, default=1, metavar="K",
-            help="K samples per prompt for pass@k and maj@k (needs --temperature > 0); 1 = greedy")
+    gen.add(
+        "--max-new-tokens", type=int, default=None, metavar="TOKENS", help="unset: the run's --max-completion-length"
+    )
+    gen.add(
+        "--num-samples-per-prompt",
+        type=int,
+        default=1,
+        metavar="K",
+        help="K samples per prompt for pass@k and maj@k (needs --temperature > 0); 1 = greedy",
+    )
     gen.add("--temperature", type=float, default=0.0, metavar="T", help="0 = greedy decoding")
     gen.add("--batch-size", type=int, default=16, metavar="N", help="prompts generated at once")
     gen.add("--seed", type=int, default=0, metavar="N", help="sampling and bootstrap seed")
 
     forget = parser.group("forgetting check")
-    forget.add("--forgetting-text", default=None, metavar="FILE",
-               help="text file (paragraphs) or JSONL with a text field (unset: the prompts' references)")
+    forget.add(
+        "--forgetting-text",
+        default=None,
+        metavar="FILE",
+        help="text file (paragraphs) or JSONL with a text field (unset: the prompts' references)",
+    )
     forget.add("--forgetting-max-texts", type=int, default=200, metavar="N", help="texts scored at most")
-    forget.add("--forgetting-threshold", type=float, default=0.1, metavar="NATS",
-               help="flag an adapter whose mean log-likelihood per token drops by more than this (nats)")
+    forget.add(
+        "--forgetting-threshold",
+        type=float,
+        default=0.1,
+        metavar="NATS",
+        help="flag an adapter whose mean log-likelihood per token drops by more than this (nats)",
+    )
     forget.add("--no-forgetting", action="store_true", help="skip the forgetting check")
 
     out = parser.group("output")
-    out.add("--report-dir", default=None, metavar="DIR",
-            help="write comparison.jsonl, .md, .html, summary.json and forgetting.jsonl here")
+    out.add(
+        "--report-dir",
+        default=None,
+        metavar="DIR",
+        help="write comparison.jsonl, .md, .html, summary.json and forgetting.jsonl here",
+    )
     out.add("--show", type=int, default=5, metavar="N", help="prompts printed side by side in the terminal")
     return parser
 
@@ -106,7 +146,9 @@ def check_args(args) -> None:
     if args.prompts and args.dataset:
         raise UsageError("--prompts and --dataset both name the prompts; pass one")
     if args.checkpoints and len(args.adapter) != 1:
-        raise UsageError("--checkpoints takes one --adapter: the run's output folder that holds the checkpoint-* folders")
+        raise UsageError(
+            "--checkpoints takes one --adapter: the run's output folder that holds the checkpoint-* folders"
+        )
     if args.forgetting_text and args.no_forgetting:
         raise UsageError("--forgetting-text and --no-forgetting contradict each other; pass one")
 
@@ -131,8 +173,16 @@ def resolve_adapters(args, notes: list[str]) -> list[Adapter]:
     else:
         paths = [Path(p) for p in args.adapter]
         labels = adapter_labels(paths)
-    adapters = [Adapter(label, path, models.read_adapter_config(path), run_folder.run_record_of(path) or {}, f"a{i}" if i else "default")
-                for i, (label, path) in enumerate(zip(labels, paths))]
+    adapters = [
+        Adapter(
+            label,
+            path,
+            models.read_adapter_config(path),
+            run_folder.run_record_of(path) or {},
+            f"a{i}" if i else "default",
+        )
+        for i, (label, path) in enumerate(zip(labels, paths))
+    ]
     if len({a.path.resolve() for a in adapters}) < len(adapters):
         raise UsageError("the same --adapter folder is given twice; pass each adapter once")
     return adapters
@@ -142,7 +192,9 @@ def checkpoint_adapters(run_dir: Path, notes: list[str]) -> tuple[list[Path], li
     """Every complete checkpoint-N of a run, oldest first, then the final adapter if there is one."""
     if not run_dir.is_dir():
         what = "is a file" if run_dir.exists() else "does not exist"
-        raise UsageError(f"--adapter {run_dir} {what}; with --checkpoints pass the --output-dir folder of a training run")
+        raise UsageError(
+            f"--adapter {run_dir} {what}; with --checkpoints pass the --output-dir folder of a training run"
+        )
     paths = []
     for path in run_folder.checkpoints(run_dir):
         problem = run_folder.checkpoint_problem(path)  # the rule --resume uses: complete, with readable weights
@@ -174,7 +226,7 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def adapter_labels(paths: list[Path]) -> list[str]:
-    """"lora" for a single adapter; else the folder names, with their parents where names repeat."""
+    """ "lora" for a single adapter; else the folder names, with their parents where names repeat."""
     if len(paths) == 1:
         return ["lora"]
     labels = [p.resolve().name for p in paths]
@@ -202,8 +254,10 @@ def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
     run = adapters[0].run
     recorded = run.get("args", {})
     if not run:
-        notes.append(f"no run_config.json for {adapters[0].path}: the run's system prompt, template and reward "
-                     "weights are unknown; defaults are used")
+        notes.append(
+            f"no run_config.json for {adapters[0].path}: the run's system prompt, template and reward "
+            "weights are unknown; defaults are used"
+        )
     system_prompt = recorded.get("system_prompt")
     if args.system_prompt is not None and args.system_prompt != system_prompt:
         notes.append(f"--system-prompt {args.system_prompt!r} here; the run used {system_prompt!r}")
@@ -220,9 +274,12 @@ def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
     for other in adapters[1:]:
         theirs = other.run.get("args", {}).get("system_prompt")
         if other.run and theirs != system_prompt:
-            notes.append(f"{other.label} was trained with system prompt {theirs!r}; compared here with {system_prompt!r}")
-    return Contract(system_prompt, _template_kwargs(recorded), args.max_new_tokens or run_tokens or 256,
-                    _scorer(run, notes), notes)
+            notes.append(
+                f"{other.label} was trained with system prompt {theirs!r}; compared here with {system_prompt!r}"
+            )
+    return Contract(
+        system_prompt, _template_kwargs(recorded), args.max_new_tokens or run_tokens or 256, _scorer(run, notes), notes
+    )
 
 
 def _template_kwargs(recorded: dict) -> dict:
@@ -241,10 +298,15 @@ def _scorer(run: dict, notes: list[str]) -> Scorer:
     weights = {k: float(v) for k, v in run.get("rewards", {}).items() if k in rewards.REWARD_COMPONENTS}
     extras = [k for k in run.get("rewards", {}) if k not in rewards.REWARD_COMPONENTS]
     if extras:
-        notes.append(f"the run's extra rewards ({', '.join(extras)}) are not scored here: the total reward covers "
-                     "the built-in components only")
-    return Scorer(weights or dict(rewards.DEFAULT_WEIGHTS), recorded.get("length_target", rewards.DEFAULT_LENGTH_TARGET),
-                  recorded.get("length_max", rewards.DEFAULT_LENGTH_MAX))
+        notes.append(
+            f"the run's extra rewards ({', '.join(extras)}) are not scored here: the total reward covers "
+            "the built-in components only"
+        )
+    return Scorer(
+        weights or dict(rewards.DEFAULT_WEIGHTS),
+        recorded.get("length_target", rewards.DEFAULT_LENGTH_TARGET),
+        recorded.get("length_max", rewards.DEFAULT_LENGTH_MAX),
+    )
 
 
 def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
@@ -262,12 +324,16 @@ def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
         raise UsageError(f"adapter {missing} does not record its base model; pass --base-model")
     if len(set(recorded.values())) > 1:
         listing = "; ".join(f"{label}: {base}" for label, base in recorded.items())
-        raise UsageError(f"the adapters were trained on different base models ({listing}); compare them in separate "
-                         "runs, or pass --base-model to load them all on one")
+        raise UsageError(
+            f"the adapters were trained on different base models ({listing}); compare them in separate "
+            "runs, or pass --base-model to load them all on one"
+        )
     base = next(iter(recorded.values()))
     if compare_inputs.is_path_like(base) and not Path(base).expanduser().exists():
-        raise UsageError(f"the adapter's base model {base} (recorded in {adapters[0].path / 'adapter_config.json'}) "
-                         "no longer exists; pass --base-model PATH where it is now")
+        raise UsageError(
+            f"the adapter's base model {base} (recorded in {adapters[0].path / 'adapter_config.json'}) "
+            "no longer exists; pass --base-model PATH where it is now"
+        )
     return base
 
 
@@ -283,16 +349,19 @@ def load_models(args, adapters: list[Adapter], base: str, notes: list[str]):
         notes.append("the adapter folder holds no tokenizer: the base model's tokenizer and chat template are used")
         tokenizer_source = base
     try:
-        tokenizer = models.load_tokenizer(tokenizer_source, local_only=args.local_only,
-                                               trust_remote_code=args.trust_remote_code)
+        tokenizer = models.load_tokenizer(
+            tokenizer_source, local_only=args.local_only, trust_remote_code=args.trust_remote_code
+        )
         quantization = models.resolve_quantization(args.quantization)
-        model = models.load_model(base, quantization, args.dtype, local_only=args.local_only,
-                                       trust_remote_code=args.trust_remote_code)
+        model = models.load_model(
+            base, quantization, args.dtype, local_only=args.local_only, trust_remote_code=args.trust_remote_code
+        )
     except UsageError as err:
         if args.base_model:
             raise
-        raise UsageError(f"{err}. The base model was read from the adapter's adapter_config.json; "
-                         "if it moved, pass --base-model") from err
+        raise UsageError(
+            f"{err}. The base model was read from the adapter's adapter_config.json; if it moved, pass --base-model"
+        ) from err
     recorded = adapters[0].run.get("quantization")
     if recorded and recorded != quantization:
         notes.append(f"the base model is loaded with quantization {quantization}; the run trained with {recorded}")
@@ -307,8 +376,10 @@ def load_extra_adapter(model, adapter: Adapter, base: str) -> None:
     try:
         model.load_adapter(str(adapter.path), adapter_name=adapter.name)
     except (RuntimeError, ValueError, KeyError) as err:
-        raise UsageError(f"adapter {str(adapter.path)!r} does not fit base model {base!r} ({type(err).__name__}: "
-                         "shape or layer mismatch); compare adapters of one base model") from err
+        raise UsageError(
+            f"adapter {str(adapter.path)!r} does not fit base model {base!r} ({type(err).__name__}: "
+            "shape or layer mismatch); compare adapters of one base model"
+        ) from err
 
 
 def side_context(model, side: str, adapters: list[Adapter]):
@@ -334,15 +405,24 @@ def generate(model, tokenizer, encoded: list[list[int]], args, max_new_tokens: i
         for start in tqdm(range(0, len(encoded), args.batch_size), leave=False):
             chunk = {"input_ids": encoded[start : start + args.batch_size]}
             batch = tokenizer.pad(chunk, padding=True, return_tensors="pt").to(model.device)
-            generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=sampling,
-                                       temperature=args.temperature if sampling else None, top_p=None, top_k=None,
-                                       num_return_sequences=k, pad_token_id=tokenizer.pad_token_id)
+            generated = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=sampling,
+                temperature=args.temperature if sampling else None,
+                top_p=None,
+                top_k=None,
+                num_return_sequences=k,
+                pad_token_id=tokenizer.pad_token_id,
+            )
             decoded = tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
             outputs += [decoded[i : i + k] for i in range(0, len(decoded), k)]
     return outputs
 
 
-def token_ids(tokenizer, texts: list[tuple[str, str]], window: int) -> tuple[list[tuple[list[int], int]], list[str], int]:
+def token_ids(
+    tokenizer, texts: list[tuple[str, str]], window: int
+) -> tuple[list[tuple[list[int], int]], list[str], int]:
     """Each (context, text) as token ids and the position its scored tokens start at.
 
     A raw text is scored after BOS (where the tokenizer has one); a reference is scored after
@@ -352,7 +432,9 @@ def token_ids(tokenizer, texts: list[tuple[str, str]], window: int) -> tuple[lis
     bos = tokenizer.bos_token_id
     kept, kept_texts, skipped = [], [], 0
     for context, text in texts:
-        head = tokenizer(context, add_special_tokens=False)["input_ids"] if context else ([bos] if bos is not None else [])
+        head = (
+            tokenizer(context, add_special_tokens=False)["input_ids"] if context else ([bos] if bos is not None else [])
+        )
         ids = (head + tokenizer(text, add_special_tokens=False)["input_ids"])[:window]
         start = max(1, len(head))
         if len(ids) <= start:
@@ -375,8 +457,11 @@ def mean_log_likelihoods(model, tokenizer, sequences: list[tuple[list[int], int]
             width = max(len(ids) for ids, _ in chunk)
             ids = torch.tensor([s + [pad] * (width - len(s)) for s, _ in chunk], device=model.device)
             mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s, _ in chunk], device=model.device)
-            scored = torch.tensor([[start <= i < len(s) for i in range(1, width)] for s, start in chunk],
-                                  device=model.device, dtype=torch.float32)
+            scored = torch.tensor(
+                [[start <= i < len(s) for i in range(1, width)] for s, start in chunk],
+                device=model.device,
+                dtype=torch.float32,
+            )
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
             result += ((logp * scored).sum(1) / scored.sum(1)).tolist()
@@ -391,12 +476,20 @@ def mean_log_likelihoods(model, tokenizer, sequences: list[tuple[list[int], int]
 _TEXT_PROMPT = dataset_utils.Detection("file", ("prompt",), None)
 
 
-def load_prompts(args, items: list[dict] | None, adapters: list[Adapter], contract: Contract, chat: bool,
-                 notes: list[str]) -> list[dict]:
+def load_prompts(
+    args, items: list[dict] | None, adapters: list[Adapter], contract: Contract, chat: bool, notes: list[str]
+) -> list[dict]:
     """Rows of ``prompt`` and ``reference``: from --prompts, --dataset, or the run's held-out split."""
     if items is not None:
-        rows = [{"prompt": dataset_utils.build_prompt({"prompt": i["prompt"]}, _TEXT_PROMPT, contract.system_prompt, chat),
-                 "reference": i["reference"]} for i in items]
+        rows = [
+            {
+                "prompt": dataset_utils.build_prompt(
+                    {"prompt": i["prompt"]}, _TEXT_PROMPT, contract.system_prompt, chat
+                ),
+                "reference": i["reference"],
+            }
+            for i in items
+        ]
     else:
         source = run_dataset_args(args, adapters[0].run, contract.system_prompt)
         loaded = dataset_utils.load_any(source["dataset"], source["dataset_config"], args.local_only)
@@ -418,7 +511,9 @@ def run_dataset_args(args, run: dict, system_prompt: str | None) -> dict:
     source["seed"] = recorded.get("seed", 0)  # the seed that carved the run's held-out split
     source["system_prompt"] = system_prompt
     if not source["dataset"]:
-        raise UsageError("no prompts: the adapter has no run_config.json naming its dataset; pass --dataset or --prompts")
+        raise UsageError(
+            "no prompts: the adapter has no run_config.json naming its dataset; pass --dataset or --prompts"
+        )
     return source
 
 
@@ -469,14 +564,23 @@ def compare(args, created: list[Path]) -> int:
         logger.info("generating %s on %d prompts", side, len(rendered))
         with side_context(model, side, adapters):
             outputs[side] = generate(model, tokenizer, encoded, args, contract.max_new_tokens)
-    forgetting = None if args.no_forgetting else forgetting_check(args, texts, model, tokenizer, prompts, rendered,
-                                                                  adapters, sides, notes)
+    forgetting = (
+        None
+        if args.no_forgetting
+        else forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters, sides, notes)
+    )
     rows = compare_summary.build_rows(prompts, rendered, outputs, contract.scorer)
     summary = compare_summary.summarize(rows, [a.label for a in adapters], args.num_samples_per_prompt, args.seed)
     summary.forgetting = forgetting
     summary.notes = notes
-    header = compare_report.Header(base, {a.label: str(a.path) for a in adapters}, args.temperature,
-                                   args.num_samples_per_prompt, contract.max_new_tokens, contract.system_prompt)
+    header = compare_report.Header(
+        base,
+        {a.label: str(a.path) for a in adapters},
+        args.temperature,
+        args.num_samples_per_prompt,
+        contract.max_new_tokens,
+        contract.system_prompt,
+    )
     compare_report.print_report(rows, summary, header, args.show)
     if args.report_dir:
         compare_report.write_reports(Path(args.report_dir), rows, summary, header)

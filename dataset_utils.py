@@ -18,6 +18,7 @@ import logging
 import sys
 from typing import Sequence
 
+from grpo_suite.answers import extract_reference
 from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env
 from grpo_suite.data import (
     COVERAGE_SAMPLE,
@@ -33,18 +34,42 @@ from grpo_suite.data import (
     select_split,
 )
 from grpo_suite.errors import EXIT_USAGE, UsageError, first_line, report_usage_error
+from grpo_suite.fields import LETTERS, describe_columns, get_path, norm
 from grpo_suite.files import FILE_BUILDERS
 from grpo_suite.prompts import build_prompt, build_reference, fold_system, map_row, render_prompt
 from grpo_suite.reward_funcs import correct_completion
-from grpo_suite.schemas import LETTERS, SAMPLE_ROWS, Detection, describe_columns, detect_fields, get_path, norm
-from grpo_suite.answers import extract_reference
+from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields
 
 __all__ = [
-    "Detection", "UsageError", "LETTERS", "SAMPLE_ROWS", "FILE_BUILDERS", "COVERAGE_SAMPLE", "build_prompt",
-    "build_reference", "map_row", "render_prompt", "describe_columns", "detect_fields", "get_path", "norm",
-    "load_any", "select_split", "pick_splits", "detect_dataset", "prepare", "measure_coverage", "coverage_of",
-    "coverage_lines", "check_coverage", "correct_completion", "Coverage", "add_dataset_args", "set_offline_env",
-    "fold_system", "main",
+    "Detection",
+    "UsageError",
+    "LETTERS",
+    "SAMPLE_ROWS",
+    "FILE_BUILDERS",
+    "COVERAGE_SAMPLE",
+    "build_prompt",
+    "build_reference",
+    "map_row",
+    "render_prompt",
+    "describe_columns",
+    "detect_fields",
+    "get_path",
+    "norm",
+    "load_any",
+    "select_split",
+    "pick_splits",
+    "detect_dataset",
+    "prepare",
+    "measure_coverage",
+    "coverage_of",
+    "coverage_lines",
+    "check_coverage",
+    "correct_completion",
+    "Coverage",
+    "add_dataset_args",
+    "set_offline_env",
+    "fold_system",
+    "main",
 ]
 
 logger = logging.getLogger("dataset_utils")
@@ -76,7 +101,11 @@ def inspect(args) -> tuple[Detection, list[dict], Coverage]:
     """Detection, the first rows of the split as stored, and coverage over its first 1,000 rows."""
     dataset = select_split(load_any(args.dataset, args.dataset_config, args.local_only), args.split)
     detection = detect_dataset(dataset, args.prompt_field, args.reference_field)
-    return detection, _examples(dataset, detection, args.system_prompt), coverage_of(dataset, detection, args.system_prompt)
+    return (
+        detection,
+        _examples(dataset, detection, args.system_prompt),
+        coverage_of(dataset, detection, args.system_prompt),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,17 +119,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_usage_error(err)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:  # a schema we read wrongly
         logger.debug("reading %s failed", args.dataset, exc_info=True)
-        print(f"error: could not read the rows of {args.dataset}: {type(err).__name__}: {first_line(err)}; "
-              "pass --prompt-field and --reference-field to choose the fields", file=sys.stderr)
+        print(
+            f"error: could not read the rows of {args.dataset}: {type(err).__name__}: {first_line(err)}; "
+            "pass --prompt-field and --reference-field to choose the fields",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     lines = coverage_lines(coverage)
     for line in lines[1:]:
         print(line, file=sys.stderr)
     if args.json:
-        print(json.dumps({"prompt_field": detection.prompt_field, "reference_field": detection.reference_field,
-                          "conversational": detection.conversational, "examples": examples,
-                          "family": detection.family, "reasons": list(detection.reasons),
-                          "coverage": coverage.as_dict()}, ensure_ascii=False, default=str))
+        print(
+            json.dumps(
+                {
+                    "prompt_field": detection.prompt_field,
+                    "reference_field": detection.reference_field,
+                    "conversational": detection.conversational,
+                    "examples": examples,
+                    "family": detection.family,
+                    "reasons": list(detection.reasons),
+                    "coverage": coverage.as_dict(),
+                },
+                ensure_ascii=False,
+                default=str,
+            )
+        )
         return 0
     print(f"family:          {detection.family}")
     print(f"prompt field:    {detection.prompt_field} ({detection.prompt_kind})")
@@ -110,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  because {reason}")
     print(lines[0])
     for i, example in enumerate(examples, 1):
-        print(f"\n--- row {i}\nprompt:    {example['prompt']!r}\nreference: {example['reference']!r}\nanswer:    {example['answer']!r}")
+        print(
+            f"\n--- row {i}\nprompt:    {example['prompt']!r}\nreference: {example['reference']!r}\nanswer:    {example['answer']!r}"
+        )
     return 0
 
 

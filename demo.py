@@ -288,13 +288,25 @@ def greedy_accuracy(model_dir: Path | str, rows: list[dict], adapter_dir: Path |
 def build_parser():
     from grpo_suite.cli import OneLineParser
 
-    parser = OneLineParser(prog="demo.py", description="Build the embedded demo model and dataset (offline, cached) "
-                           "and show where they are and how often the base model is right.")
+    parser = OneLineParser(
+        prog="demo.py",
+        description="Build the embedded demo model and dataset (offline, cached) "
+        "and show where they are and how often the base model is right.",
+    )
     group = parser.group("demo")
-    group.add("--cache-dir", default=None, metavar="DIR",
-              help="where to keep the assets (unset: $GRPO_SUITE_CACHE, else ~/.cache/grpo-suite)")
-    group.add("--accuracy-rows", type=int, default=50, metavar="N",
-              help="held-out problems the base model answers greedily; 0 = skip")
+    group.add(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="where to keep the assets (unset: $GRPO_SUITE_CACHE, else ~/.cache/grpo-suite)",
+    )
+    group.add(
+        "--accuracy-rows",
+        type=int,
+        default=50,
+        metavar="N",
+        help="held-out problems the base model answers greedily; 0 = skip",
+    )
     return parser
 
 

@@ -52,11 +52,34 @@ from grpo_suite.reward_funcs import (
 )
 
 __all__ = [
-    "BOILERPLATE_PHRASES", "DEFAULT_LENGTH_MAX", "DEFAULT_LENGTH_TARGET", "DEFAULT_WEIGHTS", "REWARD_COMPONENTS",
-    "RewardFunc", "boilerplate_penalty", "build_reward_funcs", "combine", "correct_completion", "format_reward",
-    "length_reward", "make_length_reward", "parse_weights", "reference_reward", "score", "Extraction",
-    "answers_match", "clear_caches", "completion_text", "extract_answer", "extract_reference", "extraction_matches",
-    "last_number", "normalize_text", "numbers_match", "parse_number", "main",
+    "BOILERPLATE_PHRASES",
+    "DEFAULT_LENGTH_MAX",
+    "DEFAULT_LENGTH_TARGET",
+    "DEFAULT_WEIGHTS",
+    "REWARD_COMPONENTS",
+    "RewardFunc",
+    "boilerplate_penalty",
+    "build_reward_funcs",
+    "combine",
+    "correct_completion",
+    "format_reward",
+    "length_reward",
+    "make_length_reward",
+    "parse_weights",
+    "reference_reward",
+    "score",
+    "Extraction",
+    "answers_match",
+    "clear_caches",
+    "completion_text",
+    "extract_answer",
+    "extract_reference",
+    "extraction_matches",
+    "last_number",
+    "normalize_text",
+    "numbers_match",
+    "parse_number",
+    "main",
 ]
 
 
@@ -100,14 +123,18 @@ def _read_rows(stream, name: str) -> Iterable[tuple[int, dict]]:
         try:
             line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as err:
-            raise ValueError(f"line {number} of {name} is not UTF-8 (byte 0x{raw[err.start]:02x} at column "
-                             f"{err.start + 1}); save the file as UTF-8") from err
+            raise ValueError(
+                f"line {number} of {name} is not UTF-8 (byte 0x{raw[err.start]:02x} at column "
+                f"{err.start + 1}); save the file as UTF-8"
+            ) from err
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"line {number}: not valid JSON ({err.msg}); expected {{\"completion\": ..., \"reference\": ...}}") from err
+            raise ValueError(
+                f'line {number}: not valid JSON ({err.msg}); expected {{"completion": ..., "reference": ...}}'
+            ) from err
         if not isinstance(row, dict) or "completion" not in row:
             raise ValueError(f'line {number}: expected an object with a "completion" key')
         yield number, row
@@ -115,7 +142,9 @@ def _read_rows(stream, name: str) -> Iterable[tuple[int, dict]]:
 
 def _check_encoding(first: bytes, name: str) -> None:
     if first.startswith(b"\x1f\x8b"):
-        raise ValueError(f"{name} is gzip-compressed; decompress it first (gunzip, or zcat FILE | python rewards.py --input -)")
+        raise ValueError(
+            f"{name} is gzip-compressed; decompress it first (gunzip, or zcat FILE | python rewards.py --input -)"
+        )
     if first.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ValueError(f"{name} is UTF-16; save it as UTF-8")
 
@@ -145,8 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"interrupted after {scored} row(s)", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not scored:
-        print(f'error: {name} holds no rows; expected one JSON object per line, {{"completion": ..., "reference": ...}}',
-              file=sys.stderr)
+        print(
+            f'error: {name} holds no rows; expected one JSON object per line, {{"completion": ..., "reference": ...}}',
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     return 0
 

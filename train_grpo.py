@@ -35,29 +35,29 @@ from pathlib import Path
 from typing import Sequence
 
 import dataset_utils
-from grpo_suite import checks, config, flags, models, probe, run_folder
 import rewards
-from grpo_suite.prompts import prompt_ids, render_prompt
+from grpo_suite import checks, config, flags, models, probe, run_folder
 from grpo_suite.cli import set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
-from grpo_suite.records import (
-    append_history,
-    is_main_process,
-    plot_reward_curves,
-    write_run_config,
-)
 from grpo_suite.guard import (
-    fingerprint,
     RunState,
     TrainingFailed,
     _interrupt,
     _StopOnSignal,
     close_progress_bars,
+    fingerprint,
     latest_checkpoint,
     make_callbacks,
     report_crash,
     report_interrupt,
     weights_finite,
+)
+from grpo_suite.prompts import prompt_ids, render_prompt
+from grpo_suite.records import (
+    append_history,
+    is_main_process,
+    plot_reward_curves,
+    write_run_config,
 )
 
 logger = logging.getLogger("train_grpo")
@@ -99,8 +99,10 @@ def check_args(args: argparse.Namespace) -> None:
     checks.check_flags(args)
     config.generation_plan(args)  # TRL's GRPOConfig built and checked: the batch rule and its refusals
     if args.use_vllm and args.quantization in ("4bit", "8bit"):
-        raise UsageError("--use-vllm cannot be combined with 4-bit or 8-bit quantization: TRL cannot sync quantized "
-                         "LoRA weights into vLLM; pass --quantization none")
+        raise UsageError(
+            "--use-vllm cannot be combined with 4-bit or 8-bit quantization: TRL cannot sync quantized "
+            "LoRA weights into vLLM; pass --quantization none"
+        )
     if args.use_vllm and importlib.util.find_spec("vllm") is None:
         raise UsageError("--use-vllm needs vLLM: pip install vllm")
     if args.overwrite and args.resume:
@@ -110,10 +112,14 @@ def check_args(args: argparse.Namespace) -> None:
     if args.adapter:
         checks.check_adapter_flags(args, build_parser())
     if args.stop_when_stuck < 0:
-        raise UsageError(f"--stop-when-stuck must be 0 (never) or a number of logged steps (got {args.stop_when_stuck})")
+        raise UsageError(
+            f"--stop-when-stuck must be 0 (never) or a number of logged steps (got {args.stop_when_stuck})"
+        )
     for flag in ("probe", "probe_before_train"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} takes a number of prompts, at least 1 (got {getattr(args, flag)})")
+            raise UsageError(
+                f"--{flag.replace('_', '-')} takes a number of prompts, at least 1 (got {getattr(args, flag)})"
+            )
     if not args.dry_run and args.probe is None:
         run_folder.check_output_dir(Path(args.output_dir), args.overwrite, args.resume)
 
@@ -136,8 +142,9 @@ def load_data(args, tokenizer):
     held_out = dataset_utils.prepare(held_out, detection, args.system_prompt, chat, tokenizer=tokenizer)
     logger.info("dataset: %d training rows, %d held out; %s", len(train), len(held_out), describe(detection))
     if len(train) == 0:
-        raise UsageError(f"dataset {args.dataset} has no usable training row (none has a prompt); check "
-                         "--prompt-field and --split")
+        raise UsageError(
+            f"dataset {args.dataset} has no usable training row (none has a prompt); check --prompt-field and --split"
+        )
     return train, held_out, detection
 
 
@@ -165,8 +172,10 @@ def check_coverage(args, train, names: list[str]) -> list[str]:
 
 
 def describe(detection) -> str:
-    return (f"family {detection.family}, prompt {detection.prompt_field!r}, reference {detection.reference_field!r}, "
-            f"conversational {detection.conversational}")
+    return (
+        f"family {detection.family}, prompt {detection.prompt_field!r}, reference {detection.reference_field!r}, "
+        f"conversational {detection.conversational}"
+    )
 
 
 def build_rewards(args) -> tuple[list, list[float], list[str]]:
@@ -176,8 +185,9 @@ def build_rewards(args) -> tuple[list, list[float], list[str]]:
     names = checks.selected_components(args.rewards)
     try:
         weights = rewards.parse_weights(args.reward_weights, extra=extra_names)
-        funcs, values = rewards.build_reward_funcs(names, {k: v for k, v in weights.items() if k not in extra_names},
-                                                   args.length_target, args.length_max)
+        funcs, values = rewards.build_reward_funcs(
+            names, {k: v for k, v in weights.items() if k not in extra_names}, args.length_target, args.length_max
+        )
     except ValueError as err:
         raise UsageError(f"{err} (--rewards / --reward-weights)") from err
     funcs += extras
@@ -192,15 +202,19 @@ def load_extra_reward(spec: str):
     """``module:function`` imported (the current folder is on the path) and guarded."""
     module_name, _, func_name = spec.partition(":")
     if not module_name or not func_name:
-        raise UsageError(f"--extra-reward {spec!r} must look like module:function (a file my_rewards.py in the "
-                         "current folder is module my_rewards)")
+        raise UsageError(
+            f"--extra-reward {spec!r} must look like module:function (a file my_rewards.py in the "
+            "current folder is module my_rewards)"
+        )
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except (Exception, SystemExit) as err:  # the user's module: a SyntaxError, a failing import, an exit()
-        raise UsageError(f"--extra-reward {spec}: importing {module_name} failed ({type(err).__name__}: "
-                         f"{first_line(err)}); fix the module or the name") from err
+        raise UsageError(
+            f"--extra-reward {spec}: importing {module_name} failed ({type(err).__name__}: "
+            f"{first_line(err)}); fix the module or the name"
+        ) from err
     func = getattr(module, func_name, None)
     if func is None:
         raise UsageError(f"--extra-reward {spec}: module {module_name} has no {func_name!r}")
@@ -209,9 +223,17 @@ def load_extra_reward(spec: str):
     return checks.guard_user_reward(func, spec, checks.reward_name(func, spec))
 
 
-TRACKER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",), "mlflow": ("mlflow",),
-                   "comet_ml": ("comet_ml",), "clearml": ("clearml",), "neptune": ("neptune",),
-                   "dvclive": ("dvclive",), "trackio": ("trackio",), "swanlab": ("swanlab",)}
+TRACKER_MODULES = {
+    "tensorboard": ("tensorboard", "tensorboardX"),
+    "wandb": ("wandb",),
+    "mlflow": ("mlflow",),
+    "comet_ml": ("comet_ml",),
+    "clearml": ("clearml",),
+    "neptune": ("neptune",),
+    "dvclive": ("dvclive",),
+    "trackio": ("trackio",),
+    "swanlab": ("swanlab",),
+}
 
 
 def check_trackers(report_to) -> None:
@@ -220,8 +242,9 @@ def check_trackers(report_to) -> None:
     for name in (n.strip() for n in names):
         modules = TRACKER_MODULES.get(name)
         if modules and not any(importlib.util.find_spec(m) for m in modules):
-            raise UsageError(f"--report-to {name}: {modules[0]} is not installed; pip install {modules[0]}, or pass "
-                             "--report-to none")
+            raise UsageError(
+                f"--report-to {name}: {modules[0]} is not installed; pip install {modules[0]}, or pass --report-to none"
+            )
 
 
 def check_enough_rows(args, train_rows) -> None:
@@ -264,11 +287,15 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
     print(f"final answer:  {rewards.extract_reference(row['reference']) or None}")
     print(f"reward of the reference itself: total {total:.3f} " + json.dumps(parts))
     if row["reference"] is None:
-        print("WARNING: no reference column: reference_reward is skipped and the model learns only format and "
-              "length. Pass --reference-field if the data has answers.")
+        print(
+            "WARNING: no reference column: reference_reward is skipped and the model learns only format and "
+            "length. Pass --reference-field if the data has answers."
+        )
     elif parts.get("reference_reward") != 1.0:
-        print("WARNING: THE REFERENCE SOLUTION DOES NOT EARN reference_reward 1.0: the reward will always be 0. "
-              "Check --reference-field, or the answer format of the data.")
+        print(
+            "WARNING: THE REFERENCE SOLUTION DOES NOT EARN reference_reward 1.0: the reward will always be 0. "
+            "Check --reference-field, or the answer format of the data."
+        )
     for line in coverage:
         print(line)
     return 0
@@ -282,8 +309,15 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
 def build_model(args, tokenizer):
     """The base model (quantized if asked) and its LoRA config, or the model with an adapter."""
     quantization = models.resolve_quantization(args.quantization)
-    model = models.load_model(args.model, quantization, args.dtype, args.revision, args.local_only,
-                                   args.trust_remote_code, args.attn_implementation)
+    model = models.load_model(
+        args.model,
+        quantization,
+        args.dtype,
+        args.revision,
+        args.local_only,
+        args.trust_remote_code,
+        args.attn_implementation,
+    )
     if quantization != "none":
         from peft import prepare_model_for_kbit_training
 
@@ -295,8 +329,13 @@ def build_model(args, tokenizer):
     models.find_lora_targets(model)  # none at all is its own error
     targets = checks.check_lora_shape(args, models.lora_target_widths(model))
     logger.info("LoRA r=%d alpha=%d on %s", args.lora_r, args.lora_alpha, ", ".join(targets))
-    lora = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                        target_modules=targets, task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        lora_dropout=args.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
     return model, lora, quantization
 
 
@@ -318,9 +357,16 @@ def build_trainer(args, model, lora_config, tokenizer, funcs, weights, train, he
     from trl import GRPOTrainer
 
     eval_dataset = held_out.select(range(min(args.max_eval_samples, len(held_out)))) if args.eval_steps else None
-    return GRPOTrainer(model=model, reward_funcs=funcs, args=grpo_config(args, weights), train_dataset=train,
-                       eval_dataset=eval_dataset, processing_class=tokenizer, peft_config=lora_config,
-                       callbacks=callbacks)
+    return GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=grpo_config(args, weights),
+        train_dataset=train,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config,
+        callbacks=callbacks,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,8 +388,13 @@ def _negative_values_attached(argv: list[str]) -> list[str]:
     """``--learning-rate -inf``: argparse takes -inf for a flag; join it to its flag (checked later)."""
     fixed: list[str] = []
     for item in argv:
-        if (fixed and fixed[-1].startswith("--") and "=" not in fixed[-1]
-                and item.lower().lstrip("-") in ("inf", "infinity", "nan") and item.startswith("-")):
+        if (
+            fixed
+            and fixed[-1].startswith("--")
+            and "=" not in fixed[-1]
+            and item.lower().lstrip("-") in ("inf", "infinity", "nan")
+            and item.startswith("-")
+        ):
             fixed[-1] = f"{fixed[-1]}={item}"
         else:
             fixed.append(item)
@@ -356,8 +407,9 @@ def plan_resume(args) -> tuple[Path | None, dict]:
     record = run_folder.read_run_config(out)
     changed: dict = {}
     if record is None:
-        logger.warning("%s has no readable %s: this resume's flags cannot be checked against the run's", out,
-                       run_folder.RUN_CONFIG)
+        logger.warning(
+            "%s has no readable %s: this resume's flags cannot be checked against the run's", out, run_folder.RUN_CONFIG
+        )
     else:
         changed = checks.compare_with_record(args, record)
     checkpoint = run_folder.latest_complete_checkpoint(out)  # names the checkpoints it skips, and why
@@ -367,12 +419,19 @@ def plan_resume(args) -> tuple[Path | None, dict]:
         planned = None  # a new epoch budget: the trainer plans the steps
     if planned is not None and step >= planned:
         restore_final_adapter(out, checkpoint)
-        print(f"the run in {out} is already complete: step {step} of {planned} ({checkpoint.name}); nothing to train. "
-              "Pass a larger --max-steps with --resume to train further")
+        print(
+            f"the run in {out} is already complete: step {step} of {planned} ({checkpoint.name}); nothing to train. "
+            "Pass a larger --max-steps with --resume to train further"
+        )
         return None, changed
     for name, (old, new) in changed.items():
-        logger.warning("--resume: --%s was %s and is %s now: the new value applies from step %d",
-                       name.replace("_", "-"), old, new, step + 1)
+        logger.warning(
+            "--resume: --%s was %s and is %s now: the new value applies from step %d",
+            name.replace("_", "-"),
+            old,
+            new,
+            step + 1,
+        )
     logger.info("resuming from %s (step %d)", checkpoint.name, step)
     return checkpoint, changed
 
@@ -392,7 +451,9 @@ def restore_final_adapter(out: Path, checkpoint: Path) -> None:
 def probe_command(args, tokenizer, train_rows, funcs, weights) -> int:
     """--probe: sample, score and judge, then exit 0 whatever it finds; nothing is trained."""
     model, _, _ = build_model(args, tokenizer)
-    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe, config.generation_plan(args))
+    result = probe.run_probe(
+        args, tokenizer, model, train_rows, funcs, weights, args.probe, config.generation_plan(args)
+    )
     print(probe.format_report(result))
     if args.output_dir:
         out = Path(args.output_dir)
@@ -408,24 +469,39 @@ def probe_command(args, tokenizer, train_rows, funcs, weights) -> int:
 
 def probe_before_train(args, tokenizer, model, train_rows, funcs, weights):
     """--probe-before-train: refuse a run the probe says cannot learn, unless --force."""
-    result = probe.run_probe(args, tokenizer, model, train_rows, funcs, weights, args.probe_before_train,
-                            config.generation_plan(args))
+    result = probe.run_probe(
+        args, tokenizer, model, train_rows, funcs, weights, args.probe_before_train, config.generation_plan(args)
+    )
     print(probe.format_report(result))
     if result.cannot_learn and not args.force:
         causes = "; ".join(v["cause"] for v in result.verdicts if v["severity"] == "cannot learn")
-        raise UsageError(f"the probe says this run cannot learn: {causes}. Change the flags it names, or pass "
-                         "--force to train anyway")
+        raise UsageError(
+            f"the probe says this run cannot learn: {causes}. Change the flags it names, or pass "
+            "--force to train anyway"
+        )
     return result
 
 
-def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, names, run: RunState,
-          resume_from: Path | None = None, changed: dict | None = None) -> int:
+def train(
+    args,
+    tokenizer,
+    train_rows,
+    held_out,
+    detection,
+    funcs,
+    weights,
+    names,
+    run: RunState,
+    resume_from: Path | None = None,
+    changed: dict | None = None,
+) -> int:
     from transformers import AutoConfig
 
     out = Path(args.output_dir)
     run.phase = "checking the data"
-    model_config = AutoConfig.from_pretrained(args.model, revision=args.revision, local_files_only=args.local_only,
-                                        trust_remote_code=args.trust_remote_code)
+    model_config = AutoConfig.from_pretrained(
+        args.model, revision=args.revision, local_files_only=args.local_only, trust_remote_code=args.trust_remote_code
+    )
     check_prompt_lengths(args, tokenizer, train_rows, getattr(model_config, "max_position_embeddings", None))
     check_enough_rows(args, train_rows)
     run.phase = "loading the model"
@@ -446,14 +522,27 @@ def train(args, tokenizer, train_rows, held_out, detection, funcs, weights, name
         if resume_from is None:
             write_run_config(out, args, detection, names, weights, quantization)
         else:
-            append_history(out, "resume", from_checkpoint=resume_from.name,
-                           changed={k: list(v) for k, v in (changed or {}).items()})
+            append_history(
+                out,
+                "resume",
+                from_checkpoint=resume_from.name,
+                changed={k: list(v) for k, v in (changed or {}).items()},
+            )
     else:
         out.mkdir(parents=True, exist_ok=True)
     run.phase = "building the trainer"
     stop = _StopOnSignal()
-    run.trainer = build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out,
-                                make_callbacks(out, stop, run, changed))
+    run.trainer = build_trainer(
+        args,
+        model,
+        lora_config,
+        tokenizer,
+        funcs,
+        weights,
+        train_rows,
+        held_out,
+        make_callbacks(out, stop, run, changed),
+    )
     start_step = run_folder.checkpoint_step(resume_from) if resume_from else 0
     run.phase = "training"
     stop.install()
@@ -469,25 +558,37 @@ def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int)
     """Check what training produced, then save it; a run that did not train is never called saved."""
     trainer = run.trainer
     step = trainer.state.global_step
-    logger.info("rank %s of %s finished at step %d", os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1"), step)
+    logger.info(
+        "rank %s of %s finished at step %d", os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1"), step
+    )
     if run.bad is None and not weights_finite(trainer.model):
         run.bad = (step, "the adapter weights")
     if run.bad is not None:
         bad_step, what = run.bad
         last = latest_checkpoint(out)
         keep = f"; the last good checkpoint is {last.name}" if last else ""
-        raise TrainingFailed(f"training diverged: {what} became non-finite (NaN or inf) at step {bad_step}, so the "
-                             f"adapter was not saved{keep}. Lower --learning-rate, or check that every reward "
-                             "returns finite values")
+        raise TrainingFailed(
+            f"training diverged: {what} became non-finite (NaN or inf) at step {bad_step}, so the "
+            f"adapter was not saved{keep}. Lower --learning-rate, or check that every reward "
+            "returns finite values"
+        )
     if step <= start_step:
-        raise TrainingFailed(f"no training step ran (step {step}); the adapter was not saved. Check --max-steps, "
-                             "--num-train-epochs and the number of training rows")
+        raise TrainingFailed(
+            f"no training step ran (step {step}); the adapter was not saved. Check --max-steps, "
+            "--num-train-epochs and the number of training rows"
+        )
     if run.fingerprint is not None and fingerprint(trainer.model) == run.fingerprint:
-        why = (run.stuck[1] if run.stuck else "no update reached it: every group earned one reward "
-               "(frac_reward_zero_std 1, run --probe to see why), or the learning rate was 0 (a warm-up longer than "
-               "the run)")
-        raise TrainingFailed(f"nothing was learned: the adapter is unchanged after {step - start_step} step(s), so it "
-                             f"was not saved as a result: {why}")
+        why = (
+            run.stuck[1]
+            if run.stuck
+            else "no update reached it: every group earned one reward "
+            "(frac_reward_zero_std 1, run --probe to see why), or the learning rate was 0 (a warm-up longer than "
+            "the run)"
+        )
+        raise TrainingFailed(
+            f"nothing was learned: the adapter is unchanged after {step - start_step} step(s), so it "
+            f"was not saved as a result: {why}"
+        )
     save_final_adapter(trainer, out)
     run.final_saved = True
     if not trainer.is_world_process_zero():
@@ -497,13 +598,18 @@ def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int)
     plot_reward_curves(out, args.beta)
     if stop.received is not None:
         append_history(out, "interrupted", step=step)
-        logger.warning("stopped by signal at step %d; adapter and checkpoint saved in %s; continue with --resume",
-                       step, out)
+        logger.warning(
+            "stopped by signal at step %d; adapter and checkpoint saved in %s; continue with --resume", step, out
+        )
         return EXIT_INTERRUPTED
     if run.stuck is not None:
         append_history(out, "stopped_when_stuck", step=step, cause=run.stuck[1])
-        logger.warning("--stop-when-stuck: stopped at step %d because %s; adapter and checkpoint saved in %s",
-                       step, run.stuck[1], out)
+        logger.warning(
+            "--stop-when-stuck: stopped at step %d because %s; adapter and checkpoint saved in %s",
+            step,
+            run.stuck[1],
+            out,
+        )
         return 0
     append_history(out, "finished", step=step)
     logger.info("adapter saved in %s; compare it with: python compare_base_vs_lora.py --adapter %s", out, out)
@@ -592,4 +698,4 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except KeyboardInterrupt:  # a Ctrl-C in the last instant, outside main's own handling
         print("interrupted", file=sys.stderr)
-        raise SystemExit(EXIT_INTERRUPTED)
+        raise SystemExit(EXIT_INTERRUPTED) from None

@@ -31,8 +31,9 @@ def make_dataset(rows: int, folder: Path):
     questions = ["How many apples does Tom have now?"] * rows
     answers = [f"{i % 97 + i % 13} (apples)" for i in range(rows)]
     formulas = [f"{i % 97}+{i % 13}={i % 97 + i % 13}" for i in range(rows)]
-    datasets.Dataset.from_dict({"body": bodies, "question": questions, "answer": answers,
-                                "formula": formulas}).save_to_disk(str(folder))
+    datasets.Dataset.from_dict(
+        {"body": bodies, "question": questions, "answer": answers, "formula": formulas}
+    ).save_to_disk(str(folder))
     return dataset_utils.load_any(str(folder), local_only=True)
 
 

@@ -34,17 +34,47 @@ sys.path.insert(0, str(ROOT))
 
 # From the models' config.json on the hub (Qwen/Qwen2.5-*-Instruct): the shapes that set memory.
 QWEN25 = {
-    "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                 num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
-    "1.5b": dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-                 num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True),
-    "7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-               num_key_value_heads=4, vocab_size=152064, tie_word_embeddings=False),
+    "0.5b": dict(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    ),
+    "1.5b": dict(
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    ),
+    "7b": dict(
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        vocab_size=152064,
+        tie_word_embeddings=False,
+    ),
 }
 COMMON = dict(max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6, hidden_act="silu")
 # The CPU smoke shape: the same architecture, small enough for two shared cores.
-SMOKE = {"smoke": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2, vocab_size=512, tie_word_embeddings=True)}
+SMOKE = {
+    "smoke": dict(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=512,
+        tie_word_embeddings=True,
+    )
+}
 GPU_RUN = dict(steps=3, completion=256, batch=8, generations=8)
 CPU_RUN = dict(steps=2, completion=8, batch=4, generations=4)
 
@@ -52,17 +82,26 @@ CPU_RUN = dict(steps=2, completion=8, batch=4, generations=4)
 def build_parser() -> argparse.ArgumentParser:
     from grpo_suite.cli import OneLineParser
 
-    parser = OneLineParser(description="GRPO peak GPU memory, step time and generation speed: "
-                                       "4-bit LoRA against bf16 LoRA on Qwen2.5 shapes.")
+    parser = OneLineParser(
+        description="GRPO peak GPU memory, step time and generation speed: "
+        "4-bit LoRA against bf16 LoRA on Qwen2.5 shapes."
+    )
     parser.add_argument("--sizes", default=",".join(QWEN25), help=f"comma-separated, of {', '.join(QWEN25)}")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per arm (default: 3 on GPU, 2 on CPU)")
-    parser.add_argument("--max-completion-length", type=int, default=None,
-                        help="tokens per completion (default: 256 on GPU, 8 on CPU)")
-    parser.add_argument("--work-dir", default=None, help="where the random-weight models are saved (default: a "
-                        "temporary folder; a 7B model takes 15 GB)")
+    parser.add_argument(
+        "--max-completion-length", type=int, default=None, help="tokens per completion (default: 256 on GPU, 8 on CPU)"
+    )
+    parser.add_argument(
+        "--work-dir",
+        default=None,
+        help="where the random-weight models are saved (default: a temporary folder; a 7B model takes 15 GB)",
+    )
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
-    parser.add_argument("--smoke", action="store_true",
-                        help="the scaled-down shape even where CUDA is available (what runs without CUDA)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the scaled-down shape even where CUDA is available (what runs without CUDA)",
+    )
     parser.add_argument("--worker", nargs=3, metavar=("MODEL_DIR", "DATA_DIR", "ARM"), help=argparse.SUPPRESS)
     parser.add_argument("--run", default=None, help=argparse.SUPPRESS)  # the worker's settings, as JSON
     return parser
@@ -85,8 +124,13 @@ def build_model(shape: dict, folder: Path) -> int:
         return json.loads((folder / "params.json").read_text())["params"]
     torch.manual_seed(0)
     tokenizer = demo.build_tokenizer()
-    config = Qwen2Config(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, **COMMON, **shape)
+    config = Qwen2Config(
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **COMMON,
+        **shape,
+    )
     # bf16 on disk, as the hub's checkpoints: half the bytes to write and read for the 7B.
     model = Qwen2ForCausalLM(config).to(torch.bfloat16)
     params = sum(p.numel() for p in model.parameters())
@@ -102,11 +146,34 @@ def trainer_argv(model_dir: str, data_dir: str, arm: str, run: dict, out: str, o
     quantization, dtype = ("4bit", "bfloat16") if arm == "4bit" else ("none", "bfloat16" if on_cuda else "float32")
     if not on_cuda and arm == "4bit":
         dtype = "float32"
-    return ["--model", model_dir, "--dataset", data_dir, "--local-only", "--output-dir", out,
-            "--quantization", quantization, "--dtype", dtype, "--max-steps", str(run["steps"]),
-            "--max-completion-length", str(run["completion"]), "--per-device-train-batch-size", str(run["batch"]),
-            "--num-generations", str(run["generations"]), "--save-steps", "100000", "--logging-steps", "1",
-            "--learning-rate", "1e-5", "--gradient-checkpointing" if on_cuda else "--no-gradient-checkpointing"]
+    return [
+        "--model",
+        model_dir,
+        "--dataset",
+        data_dir,
+        "--local-only",
+        "--output-dir",
+        out,
+        "--quantization",
+        quantization,
+        "--dtype",
+        dtype,
+        "--max-steps",
+        str(run["steps"]),
+        "--max-completion-length",
+        str(run["completion"]),
+        "--per-device-train-batch-size",
+        str(run["batch"]),
+        "--num-generations",
+        str(run["generations"]),
+        "--save-steps",
+        "100000",
+        "--logging-steps",
+        "1",
+        "--learning-rate",
+        "1e-5",
+        "--gradient-checkpointing" if on_cuda else "--no-gradient-checkpointing",
+    ]
 
 
 def worker(model_dir: str, data_dir: str, arm: str, run: dict) -> dict:
@@ -135,13 +202,20 @@ def worker(model_dir: str, data_dir: str, arm: str, run: dict) -> dict:
         trainer = train_grpo.trainer_from_args(args, callbacks=[StepTimer()])
         trainer.train()
         peak_train = torch.cuda.max_memory_allocated() if on_cuda else None
-        prompts = [dataset_utils.render_prompt(trainer.processing_class, row["prompt"])
-                   for row in trainer.train_dataset.select(range(run["batch"]))]
+        prompts = [
+            dataset_utils.render_prompt(trainer.processing_class, row["prompt"])
+            for row in trainer.train_dataset.select(range(run["batch"]))
+        ]
         tokens_per_s = generation_speed(trainer.model, trainer.processing_class, prompts, run["completion"], on_cuda)
     steady = times[1:] if len(times) > 1 else times
-    return {"arm": arm, "steps": len(times), "s_per_step": statistics.median(steady),
-            "gen_tokens_per_s": tokens_per_s, "peak_bytes": peak_train,
-            "device": torch.cuda.get_device_name() if on_cuda else "cpu"}
+    return {
+        "arm": arm,
+        "steps": len(times),
+        "s_per_step": statistics.median(steady),
+        "gen_tokens_per_s": tokens_per_s,
+        "peak_bytes": peak_train,
+        "device": torch.cuda.get_device_name() if on_cuda else "cpu",
+    }
 
 
 def _now(on_cuda: bool) -> float:
@@ -162,8 +236,14 @@ def generation_speed(model, tokenizer, prompts: list[str], length: int, on_cuda:
     with torch.no_grad():
         start = _now(on_cuda)
         # use_cache: training with gradient checkpointing turned the KV cache off in the model's config
-        out = model.generate(**batch, max_new_tokens=length, min_new_tokens=length, do_sample=True, use_cache=True,
-                             pad_token_id=tokenizer.pad_token_id)
+        out = model.generate(
+            **batch,
+            max_new_tokens=length,
+            min_new_tokens=length,
+            do_sample=True,
+            use_cache=True,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         seconds = _now(on_cuda) - start
     new = (out.shape[1] - batch["input_ids"].shape[1]) * out.shape[0]
     return new / seconds
@@ -171,8 +251,16 @@ def generation_speed(model, tokenizer, prompts: list[str], length: int, on_cuda:
 
 def run_arm(model_dir: Path, data_dir: Path, arm: str, run: dict) -> dict:
     """The arm in a fresh process: its peak is its own, and a crash is reported, not fatal."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(model_dir), str(data_dir), arm,
-               "--run", json.dumps(run)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        str(model_dir),
+        str(data_dir),
+        arm,
+        "--run",
+        json.dumps(run),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
@@ -182,8 +270,10 @@ def run_arm(model_dir: Path, data_dir: Path, arm: str, run: dict) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = ["| model | params | arm | peak memory | s/step | gen tokens/s | 4-bit/bf16 memory |",
-            "|---|---|---|---|---|---|---|"]
+    head = [
+        "| model | params | arm | peak memory | s/step | gen tokens/s | 4-bit/bf16 memory |",
+        "|---|---|---|---|---|---|---|",
+    ]
     body = []
     for row in rows:
         if "error" in row:
@@ -191,8 +281,10 @@ def table(rows: list[dict]) -> str:
             continue
         peak = f"{row['peak_bytes'] / 2**30:.2f} GiB" if row["peak_bytes"] is not None else "n/a (no CUDA)"
         ratio = f"{row['ratio']:.2f}" if row.get("ratio") is not None else ""
-        body.append(f"| {row['size']} | {_count(row['params'])} | {row['arm']} | {peak} | {row['s_per_step']:.2f} | "
-                    f"{row['gen_tokens_per_s']:.0f} | {ratio} |")
+        body.append(
+            f"| {row['size']} | {_count(row['params'])} | {row['arm']} | {peak} | {row['s_per_step']:.2f} | "
+            f"{row['gen_tokens_per_s']:.0f} | {ratio} |"
+        )
     return "\n".join(head + body)
 
 
@@ -210,8 +302,8 @@ def add_ratios(rows: list[dict]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from grpo_suite.errors import report_usage_error
     from dataset_utils import UsageError
+    from grpo_suite.errors import report_usage_error
 
     args = build_parser().parse_args(argv)
     if args.worker:
@@ -232,8 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         return report_usage_error(err)
     if smoke:
-        print(("" if on_cuda else "no CUDA GPU here: ") + "running the scaled-down smoke shape (hidden 64, 2 layers); "
-              "GPU figures need a GPU: run this script on one without --smoke")
+        print(
+            ("" if on_cuda else "no CUDA GPU here: ") + "running the scaled-down smoke shape (hidden 64, 2 layers); "
+            "GPU figures need a GPU: run this script on one without --smoke"
+        )
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="bench_gpu-"))
     assets = demo.ensure_demo_assets()
     rows = []
@@ -245,9 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{size} {arm}: {json.dumps(row)}", flush=True)
     add_ratios(rows)
     device = next((r["device"] for r in rows if "device" in r), "cpu")
-    print(f"\n{device}, {time.strftime('%Y-%m-%d')}, {run['steps']} steps of {run['batch']} completions x "
-          f"{run['completion']} tokens (group {run['generations']}), LoRA r=16 on every projection"
-          + ("" if on_cuda else "; bf16 arm in float32 on CPU"))
+    print(
+        f"\n{device}, {time.strftime('%Y-%m-%d')}, {run['steps']} steps of {run['batch']} completions x "
+        f"{run['completion']} tokens (group {run['generations']}), LoRA r=16 on every projection"
+        + ("" if on_cuda else "; bf16 arm in float32 on CPU")
+    )
     print(table(rows))
     if smoke:
         print("\nno GPU figures: this was the smoke shape; GPU figures need a CUDA GPU and the Qwen2.5 shapes")

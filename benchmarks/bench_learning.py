@@ -33,8 +33,18 @@ def cpu_seconds_of_children() -> float:
 def run(out: Path, steps: int, extra: list[str]) -> tuple[float, bool]:
     """Train through train_grpo.py; the CPU seconds it used, and whether the adapter moved at all."""
     before = cpu_seconds_of_children()
-    cmd = [sys.executable, "train_grpo.py", "--demo", "--output-dir", str(out), "--max-steps", str(steps),
-           "--save-steps", str(10 * steps), *extra]
+    cmd = [
+        sys.executable,
+        "train_grpo.py",
+        "--demo",
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        str(steps),
+        "--save-steps",
+        str(10 * steps),
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")}  # trl_accuracy.py
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     seconds = cpu_seconds_of_children() - before
@@ -65,7 +75,9 @@ def main(argv=None) -> int:
             results[name] = (gain, seconds / 60)
     print(f"base held-out greedy accuracy: {base:.1%} ({len(held_out)} problems), {args.steps} steps per run")
     for name, (gain, minutes) in results.items():
-        print(f"{name:<32} gain {100 * gain:+6.1f} points  {minutes:5.2f} CPU-min  {100 * gain / minutes:+7.2f} points/CPU-min")
+        print(
+            f"{name:<32} gain {100 * gain:+6.1f} points  {minutes:5.2f} CPU-min  {100 * gain / minutes:+7.2f} points/CPU-min"
+        )
     (ours_gain, ours_min), (ref_gain, ref_min) = results.values()
     ratio = (ours_gain / ours_min) / (ref_gain / ref_min) if ref_gain > 0 else float("inf")
     note = "" if ref_gain > 0 else "  (the reference gained nothing: no ratio of rates can be formed)"

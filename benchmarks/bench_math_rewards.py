@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import rewards  # noqa: E402
 from bench_rewards import compare  # noqa: E402
+
+import rewards  # noqa: E402
 
 WRAPPERS = (
     "Let us compute step by step. {work}\nTherefore the answer is $\\boxed{{{shown}}}$.",
@@ -37,16 +38,27 @@ def _numeric(rng: random.Random) -> tuple[str, list[str], list[str]]:
     num, den = rng.randint(1, 40), rng.randint(2, 12)
     kind = rng.randrange(5)
     if kind == 0:
-        return (f"\\frac{{{num}}}{{{den}}}", [f"\\dfrac{{{num}}}{{{den}}}", f"\\frac{{{2 * num}}}{{{2 * den}}}", f"{num}/{den}"],
-                [f"\\frac{{{num + 1}}}{{{den}}}", f"\\frac{{{den}}}{{{num}}}" if num != den else f"{num + den}"])
+        return (
+            f"\\frac{{{num}}}{{{den}}}",
+            [f"\\dfrac{{{num}}}{{{den}}}", f"\\frac{{{2 * num}}}{{{2 * den}}}", f"{num}/{den}"],
+            [f"\\frac{{{num + 1}}}{{{den}}}", f"\\frac{{{den}}}{{{num}}}" if num != den else f"{num + den}"],
+        )
     if kind == 1:
         value = num * 1000 + den
-        return f"{value:,}".replace(",", "{,}"), [str(value), f"{value:,}", f"{value:,}".replace(",", "\\,")], [str(value + 1)]
+        return (
+            f"{value:,}".replace(",", "{,}"),
+            [str(value), f"{value:,}", f"{value:,}".replace(",", "\\,")],
+            [str(value + 1)],
+        )
     if kind == 2:
         return f"{num}^\\circ", [f"{num}^{{\\circ}}", str(num), f"{num}\\text{{ degrees}}"], [f"{num + 5}^\\circ"]
     if kind == 3:
         return f"{num}.{den}", [f"{num}.{den}0", f"{num}.{den}"], [f"{num}.{den + 1}"]
-    return f"{num}\\sqrt{{{den}}}", [f"{num}\\sqrt{den}" if den < 10 else f"{num} \\sqrt{{{den}}}"], [f"{num + 1}\\sqrt{{{den}}}"]
+    return (
+        f"{num}\\sqrt{{{den}}}",
+        [f"{num}\\sqrt{den}" if den < 10 else f"{num} \\sqrt{{{den}}}"],
+        [f"{num + 1}\\sqrt{{{den}}}"],
+    )
 
 
 def _symbolic(rng: random.Random) -> tuple[str, list[str], list[str]]:
@@ -92,7 +104,9 @@ def score_math_verify(pairs) -> list[bool]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=600, help="pairs scored by each checker")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of both checkers; rates: the best, ratio: the median")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved runs of both checkers; rates: the best, ratio: the median"
+    )
     args = parser.parse_args(argv)
     pairs = make_pairs(args.pairs)
     truth = [correct for _, _, correct in pairs]

@@ -24,8 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CONFIG = dict(vocab_size=32000, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
-              num_attention_heads=12, num_key_value_heads=12, max_position_embeddings=512)
+CONFIG = dict(
+    vocab_size=32000,
+    hidden_size=768,
+    intermediate_size=2048,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    num_key_value_heads=12,
+    max_position_embeddings=512,
+)
 
 
 def rss_bytes() -> int:
@@ -59,8 +66,14 @@ def build_model(folder: Path) -> int:
 
     torch.manual_seed(0)
     tokenizer = demo.build_tokenizer()
-    model = LlamaForCausalLM(LlamaConfig(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-                                         eos_token_id=tokenizer.eos_token_id, **CONFIG))
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **CONFIG,
+        )
+    )
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return sum(p.numel() for p in model.parameters())
@@ -71,17 +84,40 @@ def worker(model_dir: str, data_dir: str, quantization: str) -> None:
     import train_grpo
 
     out = tempfile.mkdtemp()
-    argv = ["--model", model_dir, "--dataset", data_dir, "--local-only", "--output-dir", out, "--quantization",
-            quantization, "--max-steps", "1", "--max-completion-length", "16", "--per-device-train-batch-size", "4",
-            "--num-generations", "4", "--dtype", "float32", "--save-steps", "100"]
+    argv = [
+        "--model",
+        model_dir,
+        "--dataset",
+        data_dir,
+        "--local-only",
+        "--output-dir",
+        out,
+        "--quantization",
+        quantization,
+        "--max-steps",
+        "1",
+        "--max-completion-length",
+        "16",
+        "--per-device-train-batch-size",
+        "4",
+        "--num-generations",
+        "4",
+        "--dtype",
+        "float32",
+        "--save-steps",
+        "100",
+    ]
     trainer = train_grpo.trainer_from_args(train_grpo.resolve_args(train_grpo.build_parser().parse_args(argv)))
     weights_bytes = trainer.model.get_base_model().get_memory_footprint()
     loaded = rss_bytes()
     sampler = PeakSampler()
     sampler.start()
     trainer.train()
-    print(json.dumps({"quantization": quantization, "weights": weights_bytes, "loaded": loaded,
-                      "step_peak": sampler.stop()}))
+    print(
+        json.dumps(
+            {"quantization": quantization, "weights": weights_bytes, "loaded": loaded, "step_peak": sampler.stop()}
+        )
+    )
 
 
 def measure(model_dir: Path, data_dir: Path, quantization: str) -> dict:
@@ -104,10 +140,14 @@ def main() -> int:
     print(f"model: Llama, {n_params / 1e6:.1f}M parameters, random weights")
     print(f"{'':10}{'weights':>12}{'RSS after load':>16}{'RSS step peak':>16}")
     for row in (full, quant):
-        print(f"{row['quantization']:<10}{row['weights'] * mb:>10.0f}MB{row['loaded'] * mb:>14.0f}MB"
-              f"{row['step_peak'] * mb:>14.0f}MB")
-    print(f"ratio 4bit / none: weights {quant['weights'] / full['weights']:.2f}, "
-          f"RSS step peak {quant['step_peak'] / full['step_peak']:.2f}")
+        print(
+            f"{row['quantization']:<10}{row['weights'] * mb:>10.0f}MB{row['loaded'] * mb:>14.0f}MB"
+            f"{row['step_peak'] * mb:>14.0f}MB"
+        )
+    print(
+        f"ratio 4bit / none: weights {quant['weights'] / full['weights']:.2f}, "
+        f"RSS step peak {quant['step_peak'] / full['step_peak']:.2f}"
+    )
     print(f"4-bit weight floor (0.5 byte/param): {0.5 * n_params * mb:.0f}MB; fp32 weights: {4 * n_params * mb:.0f}MB")
     return 0
 

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-HAND_WRITTEN = '''
+HAND_WRITTEN = """
 import sys
 from datasets import load_from_disk
 from peft import LoraConfig
@@ -44,7 +44,7 @@ trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=func
                       peft_config=lora)
 trainer.train()
 trainer.save_model(out)
-'''
+"""
 
 
 def timed(cmd: list[str]) -> float:
@@ -68,10 +68,33 @@ def main(argv=None) -> int:
         script = Path(tmp) / "hand_written.py"
         script.write_text(HAND_WRITTEN.format(root=str(ROOT)))
         for i in range(args.repeats):
-            theirs.append(timed([sys.executable, str(script), str(assets.model_dir), str(assets.data_dir),
-                                 f"{tmp}/hand{i}", str(args.steps)]))
-            ours.append(timed([sys.executable, "train_grpo.py", "--demo", "--output-dir", f"{tmp}/ours{i}",
-                               "--max-steps", str(args.steps), "--save-steps", str(10 * args.steps)]))
+            theirs.append(
+                timed(
+                    [
+                        sys.executable,
+                        str(script),
+                        str(assets.model_dir),
+                        str(assets.data_dir),
+                        f"{tmp}/hand{i}",
+                        str(args.steps),
+                    ]
+                )
+            )
+            ours.append(
+                timed(
+                    [
+                        sys.executable,
+                        "train_grpo.py",
+                        "--demo",
+                        "--output-dir",
+                        f"{tmp}/ours{i}",
+                        "--max-steps",
+                        str(args.steps),
+                        "--save-steps",
+                        str(10 * args.steps),
+                    ]
+                )
+            )
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"steps per run:        {args.steps} (x{args.repeats} each)")
     print(f"train_grpo.py:        {a:.1f} s  {[round(t, 1) for t in ours]}")

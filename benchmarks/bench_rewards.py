@@ -96,11 +96,28 @@ def compare(pairs, ours, theirs, repeats: int) -> tuple[float, float, float, lis
 
 
 def worst_adversarial_ms() -> float:
-    texts = ["x" * 1_000_000 + " Answer: 5", "9" * 10_000, "answer " * 150_000, "\\boxed{" * 100_000,
-             "1," * 500_000, "as \n" * 300_000, "the answer is " * 70_000, "<answer>" * 120_000, "</think>x" * 100_000,
-             "$" * 1_000_000, "Answer: " + "Mr. " * 250_000, "(1, " * 250_000, "\\boxed{1} and " * 70_000,
-             "<|im_end|>" * 100_000, "Answer: " + "x^2+" * 250_000, "B) " * 330_000, "option is " * 100_000,
-             "Answer: " + "forty two " * 100_000, "Answer: " + "1;" * 500_000, "Answer: " + "1 and " * 170_000]
+    texts = [
+        "x" * 1_000_000 + " Answer: 5",
+        "9" * 10_000,
+        "answer " * 150_000,
+        "\\boxed{" * 100_000,
+        "1," * 500_000,
+        "as \n" * 300_000,
+        "the answer is " * 70_000,
+        "<answer>" * 120_000,
+        "</think>x" * 100_000,
+        "$" * 1_000_000,
+        "Answer: " + "Mr. " * 250_000,
+        "(1, " * 250_000,
+        "\\boxed{1} and " * 70_000,
+        "<|im_end|>" * 100_000,
+        "Answer: " + "x^2+" * 250_000,
+        "B) " * 330_000,
+        "option is " * 100_000,
+        "Answer: " + "forty two " * 100_000,
+        "Answer: " + "1;" * 500_000,
+        "Answer: " + "1 and " * 170_000,
+    ]
     worst = 0.0
     for text in texts:
         runs = []
@@ -117,7 +134,9 @@ def worst_adversarial_ms() -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=10_000, help="pairs scored by each scorer")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of both scorers; rates: the best, ratio: the median")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved runs of both scorers; rates: the best, ratio: the median"
+    )
     args = parser.parse_args(argv)
     pairs = make_pairs(args.pairs)
     ours_rate, mv_rate, ratio, ours, theirs = compare(pairs, score_ours, score_math_verify, args.repeats)

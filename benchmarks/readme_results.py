@@ -45,10 +45,12 @@ def main(demo_dir: str = "outputs/demo") -> int:
     shutil.copy(demo / "reward_curves.png", ROOT / "docs" / "demo_reward_curves.png")
     markdown = report.read_text()
     prompts = next(line for line in markdown.splitlines() if line.startswith("prompts:"))
-    body = (f"{START}\nHeld-out problems of the demo task, greedy decoding, {prompts.replace('prompts: ', '')} "
-            "prompts, 95% intervals (Wilson for accuracies, bootstrap for means; differences: paired bootstrap "
-            "over prompts; p: McNemar's exact test):\n\n"
-            f"{verdict(markdown)}\n\n{summary_table(markdown)}\n\n![demo reward curves](docs/demo_reward_curves.png)\n{END}")
+    body = (
+        f"{START}\nHeld-out problems of the demo task, greedy decoding, {prompts.replace('prompts: ', '')} "
+        "prompts, 95% intervals (Wilson for accuracies, bootstrap for means; differences: paired bootstrap "
+        "over prompts; p: McNemar's exact test):\n\n"
+        f"{verdict(markdown)}\n\n{summary_table(markdown)}\n\n![demo reward curves](docs/demo_reward_curves.png)\n{END}"
+    )
     readme = (ROOT / "README.md").read_text()
     before, _, rest = readme.partition(START)
     _, _, after = rest.partition(END)

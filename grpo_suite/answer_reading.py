@@ -14,6 +14,7 @@ import re
 from itertools import islice, repeat
 from typing import Any, NamedTuple
 
+from grpo_suite.answer_values import _DIGIT_RE, _LAST_LETTER_RE, _MATHY_RE, _letter, _read_number
 from grpo_suite.number_parsing import (
     _DISPLAY_MATH,
     _NUMBER_RE,
@@ -21,8 +22,6 @@ from grpo_suite.number_parsing import (
     parse_number,
     unwrap_math,
 )
-
-from grpo_suite.answer_values import _DIGIT_RE, _LAST_LETTER_RE, _MATHY_RE, _letter, _read_number
 
 # --------------------------------------------------------------------------------------------
 # Extraction
@@ -34,7 +33,9 @@ _MARKER_RE = re.compile(r"\b(?:final\s+)?answer\s*[:：]", re.IGNORECASE)
 # opening a sentence. _last_marker finds these from their last word; _answer_is_start confirms what precedes it.
 _ANSWER_IS_RE = re.compile(
     r"(?:\b(?:the|my|our)\s+(?:(?:final|correct|right|best)\s+)?|\bfinal\s+|(?:^|(?<=[.!?]))\s*\b)"
-    r"(?:answer|option|choice)(?:\s*\([^()\n]{1,40}\))?\s+is\b\s*:?", re.IGNORECASE | re.MULTILINE)
+    r"(?:answer|option|choice)(?:\s*\([^()\n]{1,40}\))?\s+is\b\s*:?",
+    re.IGNORECASE | re.MULTILINE,
+)
 _IS_WORDS = ("answer", "option", "choice")
 _COLON_AFTER = re.compile(r"\s*[:：]")
 _IS_AFTER = re.compile(r"(?:\s*\([^()\n]{1,40}\))?\s+is\b\s*:?")  # "the answer (Yes or No) is"
@@ -160,8 +161,9 @@ def _first_sentence(span: str) -> str:
         word = span[span.rfind(" ", 0, stop.start()) + 1 : stop.start()].lower().lstrip("(\"'*")
         follows = span[stop.end() : stop.end() + 1]
         initial = word.replace(".", "")
-        if span[stop.start()] == "." and (word in _ABBREVIATIONS or (len(initial) == 1 and initial.isalpha())
-                                          or (word == "no" and follows.isdigit())):
+        if span[stop.start()] == "." and (
+            word in _ABBREVIATIONS or (len(initial) == 1 and initial.isalpha()) or (word == "no" and follows.isdigit())
+        ):
             continue
         return span[: stop.start()]
     return span
@@ -189,8 +191,11 @@ def _clean_span(span: str) -> tuple[str, str]:
 
 # An adverb before the answer itself: "The answer is for sure D", "Answer: definitely Paris".
 # Not "just" or "simply": "Just Dance" is a title.
-_FILLER_RE = re.compile(r"^(?:for sure|definitely|certainly|clearly|obviously|probably|likely|most likely|surely|"
-                        r"undoubtedly)\b[\s,:]*(?=\S)", re.IGNORECASE)
+_FILLER_RE = re.compile(
+    r"^(?:for sure|definitely|certainly|clearly|obviously|probably|likely|most likely|surely|"
+    r"undoubtedly)\b[\s,:]*(?=\S)",
+    re.IGNORECASE,
+)
 _FILLER_INITIALS = frozenset("fdcoplmsu")
 _SIMPLE_SPAN_RE = re.compile(r"^[\s*_]*([-+]?[$€£]?\d[\d,]*(?:\.\d+)?)[\s*_]*\.?[\s*_]*$")
 
@@ -283,8 +288,9 @@ def _answer_tag(tail: str) -> tuple[str, str, int] | None:
     return (inner.answer, inner.whole or inner.answer, at) if inner.answer else None
 
 
-def _last_marker(text: str, low: str, pattern: re.Pattern, after: re.Pattern, before=None,
-                 words: tuple[str, ...] = ("answer",)):
+def _last_marker(
+    text: str, low: str, pattern: re.Pattern, after: re.Pattern, before=None, words: tuple[str, ...] = ("answer",)
+):
     """The last match of ``pattern``, found from the word of ``words`` that every match contains.
 
     str.rfind finds candidates at C speed and small regexes confirm them (``after`` what follows
@@ -495,7 +501,9 @@ def extract_reference(reference: Any) -> list[str]:
         return ["yes", "true"] if reference else ["no", "false"]
     if isinstance(reference, (list, tuple)):
         return [answer for item in reference for answer in extract_reference(item)]
-    if isinstance(reference, dict):  # SQuAD's {"text": [...]}, TriviaQA's {"aliases": [...]}, verl's {"ground_truth": ...}
+    if isinstance(
+        reference, dict
+    ):  # SQuAD's {"text": [...]}, TriviaQA's {"aliases": [...]}, verl's {"ground_truth": ...}
         keys = [key for key in _REFERENCE_KEYS if key in reference]
         return extract_reference(reference[keys[0]]) if keys else []
     return list(_extract_reference_text(str(reference)))

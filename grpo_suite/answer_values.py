@@ -18,7 +18,6 @@ from grpo_suite.number_parsing import (
     unwrap_math,
 )
 
-
 _DIGIT_RE = re.compile(r"\d")
 
 # --------------------------------------------------------------------------------------------
@@ -27,7 +26,7 @@ _DIGIT_RE = re.compile(r"\d")
 
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textit|textnormal|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _ARTICLES_RE = re.compile(r"\b(?:a|an|the)\b")
-_PUNCT_TABLE = {ord(c): " " for c in "!\"#$%&()*+,-/:;<=>?@[\\]^_`{|}~。，：；！？、（）"}
+_PUNCT_TABLE = {ord(c): " " for c in '!"#$%&()*+,-/:;<=>?@[\\]^_`{|}~。，：；！？、（）'}
 _PUNCT_TABLE.update({ord("'"): None, ord("’"): None, ord("."): None})  # "don't", "U.S." stay one word
 _LETTER_ONLY_RE = re.compile(r"^[(\[]?([A-Ja-j])[)\]]?[.)。:：]?$")
 _LETTER_TEXT_RE = re.compile(r"^(?:[(\[]([A-J])[)\]]|([A-J])[.)。:：])\s*(\S.*)$", re.DOTALL)
@@ -49,10 +48,14 @@ _MATHY_RE = re.compile(
     r"|[(\[][^()\[\],]{0,200},[^()\[\]]{0,200}[)\]]"  # tuples and intervals (bounded: no backtracking blow-up)
     r"|\d\s*,\s*-?\d"  # lists of numbers ("-2, 1")
 )
-_WORD_RE = re.compile(r"^[^\W\d_]+(?:[-'’.][^\W\d_]+)*\.?$|^[^\W\d_]{1,4}(?:\^?[23²³])?(?:/[^\W\d_]{1,4})?$|^[-–—$%°€£]$")
+_WORD_RE = re.compile(
+    r"^[^\W\d_]+(?:[-'’.][^\W\d_]+)*\.?$|^[^\W\d_]{1,4}(?:\^?[23²³])?(?:/[^\W\d_]{1,4})?$|^[-–—$%°€£]$"
+)
 _UNIT_NUMBER_RE = re.compile(r"^([-+]?[$€£]?\d[\d,]*(?:\.\d+)?)([^\W\d_]{1,4}(?:\^?[23²³])?)$")
-_STOP_WORDS = frozenset("a an the is are was were be so total of it its there that this thus therefore hence "
-                        "we get has have had in on at for to and or answer final which".split())
+_STOP_WORDS = frozenset(
+    "a an the is are was were be so total of it its there that this thus therefore hence "
+    "we get has have had in on at for to and or answer final which".split()
+)
 _MATH_NAME_RE = re.compile(r"\$[^$\d]{1,40}\$|\\\([^\d]{1,40}?\\\)")
 _SPACED_GROUPS_RE = re.compile(r"(?<![\d.,])(\d{1,3})((?:[ \u00a0\u202f\u2009]\d{3})+)(?![\d])")
 _SHORT_FRAC_RE = re.compile(r"\\frac(\d)(\d)")
@@ -124,8 +127,11 @@ def _items(compact: str) -> tuple[str, tuple] | None:
 def _items_equal(a: tuple[str, tuple], r: tuple[str, tuple]) -> bool:
     unordered = (",", "\\{\\}")  # a set, or a bare list of solutions, in any order
     if a[0] in unordered and r[0] in unordered:
-        return len(a[1]) == len(r[1]) and all(any(numbers_match(x, y) for y in r[1]) for x in a[1]) and \
-            all(any(numbers_match(x, y) for x in a[1]) for y in r[1])
+        return (
+            len(a[1]) == len(r[1])
+            and all(any(numbers_match(x, y) for y in r[1]) for x in a[1])
+            and all(any(numbers_match(x, y) for x in a[1]) for y in r[1])
+        )
     return a[0] == r[0] and len(a[1]) == len(r[1]) and all(map(numbers_match, a[1], r[1]))
 
 
@@ -180,8 +186,9 @@ def _read_number(span: str, role: str) -> tuple[Fraction | int | None, frozenset
 _NUMBER_WORD_ALTERNATION = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
 # Two or more number words in a row ("forty two", "forty-two", "one hundred and six"); one word alone
 # is read token by token below.
-_SPELLED_RE = re.compile(rf"\b(?:{_NUMBER_WORD_ALTERNATION})(?:(?:\s+and\s+|\s+|-)(?:{_NUMBER_WORD_ALTERNATION}))+\b",
-                         re.IGNORECASE)
+_SPELLED_RE = re.compile(
+    rf"\b(?:{_NUMBER_WORD_ALTERNATION})(?:(?:\s+and\s+|\s+|-)(?:{_NUMBER_WORD_ALTERNATION}))+\b", re.IGNORECASE
+)
 
 
 _SIGNED_RE = re.compile(rf"\b(?:minus|negative)\s+(\d|(?:{_NUMBER_WORD_ALTERNATION})\b)", re.IGNORECASE)
@@ -283,16 +290,21 @@ def read_answer(span: str, role: str = "answer") -> Reading:
 
 _NO_LETTER = "?"  # the letter of an answer that names several options or denies one: it matches no key
 # An answer that denies or hedges what it states, so that no number, letter or boolean is read from it.
-_NEGATED_RE = re.compile(r"^(?:n't|not|never)\b|^(?:(?:option|choice)\s+)?\S{1,24}\s+(?:is|are)(?:\s+not\b|n't\b|\s+(?:wrong|"
-                         r"incorrect|false)\b)", re.IGNORECASE)
+_NEGATED_RE = re.compile(
+    r"^(?:n't|not|never)\b|^(?:(?:option|choice)\s+)?\S{1,24}\s+(?:is|are)(?:\s+not\b|n't\b|\s+(?:wrong|"
+    r"incorrect|false)\b)",
+    re.IGNORECASE,
+)
 _LETTER_LIST_RE = re.compile(r"^[(\[]?[A-J][)\]]?(?:\s*(?:,|;|/|&|\bor\b|\band\b)?\s*[(\[]?[A-J][)\]]?)+[.。]?$")
 # Words that bound or deny a number stated among words: "less than 7", "7 or more", "The answer isn't 7".
-_NUMBER_HEDGES = frozenset("less more fewer greater least most below above than exceeds not isnt never wrong incorrect".split())
+_NUMBER_HEDGES = frozenset(
+    "less more fewer greater least most below above than exceeds not isnt never wrong incorrect".split()
+)
 _YES, _NO = frozenset({"yes", "true"}), frozenset({"no", "false"})
 
 
 def _hedge(span: str, text: str) -> str | None:
-    """"all" where ``span`` denies its value ("not 7", "B is wrong"), names several options ("A, B
+    """ "all" where ``span`` denies its value ("not 7", "B is wrong"), names several options ("A, B
     or C", "(C) and (D)") or says yes and no; "number" where words bound or deny the number it
     states ("less than 7", "7 or more", "The answer isn't 7"); else None."""
     if _NEGATED_RE.match(span) or _LETTER_LIST_RE.match(span.strip("*$ ")):

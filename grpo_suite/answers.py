@@ -37,7 +37,7 @@ from grpo_suite.answer_values import (  # noqa: F401 - re-exported
     read_answer,
 )
 from grpo_suite.number_parsing import numbers_match, parse_number, unwrap_math  # noqa: F401 - re-exported
-from grpo_suite.symbolic import SYMBOLIC_TIME_LIMIT, _SYMBOLIC_MAX_CHARS, run_limited, symbolic_match  # noqa: F401
+from grpo_suite.symbolic import _SYMBOLIC_MAX_CHARS, SYMBOLIC_TIME_LIMIT, run_limited, symbolic_match  # noqa: F401
 
 # --------------------------------------------------------------------------------------------
 # Comparing an answer with a reference
@@ -81,8 +81,11 @@ def _fast_verdict(a: Reading, r: Reading) -> bool | None:
             return True
         # "goosebumps", "Goose-bumps", "goose bumps": SQuAD deletes a hyphen, we read it as a space,
         # so words are compared once more without their spaces (never digits: "1 2" is not "12").
-        if " " in a.text + r.text and a.text.replace(" ", "") == r.text.replace(" ", "") \
-                and not _DIGIT_RE.search(a.text):
+        if (
+            " " in a.text + r.text
+            and a.text.replace(" ", "") == r.text.replace(" ", "")
+            and not _DIGIT_RE.search(a.text)
+        ):
             return True
     # math_verify is asked only where both sides could be mathematics and one of them is more
     # than a number: never for text, a letter key, or a word against a formula.
@@ -127,8 +130,9 @@ def answers_match(answer: str | None, references: Sequence[str], *, symbolic: bo
             undecided.append(r)
     if not symbolic or len(a.span) > _SYMBOLIC_MAX_CHARS:  # a page of text is no formula to verify
         return False
-    return any(symbolic_match(_symbolic_side(a.span, r.span), r.span) for r in undecided
-               if len(r.span) <= _SYMBOLIC_MAX_CHARS)
+    return any(
+        symbolic_match(_symbolic_side(a.span, r.span), r.span) for r in undecided if len(r.span) <= _SYMBOLIC_MAX_CHARS
+    )
 
 
 def _symbolic_side(answer: str, reference: str) -> str:
@@ -140,8 +144,9 @@ def _symbolic_side(answer: str, reference: str) -> str:
     return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else answer
 
 
-def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic: bool = True,
-                       text: str | None = None) -> bool:
+def extraction_matches(
+    found: Extraction, references: Sequence[str], *, symbolic: bool = True, text: str | None = None
+) -> bool:
     """:func:`answers_match` for an extraction, whose uncut line may also match as text
     ("No. I am your father", "Mrs. Hilt"). Given the ``text`` it was read from, an unmarked last
     line without a digit ("Hope this helps!") gives way to the text's last number against
@@ -157,11 +162,19 @@ def extraction_matches(found: Extraction, references: Sequence[str], *, symbolic
     whole = read_answer(found.whole, "answer")
     if not whole.text or whole.mathy:  # "(x-8)^2" and "(x+8)^2" are one text without their signs
         return False
-    return any(whole.text == r.text and not r.mathy for r in (read_answer(ref, "reference") for ref in references if ref))
+    return any(
+        whole.text == r.text and not r.mathy for r in (read_answer(ref, "reference") for ref in references if ref)
+    )
 
 
 def clear_caches() -> None:
     """Forget cached extractions and verdicts (for benchmarks that time a cold start)."""
-    for cached in (_marked_answer, _unmarked_answer, _extract_reference_text, parse_number, read_answer,
-                   symbolic_match):
+    for cached in (
+        _marked_answer,
+        _unmarked_answer,
+        _extract_reference_text,
+        parse_number,
+        read_answer,
+        symbolic_match,
+    ):
         cached.cache_clear()

@@ -71,26 +71,37 @@ def check_flags(args) -> None:
         too_low = low is not None and (value < low if low_in else value <= low)
         too_high = high is not None and (value > high if high_in else value >= high)
         if too_low or too_high:
-            raise UsageError(f"{_flag(name)} must be {_range_text(low, high, low_in, high_in)} (got {value})"
-                             + WHY.get(name, ""))
+            raise UsageError(
+                f"{_flag(name)} must be {_range_text(low, high, low_in, high_in)} (got {value})" + WHY.get(name, "")
+            )
     if args.length_max <= args.length_target:
-        raise UsageError(f"--length-max ({args.length_max}) must be greater than --length-target ({args.length_target})")
+        raise UsageError(
+            f"--length-max ({args.length_max}) must be greater than --length-target ({args.length_target})"
+        )
     if args.max_steps == 0 or args.max_steps < -1:
-        raise UsageError(f"--max-steps must be a positive number of steps, or -1 to train by --num-train-epochs "
-                         f"(got {args.max_steps}): a run of zero steps trains nothing")
+        raise UsageError(
+            f"--max-steps must be a positive number of steps, or -1 to train by --num-train-epochs "
+            f"(got {args.max_steps}): a run of zero steps trains nothing"
+        )
     if args.max_steps == -1 and args.num_train_epochs <= 0:
-        raise UsageError(f"--num-train-epochs must be positive (got {args.num_train_epochs}): a run of zero epochs "
-                         "trains nothing; or pass --max-steps")
+        raise UsageError(
+            f"--num-train-epochs must be positive (got {args.num_train_epochs}): a run of zero epochs "
+            "trains nothing; or pass --max-steps"
+        )
     targets = [t.strip() for t in args.lora_target_modules.split(",") if t.strip()]
     if not targets:
         raise UsageError("--lora-target-modules is empty; pass module names, or auto")
     if "all-linear" in targets or ("auto" in targets and len(targets) > 1):
-        raise UsageError(f"--lora-target-modules {args.lora_target_modules}: pass auto alone for every attention and "
-                         "MLP projection (peft's all-linear), or module names without auto")
+        raise UsageError(
+            f"--lora-target-modules {args.lora_target_modules}: pass auto alone for every attention and "
+            "MLP projection (peft's all-linear), or module names without auto"
+        )
     if "lm_head" in targets or "embed_tokens" in targets:
-        raise UsageError("--lora-target-modules: LoRA on lm_head or embed_tokens is not supported here (the output "
-                         "layer is tied to the embeddings in most models and a LoRA there breaks that tie); "
-                         "target the attention and MLP projections, or pass auto")
+        raise UsageError(
+            "--lora-target-modules: LoRA on lm_head or embed_tokens is not supported here (the output "
+            "layer is tied to the embeddings in most models and a LoRA there breaks that tie); "
+            "target the attention and MLP projections, or pass auto"
+        )
 
 
 def check_adapter_flags(args, parser) -> None:
@@ -99,16 +110,23 @@ def check_adapter_flags(args, parser) -> None:
 
     models.read_adapter_config(args.adapter)
     defaults = parser
-    changed = [f"--{name.replace('_', '-')}" for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
-               if getattr(args, name) != defaults.get_default(name)]
+    changed = [
+        f"--{name.replace('_', '-')}"
+        for name in ("lora_r", "lora_alpha", "lora_dropout", "lora_target_modules")
+        if getattr(args, name) != defaults.get_default(name)
+    ]
     if changed:
-        raise UsageError(f"{', '.join(changed)} cannot change an existing adapter (--adapter {args.adapter} fixes its rank, "
-                         "alpha, dropout and layers); drop them, or train a new adapter without --adapter")
+        raise UsageError(
+            f"{', '.join(changed)} cannot change an existing adapter (--adapter {args.adapter} fixes its rank, "
+            "alpha, dropout and layers); drop them, or train a new adapter without --adapter"
+        )
     adapter = Path(args.adapter).expanduser().resolve()
     out = Path(args.output_dir).expanduser().resolve() if args.output_dir else None
     if out is not None and (adapter == out or out in adapter.parents):
-        raise UsageError(f"--adapter {args.adapter} is inside --output-dir {args.output_dir}: the run would replace the "
-                         "adapter it starts from; pass another --output-dir")
+        raise UsageError(
+            f"--adapter {args.adapter} is inside --output-dir {args.output_dir}: the run would replace the "
+            "adapter it starts from; pass another --output-dir"
+        )
     args.adapter = str(adapter)  # the record names where the adapter came from, wherever the run is resumed
 
 
@@ -123,8 +141,10 @@ def check_model_shape(args) -> None:
         check_lora_shape(args, models.lora_target_widths(skeleton))
     elif (misfit := models.adapter_misfit(args.adapter, skeleton)) is not None:
         base = models.read_adapter_config(args.adapter).get("base_model_name_or_path")
-        raise UsageError(f"--adapter {args.adapter} does not fit --model {args.model}: {misfit}; pass the model it was "
-                         f"trained on{f' ({base})' if base else ''} as --model")
+        raise UsageError(
+            f"--adapter {args.adapter} does not fit --model {args.model}: {misfit}; pass the model it was "
+            f"trained on{f' ({base})' if base else ''} as --model"
+        )
 
 
 def _range_text(low, high, low_in, high_in) -> str:
@@ -137,20 +157,27 @@ def check_target_modules(requested: list[str], available: list[str]) -> None:
     """LoRA targets that the model does not have, named with the ones it does."""
     missing = [t for t in requested if t not in available]
     if missing:
-        raise UsageError(f"--lora-target-modules: the model has no layer named {', '.join(missing)}; "
-                         f"its linear layers are {', '.join(available)} (or pass auto)")
+        raise UsageError(
+            f"--lora-target-modules: the model has no layer named {', '.join(missing)}; "
+            f"its linear layers are {', '.join(available)} (or pass auto)"
+        )
 
 
 def check_lora_shape(args, widths: dict[str, int]) -> list[str]:
     """The LoRA targets, after checking that the model has them and that --lora-r fits them:
     a rank above every target's narrower side adds parameters and no capacity."""
-    targets = (sorted(widths) if args.lora_target_modules == "auto"
-               else list(dict.fromkeys(t.strip() for t in args.lora_target_modules.split(",") if t.strip())))
+    targets = (
+        sorted(widths)
+        if args.lora_target_modules == "auto"
+        else list(dict.fromkeys(t.strip() for t in args.lora_target_modules.split(",") if t.strip()))
+    )
     check_target_modules(targets, sorted(widths))
     widest = max((widths[t] for t in targets), default=0)
     if widest and args.lora_r > widest:
-        raise UsageError(f"--lora-r {args.lora_r} is larger than any target layer allows (rank at most {widest}, the "
-                         f"narrower side of the widest of {', '.join(targets)}); pass --lora-r {widest} or less (8 to 64 is usual)")
+        raise UsageError(
+            f"--lora-r {args.lora_r} is larger than any target layer allows (rank at most {widest}, the "
+            f"narrower side of the widest of {', '.join(targets)}); pass --lora-r {widest} or less (8 to 64 is usual)"
+        )
     return targets
 
 
@@ -173,13 +200,16 @@ def weighted_names(spec: str) -> list[str]:
     return [part.partition("=")[0].strip() for part in spec.split(",") if part.strip()]
 
 
-def check_reward_spec(components: list[str], weight_spec: str, extra_names: list[str], builtin: list[str],
-                      weights: list[float]) -> None:
+def check_reward_spec(
+    components: list[str], weight_spec: str, extra_names: list[str], builtin: list[str], weights: list[float]
+) -> None:
     """Weights name only selected rewards, user rewards do not shadow built-ins, some weight is > 0."""
     for name in extra_names:
         if name in builtin:
-            raise UsageError(f"--extra-reward: the function name {name!r} is the name of a built-in component; "
-                             "rename your function (its name is the log key rewards/<name>/mean)")
+            raise UsageError(
+                f"--extra-reward: the function name {name!r} is the name of a built-in component; "
+                "rename your function (its name is the log key rewards/<name>/mean)"
+            )
     if len(set(extra_names)) != len(extra_names):
         raise UsageError(f"--extra-reward: two functions share a name ({', '.join(extra_names)}); rename one")
     named = weighted_names(weight_spec)
@@ -187,11 +217,15 @@ def check_reward_spec(components: list[str], weight_spec: str, extra_names: list
         raise UsageError(f"--reward-weights names a reward twice ({weight_spec}); name each once")
     for name in named:
         if name in builtin and name not in components:
-            raise UsageError(f"--reward-weights gives {name} a weight, but --rewards does not select it; add it to "
-                             f"--rewards ({','.join(components + [name])}) or drop the weight")
+            raise UsageError(
+                f"--reward-weights gives {name} a weight, but --rewards does not select it; add it to "
+                f"--rewards ({','.join(components + [name])}) or drop the weight"
+            )
     if weights and not any(w > 0 for w in weights):
-        raise UsageError("every reward weight is 0, so every completion earns the same reward and nothing is learned; "
-                         "give some reward a weight above 0")
+        raise UsageError(
+            "every reward weight is 0, so every completion earns the same reward and nothing is learned; "
+            "give some reward a weight above 0"
+        )
 
 
 class RewardError(Exception):
@@ -224,12 +258,16 @@ def guard_user_reward(func: Callable, spec: str, name: str) -> Callable:
         except (Exception, SystemExit) as err:  # the user's code: any exception (an exit() too) is one line
             raise RewardError(f"{where} raised {type(err).__name__}: {first_line(err)}; fix the function") from err
         if values is None or isinstance(values, (str, bytes, dict)) or not hasattr(values, "__len__"):
-            raise RewardError(f"{where} returned {type(values).__name__}; it must return a list with one float "
-                              f"(or None) per completion")
+            raise RewardError(
+                f"{where} returned {type(values).__name__}; it must return a list with one float "
+                f"(or None) per completion"
+            )
         values = list(values)
         if len(values) != len(completions):
-            raise RewardError(f"{where} returned {len(values)} values for {len(completions)} completions; "
-                              "return one value per completion")
+            raise RewardError(
+                f"{where} returned {len(values)} values for {len(completions)} completions; "
+                "return one value per completion"
+            )
         clean: list[float | None] = []
         bad = 0
         for value in values:
@@ -237,8 +275,9 @@ def guard_user_reward(func: Callable, spec: str, name: str) -> Callable:
                 clean.append(None)
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-                raise RewardError(f"{where} returned {value!r} ({type(value).__name__}); each value must be a float "
-                                  "or None")
+                raise RewardError(
+                    f"{where} returned {value!r} ({type(value).__name__}); each value must be a float or None"
+                )
             try:
                 number = float(value)
             except (TypeError, ValueError) as err:
@@ -249,8 +288,10 @@ def guard_user_reward(func: Callable, spec: str, name: str) -> Callable:
             else:
                 clean.append(number)
         if values and bad == len(values):
-            raise RewardError(f"{where} returned a non-finite value (NaN or inf) for every completion; "
-                              "return finite floats, or None where a completion cannot be scored")
+            raise RewardError(
+                f"{where} returned a non-finite value (NaN or inf) for every completion; "
+                "return finite floats, or None where a completion cannot be scored"
+            )
         if bad and not warned:
             warned.append(True)
             logger.warning("%s returned %d non-finite value(s); they count as no reward (warned once)", where, bad)
@@ -261,20 +302,52 @@ def guard_user_reward(func: Callable, spec: str, name: str) -> Callable:
     return guarded
 
 
-
 # --------------------------------------------------------------------------------------------
 # Resume
 # --------------------------------------------------------------------------------------------
 
 # What a run is: changing any of these mid-run makes the checkpoint describe another run.
 FIXED_ON_RESUME = (
-    "model", "revision", "dataset", "dataset_config", "split", "prompt_field", "reference_field", "system_prompt",
-    "max_samples", "seed", "quantization", "lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "adapter",
-    "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "rewards", "reward_weights",
-    "extra_reward", "length_target", "length_max", "loss_type", "scale_rewards", "num_iterations",
-    "importance_sampling_level", "epsilon_high", "mask_truncated_completions", "top_entropy_quantile",
-    "steps_per_generation", "generation_batch_size", "multi_objective_aggregation", "optim", "lr_scheduler_type",
-    "warmup_ratio", "weight_decay", "chat_template_kwargs", "grpo_arg",
+    "model",
+    "revision",
+    "dataset",
+    "dataset_config",
+    "split",
+    "prompt_field",
+    "reference_field",
+    "system_prompt",
+    "max_samples",
+    "seed",
+    "quantization",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target_modules",
+    "adapter",
+    "num_generations",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "rewards",
+    "reward_weights",
+    "extra_reward",
+    "length_target",
+    "length_max",
+    "loss_type",
+    "scale_rewards",
+    "num_iterations",
+    "importance_sampling_level",
+    "epsilon_high",
+    "mask_truncated_completions",
+    "top_entropy_quantile",
+    "steps_per_generation",
+    "generation_batch_size",
+    "multi_objective_aggregation",
+    "optim",
+    "lr_scheduler_type",
+    "warmup_ratio",
+    "weight_decay",
+    "chat_template_kwargs",
+    "grpo_arg",
 )
 # The checkpoint's trainer state and scheduler carry these; train_grpo.py applies the new value.
 RESTORED_FROM_CHECKPOINT = ("learning_rate", "save_steps", "logging_steps", "eval_steps")
@@ -308,9 +381,11 @@ def compare_with_record(args, record: dict) -> dict[str, tuple[Any, Any]]:
         if _same(old, new):
             continue
         if name in FIXED_ON_RESUME:
-            raise UsageError(f"--resume: {_flag(name)} is {_show(new)} but the run was started with {_show(old)}; "
-                             f"it cannot change mid-run: pass {_flag(name)} {_show(old)} (or drop it), or start a "
-                             "new run in another folder")
+            raise UsageError(
+                f"--resume: {_flag(name)} is {_show(new)} but the run was started with {_show(old)}; "
+                f"it cannot change mid-run: pass {_flag(name)} {_show(old)} (or drop it), or start a "
+                "new run in another folder"
+            )
         changed[name] = (old, new)
     return changed
 

@@ -84,8 +84,9 @@ def set_offline_env() -> None:
 _SOURCE_HELP = f"hub id, save_to_disk folder, or data file ({', '.join(FILE_BUILDERS)})"
 
 
-def add_dataset_args(parser: OneLineParser, group: FlagGroup | None = None, source: FlagGroup | None = None,
-                     positional: bool = False) -> FlagGroup:
+def add_dataset_args(
+    parser: OneLineParser, group: FlagGroup | None = None, source: FlagGroup | None = None, positional: bool = False
+) -> FlagGroup:
     """The dataset flags, shared by every script, in ``group`` (a new "data" group when None), the
     dataset itself in ``source`` (default: the same group); returns the group, for a script's own flags."""
     group = group or parser.group("data", "where the rows come from and how they become prompts and references")
@@ -97,13 +98,24 @@ def add_dataset_args(parser: OneLineParser, group: FlagGroup | None = None, sour
         source.add("--dataset", metavar="SOURCE", help=_SOURCE_HELP)
     group.add("--dataset-config", default=None, metavar="NAME", help="hub dataset configuration (e.g. main for gsm8k)")
     group.add("--split", default="train", metavar="NAME", help="split to train on")
-    group.add("--prompt-field", default=None, metavar="FIELD",
-              help="prompt field(s), auto-detected if unset: several joined by '+' (body+question), "
-                   "dotted paths into structs allowed (question.stem+question.choices)")
-    group.add("--reference-field", default=None, metavar="FIELD",
-              help="reference field or dotted path (reward_model.ground_truth); auto-detected if unset")
+    group.add(
+        "--prompt-field",
+        default=None,
+        metavar="FIELD",
+        help="prompt field(s), auto-detected if unset: several joined by '+' (body+question), "
+        "dotted paths into structs allowed (question.stem+question.choices)",
+    )
+    group.add(
+        "--reference-field",
+        default=None,
+        metavar="FIELD",
+        help="reference field or dotted path (reward_model.ground_truth); auto-detected if unset",
+    )
     group.add("--system-prompt", default=None, metavar="TEXT", help="system message put before every prompt")
     group.add("--local-only", action="store_true", help="never touch the network: local files and caches only")
-    group.add("--allow-low-coverage", action="store_true",
-              help="train even when under half the rows have a reference a correct answer can earn")
+    group.add(
+        "--allow-low-coverage",
+        action="store_true",
+        help="train even when under half the rows have a reference a correct answer can earn",
+    )
     return group

@@ -49,11 +49,16 @@ def read_prompt_items(path: str) -> list[dict]:
     """``prompt`` / ``reference`` items of a --prompts file: .jsonl, .json, or text (a prompt per line)."""
     suffix = Path(path).suffix.lower()
     if suffix in DATASET_SUFFIXES:
-        raise UsageError(f"--prompts {path} is a {suffix} table; pass it as --dataset {path} (its columns are detected)")
+        raise UsageError(
+            f"--prompts {path} is a {suffix} table; pass it as --dataset {path} (its columns are detected)"
+        )
     text = read_text(path, "--prompts")
     if suffix == ".jsonl":
-        items = [_prompt_item(_json_line(path, number, line), f"{path} line {number}")
-                 for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        items = [
+            _prompt_item(_json_line(path, number, line), f"{path} line {number}")
+            for number, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
     elif suffix == ".json":
         items = [_prompt_item(value, f"{path} item {number}") for number, value in enumerate(_json_list(path, text), 1)]
     else:
@@ -74,11 +79,15 @@ def _json_list(path: str, text: str) -> list:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise UsageError(f"{path} is not valid JSON ({err.msg}, line {err.lineno}); a file of one object per "
-                         "line must be named .jsonl") from err
+        raise UsageError(
+            f"{path} is not valid JSON ({err.msg}, line {err.lineno}); a file of one object per "
+            "line must be named .jsonl"
+        ) from err
     if not isinstance(value, list):
-        raise UsageError(f"{path} holds a JSON {type(value).__name__}; --prompts takes a list of "
-                         '{"prompt": ..., "reference": ...} objects or of strings')
+        raise UsageError(
+            f"{path} holds a JSON {type(value).__name__}; --prompts takes a list of "
+            '{"prompt": ..., "reference": ...} objects or of strings'
+        )
     return value
 
 
@@ -87,12 +96,15 @@ def _prompt_item(value: Any, where: str) -> dict:
     if isinstance(value, str):
         return {"prompt": _prompt_text(value, where), "reference": None}
     if not isinstance(value, dict):
-        raise UsageError(f'{where}: expected an object {{"prompt": ..., "reference": ...}}, got a JSON '
-                         f"{_json_type(value)}")
+        raise UsageError(
+            f'{where}: expected an object {{"prompt": ..., "reference": ...}}, got a JSON {_json_type(value)}'
+        )
     unknown = [key for key in value if key not in PROMPT_KEYS]
     if "prompt" not in value:
-        raise UsageError(f"{where}: no \"prompt\" key (keys: {', '.join(map(repr, value)) or 'none'}); --prompts lines "
-                         'hold "prompt" and optionally "reference"; for a dataset with other columns pass --dataset FILE')
+        raise UsageError(
+            f'{where}: no "prompt" key (keys: {", ".join(map(repr, value)) or "none"}); --prompts lines '
+            'hold "prompt" and optionally "reference"; for a dataset with other columns pass --dataset FILE'
+        )
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: prompt, reference")
     return {"prompt": _prompt_text(value["prompt"], where), "reference": _reference(value.get("reference"), where)}
@@ -116,11 +128,15 @@ def _reference(value: Any, where: str) -> Any:
         raise UsageError(f'{where}: "reference" is a boolean; write it as a string ("yes" / "no")')
     if isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, list) and value and all(isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                                 for v in value):
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value)
+    ):
         return [str(v) for v in value]
-    raise UsageError(f'{where}: "reference" must be a string, a number or a list of them, got a JSON '
-                     f"{_json_type(value)}")
+    raise UsageError(
+        f'{where}: "reference" must be a string, a number or a list of them, got a JSON {_json_type(value)}'
+    )
 
 
 def _json_type(value: Any) -> str:
@@ -137,8 +153,11 @@ def read_forgetting_texts(path: str) -> list[str]:
     """Texts of a JSONL file's ``text`` field, or the paragraphs (blank-line separated) of any text file."""
     text = read_text(path, "--forgetting-text")
     if Path(path).suffix.lower() == ".jsonl":
-        texts = [_text_field(_json_line(path, number, line), f"{path} line {number}")
-                 for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        texts = [
+            _text_field(_json_line(path, number, line), f"{path} line {number}")
+            for number, line in enumerate(text.splitlines(), 1)
+            if line.strip()
+        ]
     else:
         texts = [block.strip() for block in text.replace("\r\n", "\n").split("\n\n") if block.strip()]
     if not texts:
@@ -176,7 +195,9 @@ def prepare_report_dir(path: str) -> list[Path]:
             pass
     except OSError as err:
         remove_empty(created)
-        raise UsageError(f"--report-dir {path} cannot be written ({err.strerror or err}); pass a writable folder") from err
+        raise UsageError(
+            f"--report-dir {path} cannot be written ({err.strerror or err}); pass a writable folder"
+        ) from err
     return sorted(created, key=lambda p: len(p.parts), reverse=True)
 
 

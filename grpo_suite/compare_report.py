@@ -15,14 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grpo_suite.answers import extract_reference
-
-from grpo_suite.compare_summary import BASE, Metric, Summary, fmt, fmt_ci, fmt_diff, fmt_diff_ci, fmt_p, order_for_report
+from grpo_suite.compare_summary import (
+    BASE,
+    Metric,
+    Summary,
+    fmt,
+    fmt_ci,
+    fmt_diff,
+    fmt_diff_ci,
+    fmt_p,
+    order_for_report,
+)
 
 logger = logging.getLogger("compare_base_vs_lora")
 SECTIONS = (("regressions", "loss"), ("fixes", "win"), ("others", "tie"))
-INTERVALS = ("95% intervals: Wilson for one-sample-per-prompt accuracies, bootstrap over prompts for means and "
-             "sampled rates; differences use the paired bootstrap over prompts; p: McNemar's exact test on the "
-             "prompts that changed (sign test on per-prompt means when K > 1 or for rewards)")
+INTERVALS = (
+    "95% intervals: Wilson for one-sample-per-prompt accuracies, bootstrap over prompts for means and "
+    "sampled rates; differences use the paired bootstrap over prompts; p: McNemar's exact test on the "
+    "prompts that changed (sign test on per-prompt means when K > 1 or for rewards)"
+)
 
 
 @dataclass
@@ -57,8 +68,16 @@ def summary_table(summary: Summary, label: str) -> list[list[str]]:
     """Each metric: base and adapter with their intervals, the paired difference and its p-value."""
     table = [["metric", BASE, f"{BASE} 95% CI", label, f"{label} 95% CI", f"{label} − {BASE}", "paired 95% CI", "p"]]
     for m in summary.metrics:
-        table.append([m.name, fmt(m.values.get(BASE), m.kind), fmt_ci(m.cis.get(BASE), m.kind),
-                      fmt(m.values.get(label), m.kind), fmt_ci(m.cis.get(label), m.kind), *_diff_cells(m, label)])
+        table.append(
+            [
+                m.name,
+                fmt(m.values.get(BASE), m.kind),
+                fmt_ci(m.cis.get(BASE), m.kind),
+                fmt(m.values.get(label), m.kind),
+                fmt_ci(m.cis.get(label), m.kind),
+                *_diff_cells(m, label),
+            ]
+        )
     return table
 
 
@@ -69,8 +88,11 @@ def side_by_side_table(summary: Summary) -> list[list[str]]:
         row = [m.name, fmt(m.values.get(BASE), m.kind)]
         for label in summary.labels:
             diff, ci, p = _diff_cells(m, label)
-            row.append(fmt(m.values.get(label), m.kind) if diff == "n/a" else
-                       f"{fmt(m.values.get(label), m.kind)} ({diff} {ci.removesuffix(' pp')}, p {p})")
+            row.append(
+                fmt(m.values.get(label), m.kind)
+                if diff == "n/a"
+                else f"{fmt(m.values.get(label), m.kind)} ({diff} {ci.removesuffix(' pp')}, p {p})"
+            )
         table.append(row)
     return table
 
@@ -93,8 +115,18 @@ def adapters_table(summary: Summary) -> list[list[str]]:
     """One row per adapter: the primary metric against base, and the forgetting figure."""
     primary = summary.metric(summary.primary)
     kind = primary.kind
-    head = ["adapter", summary.primary, "95% CI", f"− {BASE}", "paired 95% CI", "fixed", "broken", "p",
-            "log-lik. − base", "verdict"]
+    head = [
+        "adapter",
+        summary.primary,
+        "95% CI",
+        f"− {BASE}",
+        "paired 95% CI",
+        "fixed",
+        "broken",
+        "p",
+        "log-lik. − base",
+        "verdict",
+    ]
     table = [head, [BASE, fmt(primary.values[BASE], kind), fmt_ci(primary.cis[BASE], kind), "", "", "", "", "", "", ""]]
     for label in summary.labels:
         pair, verdict = primary.pairs[label], summary.verdicts[label]
@@ -103,35 +135,58 @@ def adapters_table(summary: Summary) -> list[list[str]]:
             forgot = fmt_diff(summary.forgetting.pairs[label][0], "mean")
             forgot += " (drop)" if summary.forgetting.flagged(label) else ""
         name = f"{label} (best)" if label == summary.best and len(summary.labels) > 1 else label
-        table.append([name, fmt(primary.values[label], kind), fmt_ci(primary.cis[label], kind),
-                      *_diff_cells(primary, label)[:2], str(pair.fixed), str(pair.broken), fmt_p(pair.p), forgot,
-                      verdict.outcome])
+        table.append(
+            [
+                name,
+                fmt(primary.values[label], kind),
+                fmt_ci(primary.cis[label], kind),
+                *_diff_cells(primary, label)[:2],
+                str(pair.fixed),
+                str(pair.broken),
+                fmt_p(pair.p),
+                forgot,
+                verdict.outcome,
+            ]
+        )
     return table
 
 
 def forgetting_table(summary: Summary) -> list[list[str]]:
     f = summary.forgetting
-    table = [["model", "log-likelihood per token", f"− {BASE}", "paired 95% CI", f"drop > {f.threshold:g}"],
-             [BASE, fmt(f.base, "mean"), "", "", ""]]
+    table = [
+        ["model", "log-likelihood per token", f"− {BASE}", "paired 95% CI", f"drop > {f.threshold:g}"],
+        [BASE, fmt(f.base, "mean"), "", "", ""],
+    ]
     for label in summary.labels:
         diff, ci = f.pairs[label]
-        table.append([label, fmt(f.values[label], "mean"), fmt_diff(diff, "mean"), fmt_diff_ci(ci, "mean"),
-                      "YES" if f.flagged(label) else "no"])
+        table.append(
+            [
+                label,
+                fmt(f.values[label], "mean"),
+                fmt_diff(diff, "mean"),
+                fmt_diff_ci(ci, "mean"),
+                "YES" if f.flagged(label) else "no",
+            ]
+        )
     return table
 
 
 def sampling_caption(summary: Summary) -> str:
     ties = ", ".join(f"{side} {n}" for side, n in summary.majority_ties.items())
-    return (f"Over the {summary.n_reference} prompts with a reference. pass@k is the unbiased estimator "
-            f"1 - C(n-c, k) / C(n, k) with n = {summary.samples}; maj@{summary.samples} votes on the marked answers, "
-            f"a tie going to the answer sampled first (tied prompts: {ties}).")
+    return (
+        f"Over the {summary.n_reference} prompts with a reference. pass@k is the unbiased estimator "
+        f"1 - C(n-c, k) / C(n, k) with n = {summary.samples}; maj@{summary.samples} votes on the marked answers, "
+        f"a tie going to the answer sampled first (tied prompts: {ties})."
+    )
 
 
 def forgetting_caption(summary: Summary) -> str:
     f = summary.forgetting
     skipped = f" ({f.skipped} texts under 2 tokens left out)" if f.skipped else ""
-    return (f"Mean log-likelihood per token (nats; higher is better) that each model gives to {f.n_texts} texts from "
-            f"{f.source}{skipped}. A drop of more than {f.threshold:g} against base is flagged as forgetting.")
+    return (
+        f"Mean log-likelihood per token (nats; higher is better) that each model gives to {f.n_texts} texts from "
+        f"{f.source}{skipped}. A drop of more than {f.threshold:g} against base is flagged as forgetting."
+    )
 
 
 def verdict_lines(summary: Summary) -> list[str]:
@@ -140,17 +195,20 @@ def verdict_lines(summary: Summary) -> list[str]:
         v = summary.best_vs_runner_up
         kind = "rate" if summary.primary.endswith("accuracy") else "mean"
         unit = " points" if kind == "rate" else ""
-        lines.append(f"best: {summary.best} ({v.metric} {fmt(v.value, kind)}); against the runner-up "
-                     f"{summary.runner_up} ({fmt(v.base, kind)}): {fmt_diff(v.pair.diff, kind)}{unit} (95% CI "
-                     f"{fmt_diff(v.pair.ci[0], kind)} to {fmt_diff(v.pair.ci[1], kind)}), "
-                     f"{v.pair.test} p = {fmt_p(v.pair.p)}"
-                     + ("" if v.outcome == "better" else ", not a detectable difference"))
+        lines.append(
+            f"best: {summary.best} ({v.metric} {fmt(v.value, kind)}); against the runner-up "
+            f"{summary.runner_up} ({fmt(v.base, kind)}): {fmt_diff(v.pair.diff, kind)}{unit} (95% CI "
+            f"{fmt_diff(v.pair.ci[0], kind)} to {fmt_diff(v.pair.ci[1], kind)}), "
+            f"{v.pair.test} p = {fmt_p(v.pair.p)}" + ("" if v.outcome == "better" else ", not a detectable difference")
+        )
     if summary.forgetting is not None:
         for label in summary.labels:
             if summary.forgetting.flagged(label):
                 diff = summary.forgetting.pairs[label][0]
-                lines.append(f"WARNING: {label} forgot: log-likelihood per token of the reference texts dropped by "
-                             f"{-diff:.3f} (threshold {summary.forgetting.threshold:g})")
+                lines.append(
+                    f"WARNING: {label} forgot: log-likelihood per token of the reference texts dropped by "
+                    f"{-diff:.3f} (threshold {summary.forgetting.threshold:g})"
+                )
     return lines
 
 
@@ -159,8 +217,10 @@ def coverage_line(summary: Summary) -> str | None:
         return None
     if not summary.n_reference:
         return "No prompt has a reference: accuracy is n/a and the verdict uses the total reward."
-    return (f"Accuracy counts the {summary.n_reference} of {summary.n_prompts} prompts that have a reference; the "
-            "others count in the rewards only.")
+    return (
+        f"Accuracy counts the {summary.n_reference} of {summary.n_prompts} prompts that have a reference; the "
+        "others count in the rewards only."
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,8 +300,13 @@ def write_reports(report_dir: Path, rows: list[dict], summary: Summary, header: 
         with open(report_dir / "forgetting.jsonl", "w", encoding="utf-8") as f:
             for item in summary.forgetting.texts:
                 f.write(json.dumps(item, ensure_ascii=False) + "\n")
-    record = {"base": header.base, "adapters": header.adapters, "decoding": header.decoding(),
-              "system_prompt": header.system_prompt, **summary.as_dict()}
+    record = {
+        "base": header.base,
+        "adapters": header.adapters,
+        "decoding": header.decoding(),
+        "system_prompt": header.system_prompt,
+        **summary.as_dict(),
+    }
     (report_dir / "summary.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
     (report_dir / "comparison.md").write_text(markdown_report(rows, summary, header), encoding="utf-8")
     (report_dir / "comparison.html").write_text(html_report(rows, summary, header), encoding="utf-8")
@@ -255,7 +320,11 @@ def write_reports(report_dir: Path, rows: list[dict], summary: Summary, header: 
 
 def _md_table(table: list[list[str]]) -> list[str]:
     cells = [[c.replace("|", "\\|") for c in r] for r in table]
-    return ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0]), *("| " + " | ".join(r) + " |" for r in cells[1:])]
+    return [
+        "| " + " | ".join(cells[0]) + " |",
+        "|" + "---|" * len(cells[0]),
+        *("| " + " | ".join(r) + " |" for r in cells[1:]),
+    ]
 
 
 def _md_code(text: str) -> str:
@@ -267,8 +336,13 @@ def markdown_report(rows: list[dict], summary: Summary, header: Header) -> str:
     title = "Base vs LoRA" if len(summary.labels) == 1 else "Base vs adapters"
     lines = [f"# {title}\n", f"base: `{header.base}`  "]
     lines += [f"{'adapter' if label == 'lora' else label}: `{path}`  " for label, path in header.adapters.items()]
-    lines += [f"prompts: {summary.n_prompts}", "", f"decoding: {header.decoding()}; system prompt: "
-              f"{'`' + header.system_prompt + '`' if header.system_prompt else 'none'}", ""]
+    lines += [
+        f"prompts: {summary.n_prompts}",
+        "",
+        f"decoding: {header.decoding()}; system prompt: "
+        f"{'`' + header.system_prompt + '`' if header.system_prompt else 'none'}",
+        "",
+    ]
     if summary.notes:
         lines += ["> **Differs from the training run, or left out:**", ">"]
         lines += [f"> - {note}" for note in summary.notes] + [""]
@@ -285,7 +359,9 @@ def markdown_report(rows: list[dict], summary: Summary, header: Header) -> str:
         lines += [f"## Sampling ({summary.samples} samples per prompt)", "", sampling_caption(summary), ""]
         lines += _md_table(sampling_table(summary)) + [""]
     if summary.forgetting is not None:
-        lines += ["## Forgetting check", "", forgetting_caption(summary), ""] + _md_table(forgetting_table(summary)) + [""]
+        lines += (
+            ["## Forgetting check", "", forgetting_caption(summary), ""] + _md_table(forgetting_table(summary)) + [""]
+        )
     lines += _md_outputs(rows, summary)
     return "\n".join(lines) + "\n"
 
@@ -328,11 +404,22 @@ def _md_outputs(rows: list[dict], summary: Summary) -> list[str]:
     for name, rows_in in _section_rows(rows, summary.labels).items():
         lines += [f"## {section_title(name, summary)} ({len(rows_in)})", ""]
         for row in rows_in:
-            lines += [f"### Prompt {row['index']}", "", _md_code(row["prompt"].strip()), "",
-                      f"reference: `{reference_words(row['reference'])}`", ""]
+            lines += [
+                f"### Prompt {row['index']}",
+                "",
+                _md_code(row["prompt"].strip()),
+                "",
+                f"reference: `{reference_words(row['reference'])}`",
+                "",
+            ]
             for side in [BASE, *summary.labels]:
                 outcome = "" if side == BASE else f", {_outcome_words(row, [side])[0].split(': ')[1]}"
-                lines += [f"**{side}** ({_score_words(row, side)}{outcome}):", "", _md_code(row[side]["outputs"][0]), ""]
+                lines += [
+                    f"**{side}** ({_score_words(row, side)}{outcome}):",
+                    "",
+                    _md_code(row[side]["outputs"][0]),
+                    "",
+                ]
     return lines
 
 
@@ -363,8 +450,9 @@ table.outputs{width:100%;table-layout:fixed}table.outputs td:first-child{width:2
 
 def _html_table(table: list[list[str]], table_id: str) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table[0])
-    body = "".join("<tr>" + "".join(f"<td{_num(c, i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
-                   for r in table[1:])
+    body = "".join(
+        "<tr>" + "".join(f"<td{_num(c, i)}>{html.escape(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in table[1:]
+    )
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -400,21 +488,31 @@ def _bar_chart(summary: Summary) -> str:
             value = m.values[side] or 0.0
             h = max(0.0, value) / top * height
             x = x0 + j * bar
-            parts.append(f'<rect x="{x}" y="{30 + height - h:.1f}" width="{bar - 6}" height="{h:.1f}" '
-                         f'fill="{colours[j % len(colours)]}"><title>{html.escape(side)} {html.escape(m.name)}: '
-                         f"{fmt(value, m.kind)}</title></rect>")
-            parts.append(f'<text x="{x + (bar - 6) / 2:.1f}" y="{25 + height - h:.1f}" font-size="10" '
-                         f'text-anchor="middle">{fmt(value, m.kind)}</text>')
-        parts.append(f'<text x="{x0 + group / 2:.1f}" y="{height + 48}" font-size="12" text-anchor="middle">'
-                     f"{html.escape(m.name)}</text>")
+            parts.append(
+                f'<rect x="{x}" y="{30 + height - h:.1f}" width="{bar - 6}" height="{h:.1f}" '
+                f'fill="{colours[j % len(colours)]}"><title>{html.escape(side)} {html.escape(m.name)}: '
+                f"{fmt(value, m.kind)}</title></rect>"
+            )
+            parts.append(
+                f'<text x="{x + (bar - 6) / 2:.1f}" y="{25 + height - h:.1f}" font-size="10" '
+                f'text-anchor="middle">{fmt(value, m.kind)}</text>'
+            )
+        parts.append(
+            f'<text x="{x0 + group / 2:.1f}" y="{height + 48}" font-size="12" text-anchor="middle">'
+            f"{html.escape(m.name)}</text>"
+        )
     legend, x = [], 10
     for k, side in enumerate(sides):
-        legend.append(f'<rect x="{x}" y="2" width="10" height="10" fill="{colours[k % len(colours)]}"/>'
-                      f'<text x="{x + 14}" y="11" font-size="11">{html.escape(side)}</text>')
+        legend.append(
+            f'<rect x="{x}" y="2" width="10" height="10" fill="{colours[k % len(colours)]}"/>'
+            f'<text x="{x + 14}" y="11" font-size="11">{html.escape(side)}</text>'
+        )
         x += 30 + 7 * len(side)
     legend = "".join(legend)
     width = max(40 + len(metrics) * (group + gap), x)
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}">{legend}{"".join(parts)}</svg>'
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}">{legend}{"".join(parts)}</svg>'
+    )
 
 
 def _verdict_class(line: str) -> str:
@@ -425,17 +523,25 @@ def _verdict_class(line: str) -> str:
 
 def html_report(rows: list[dict], summary: Summary, header: Header) -> str:
     title = "Base vs LoRA" if len(summary.labels) == 1 else "Base vs adapters"
-    adapters = "".join(f"<br>{html.escape('adapter' if label == 'lora' else label)}: <code>{html.escape(path)}</code>"
-                       for label, path in header.adapters.items())
-    parts = [f"<h1>{title}</h1>",
-             f'<p class="meta">base: <code>{html.escape(header.base)}</code>{adapters}<br>prompts: {summary.n_prompts}'
-             f"<br>decoding: {html.escape(header.decoding())}<br>system prompt: "
-             f"{html.escape(repr(header.system_prompt)) if header.system_prompt else 'none'}</p>"]
+    adapters = "".join(
+        f"<br>{html.escape('adapter' if label == 'lora' else label)}: <code>{html.escape(path)}</code>"
+        for label, path in header.adapters.items()
+    )
+    parts = [
+        f"<h1>{title}</h1>",
+        f'<p class="meta">base: <code>{html.escape(header.base)}</code>{adapters}<br>prompts: {summary.n_prompts}'
+        f"<br>decoding: {html.escape(header.decoding())}<br>system prompt: "
+        f"{html.escape(repr(header.system_prompt)) if header.system_prompt else 'none'}</p>",
+    ]
     if summary.notes:
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in summary.notes)
-        parts.append(f'<div class="notes" id="notes"><b>Differs from the training run, or left out:</b><ul>{notes}</ul></div>')
+        parts.append(
+            f'<div class="notes" id="notes"><b>Differs from the training run, or left out:</b><ul>{notes}</ul></div>'
+        )
     parts.append("<h2>Verdict</h2>")
-    parts += [f'<div class="verdict {_verdict_class(line)}">{html.escape(line)}</div>' for line in verdict_lines(summary)]
+    parts += [
+        f'<div class="verdict {_verdict_class(line)}">{html.escape(line)}</div>' for line in verdict_lines(summary)
+    ]
     if coverage_line(summary):
         parts.append(f"<p>{html.escape(coverage_line(summary))}</p>")
     if len(summary.labels) > 1:
@@ -445,15 +551,23 @@ def html_report(rows: list[dict], summary: Summary, header: Header) -> str:
     parts.append(_html_table(table, "summary"))
     parts.append(f'<p class="small">{html.escape(INTERVALS)}.</p>')
     if summary.sampling:
-        parts += [f"<h2>Sampling ({summary.samples} samples per prompt)</h2>",
-                  f"<p>{html.escape(sampling_caption(summary))}</p>", _html_table(sampling_table(summary), "sampling")]
+        parts += [
+            f"<h2>Sampling ({summary.samples} samples per prompt)</h2>",
+            f"<p>{html.escape(sampling_caption(summary))}</p>",
+            _html_table(sampling_table(summary), "sampling"),
+        ]
     if summary.forgetting is not None:
-        parts += ["<h2>Forgetting check</h2>", f"<p>{html.escape(forgetting_caption(summary))}</p>",
-                  _html_table(forgetting_table(summary), "forgetting")]
+        parts += [
+            "<h2>Forgetting check</h2>",
+            f"<p>{html.escape(forgetting_caption(summary))}</p>",
+            _html_table(forgetting_table(summary), "forgetting"),
+        ]
     parts += ["<h2>Metrics</h2>", _bar_chart(summary)]
     parts += _html_outputs(rows, summary)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{STYLE}</style></head>"
-            f"<body>{''.join(parts)}</body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>{STYLE}</style></head>"
+        f"<body>{''.join(parts)}</body></html>"
+    )
 
 
 def _html_outputs(rows: list[dict], summary: Summary) -> list[str]:
@@ -474,13 +588,17 @@ def _html_output_row(row: dict, labels: list[str]) -> str:
     base_text = row[BASE]["outputs"][0]
     # With one adapter the base side shows what the adapter removed; with several there is no one to diff.
     base_html = _diff_html(base_text, row[labels[0]]["outputs"][0])[0] if len(labels) == 1 else html.escape(base_text)
-    cells = [f'<td><pre>{html.escape(row["prompt"].strip())}</pre>'
-             f'<div class="small">#{row["index"]} · reference: {html.escape(reference_words(row["reference"]))}</div></td>',
-             f'<td><pre>{base_html}</pre><div class="small">{html.escape(_score_words(row, BASE))}</div></td>']
+    cells = [
+        f"<td><pre>{html.escape(row['prompt'].strip())}</pre>"
+        f'<div class="small">#{row["index"]} · reference: {html.escape(reference_words(row["reference"]))}</div></td>',
+        f'<td><pre>{base_html}</pre><div class="small">{html.escape(_score_words(row, BASE))}</div></td>',
+    ]
     for label in labels:
         outcome = row[label]["vs_base"]
         _, text = _diff_html(base_text, row[label]["outputs"][0])
         word = {"win": "fixed", "loss": "regression", "tie": "same"}[outcome]
-        cells.append(f'<td class="{outcome}"><pre>{text}</pre><div class="small">{html.escape(_score_words(row, label))} '
-                     f'<span class="tag {outcome}">{word}</span></div></td>')
+        cells.append(
+            f'<td class="{outcome}"><pre>{text}</pre><div class="small">{html.escape(_score_words(row, label))} '
+            f'<span class="tag {outcome}">{word}</span></div></td>'
+        )
     return f'<tr class="prompt-row">{"".join(cells)}</tr>'

@@ -42,8 +42,9 @@ def bootstrap_mean(values: Sequence[float], seed: int = 0, samples: int = BOOTST
     return _percentile_interval(means)
 
 
-def paired_bootstrap(base: Sequence[float], other: Sequence[float], seed: int = 0,
-                     samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+def paired_bootstrap(
+    base: Sequence[float], other: Sequence[float], seed: int = 0, samples: int = BOOTSTRAP_SAMPLES
+) -> tuple[float, float]:
     """95% interval of mean(other - base) resampling prompts, so both sides keep their pairing.
 
     A prompt that is hard for both models moves both means together; pairing removes that

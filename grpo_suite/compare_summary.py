@@ -51,8 +51,15 @@ def score_output(text: str, reference: Any, funcs, weights) -> dict:
     last = extract_answer(text).answer
     strict = bool(accepted) and marked is not None and answers_match(marked, accepted)
     lenient = bool(accepted) and (strict or answers_match(last, accepted) or _last_number_matches(text, accepted))
-    return {"total": total, "components": components, "strict": strict, "lenient": lenient, "length": len(text),
-            "answer": marked, "last": last}
+    return {
+        "total": total,
+        "components": components,
+        "strict": strict,
+        "lenient": lenient,
+        "length": len(text),
+        "answer": marked,
+        "last": last,
+    }
 
 
 def _last_number_matches(text: str, accepted: list[str]) -> bool:
@@ -60,16 +67,26 @@ def _last_number_matches(text: str, accepted: list[str]) -> bool:
     return number is not None and answers_match(number, accepted)
 
 
-def build_rows(prompts: list[dict], rendered: list[str], outputs: dict[str, list[list[str]]], scorer: Scorer) -> list[dict]:
+def build_rows(
+    prompts: list[dict], rendered: list[str], outputs: dict[str, list[list[str]]], scorer: Scorer
+) -> list[dict]:
     """One record per prompt: its text as the model saw it, the reference, and every side's outputs."""
     funcs, weights = scorer.funcs()
     rows = []
     for i, item in enumerate(prompts):
-        row = {"index": i, "prompt": rendered[i], "reference": item["reference"],
-               "has_reference": bool(extract_reference(item["reference"]))}
+        row = {
+            "index": i,
+            "prompt": rendered[i],
+            "reference": item["reference"],
+            "has_reference": bool(extract_reference(item["reference"])),
+        }
         for side, texts in outputs.items():
             scores = [score_output(text, item["reference"], funcs, weights) for text in texts[i]]
-            row[side] = {"outputs": texts[i], "scores": scores, "mean_total": statistics.fmean(s["total"] for s in scores)}
+            row[side] = {
+                "outputs": texts[i],
+                "scores": scores,
+                "mean_total": statistics.fmean(s["total"] for s in scores),
+            }
         rows.append(row)
     return rows
 
@@ -118,10 +135,12 @@ class Verdict:
             head, tail = f"{self.label}: no detectable difference from base at n = {self.n} prompts", ""
         else:
             head, tail = f"{self.label} is {self.outcome} than base", f", n = {self.n} prompts"
-        return (f"{head}: {self.metric} {fmt(self.base, kind)} -> {fmt(self.value, kind)}, "
-                f"{fmt_diff(self.pair.diff, kind)}{unit} (95% CI {fmt_diff(self.pair.ci[0], kind)} to "
-                f"{fmt_diff(self.pair.ci[1], kind)}), {self.pair.test} p = {fmt_p(self.pair.p)} "
-                f"(fixed {self.pair.fixed}, broken {self.pair.broken}){tail}")
+        return (
+            f"{head}: {self.metric} {fmt(self.base, kind)} -> {fmt(self.value, kind)}, "
+            f"{fmt_diff(self.pair.diff, kind)}{unit} (95% CI {fmt_diff(self.pair.ci[0], kind)} to "
+            f"{fmt_diff(self.pair.ci[1], kind)}), {self.pair.test} p = {fmt_p(self.pair.p)} "
+            f"(fixed {self.pair.fixed}, broken {self.pair.broken}){tail}"
+        )
 
 
 @dataclass
@@ -194,9 +213,14 @@ def _metric(name: str, kind: str, per_side: dict[str, list[float | None]], binar
         metric.cis[side] = stats.wilson(round(sum(kept)), len(kept)) if binary else stats.bootstrap_mean(kept, seed)
         if side != BASE:
             fixed, broken = stats.discordant(base, kept)
-            metric.pairs[side] = Pair(metric.values[side] - metric.values[BASE], stats.paired_bootstrap(base, kept, seed),
-                                      stats.mcnemar_exact(fixed, broken), fixed, broken,
-                                      "McNemar exact" if binary else "sign test")
+            metric.pairs[side] = Pair(
+                metric.values[side] - metric.values[BASE],
+                stats.paired_bootstrap(base, kept, seed),
+                stats.mcnemar_exact(fixed, broken),
+                fixed,
+                broken,
+                "McNemar exact" if binary else "sign test",
+            )
     return metric
 
 
@@ -243,8 +267,10 @@ def _sampling(summary: Summary, rows, sides, samples: int, seed: int) -> None:
     majority, ties = {}, {}
     for side in sides:
         votes = [stats.majority_vote([s["answer"] for s in r[side]["scores"]], _same_answer) for r in kept]
-        majority[side] = [float(answer is not None and answers_match(answer, extract_reference(r["reference"])))
-                          for (answer, _), r in zip(votes, kept)]
+        majority[side] = [
+            float(answer is not None and answers_match(answer, extract_reference(r["reference"])))
+            for (answer, _), r in zip(votes, kept)
+        ]
         ties[side] = sum(tied for _, tied in votes)
     summary.sampling.append(_metric(f"maj@{samples}", "rate", majority, True, seed))
     summary.majority_ties = ties
@@ -259,8 +285,15 @@ def _verdicts(summary: Summary, rows, sides, seed: int) -> None:
     primary = summary.metric(summary.primary)
     for label in summary.labels:
         pair = primary.pairs[label]
-        summary.verdicts[label] = Verdict(label, stats.verdict(pair.diff, pair.ci, pair.p), primary.name,
-                                          primary.values[BASE], primary.values[label], pair, primary.n)
+        summary.verdicts[label] = Verdict(
+            label,
+            stats.verdict(pair.diff, pair.ci, pair.p),
+            primary.name,
+            primary.values[BASE],
+            primary.values[label],
+            pair,
+            primary.n,
+        )
     if len(summary.labels) < 2:
         summary.best = summary.labels[0]
         return
@@ -271,10 +304,23 @@ def _verdicts(summary: Summary, rows, sides, seed: int) -> None:
     runner = _per_prompt(kept, ranked[1], lambda s: s[key])
     best = _per_prompt(kept, ranked[0], lambda s: s[key])
     fixed, broken = stats.discordant(runner, best)
-    pair = Pair(primary.values[ranked[0]] - primary.values[ranked[1]], stats.paired_bootstrap(runner, best, seed),
-                stats.mcnemar_exact(fixed, broken), fixed, broken, primary.pairs[ranked[0]].test)
-    summary.best_vs_runner_up = Verdict(ranked[0], stats.verdict(pair.diff, pair.ci, pair.p), primary.name,
-                                        primary.values[ranked[1]], primary.values[ranked[0]], pair, primary.n)
+    pair = Pair(
+        primary.values[ranked[0]] - primary.values[ranked[1]],
+        stats.paired_bootstrap(runner, best, seed),
+        stats.mcnemar_exact(fixed, broken),
+        fixed,
+        broken,
+        primary.pairs[ranked[0]].test,
+    )
+    summary.best_vs_runner_up = Verdict(
+        ranked[0],
+        stats.verdict(pair.diff, pair.ci, pair.p),
+        primary.name,
+        primary.values[ranked[1]],
+        primary.values[ranked[0]],
+        pair,
+        primary.n,
+    )
 
 
 def _outcomes(summary: Summary, rows) -> None:
@@ -290,13 +336,15 @@ def _outcomes(summary: Summary, rows) -> None:
             row[label]["vs_base"] = "win" if value > base + 1e-9 else "loss" if value < base - 1e-9 else "tie"
 
 
-def summarize_forgetting(source: str, threshold: float, texts: list[str], per_side: dict[str, list[float]],
-                         skipped: int, seed: int = 0) -> Forgetting:
+def summarize_forgetting(
+    source: str, threshold: float, texts: list[str], per_side: dict[str, list[float]], skipped: int, seed: int = 0
+) -> Forgetting:
     """Mean per-token log-likelihood of each side, and each adapter's paired difference."""
     base = per_side[BASE]
     result = Forgetting(source, len(base), threshold, statistics.fmean(base), skipped=skipped)
-    result.texts = [{"text": text, **{side: values[i] for side, values in per_side.items()}}
-                    for i, text in enumerate(texts)]
+    result.texts = [
+        {"text": text, **{side: values[i] for side, values in per_side.items()}} for i, text in enumerate(texts)
+    ]
     for label, values in per_side.items():
         if label == BASE:
             continue

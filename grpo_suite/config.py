@@ -69,19 +69,39 @@ FIRST_CLASS = {
 }
 # GRPOConfig fields train_grpo.grpo_config() sets from its older flags or from the device.
 SET_BY_SUITE = {
-    "output_dir": "--output-dir", "use_cpu": "the device (CUDA when available)", "bf16": "--dtype",
-    "fp16": "--dtype", "gradient_checkpointing": "--gradient-checkpointing", "learning_rate": "--learning-rate",
-    "beta": "--beta", "epsilon": "--epsilon", "loss_type": "--loss-type", "scale_rewards": "--scale-rewards",
-    "num_iterations": "--num-iterations", "num_generations": "--num-generations",
-    "max_completion_length": "--max-completion-length", "temperature": "--temperature", "top_p": "--top-p",
+    "output_dir": "--output-dir",
+    "use_cpu": "the device (CUDA when available)",
+    "bf16": "--dtype",
+    "fp16": "--dtype",
+    "gradient_checkpointing": "--gradient-checkpointing",
+    "learning_rate": "--learning-rate",
+    "beta": "--beta",
+    "epsilon": "--epsilon",
+    "loss_type": "--loss-type",
+    "scale_rewards": "--scale-rewards",
+    "num_iterations": "--num-iterations",
+    "num_generations": "--num-generations",
+    "max_completion_length": "--max-completion-length",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
     "per_device_train_batch_size": "--per-device-train-batch-size",
-    "gradient_accumulation_steps": "--gradient-accumulation-steps", "max_steps": "--max-steps",
-    "num_train_epochs": "--num-train-epochs", "seed": "--seed", "data_seed": "--seed",
-    "reward_weights": "--reward-weights", "use_vllm": "--use-vllm", "vllm_mode": "--vllm-mode",
-    "logging_steps": "--logging-steps", "save_strategy": "--save-steps", "save_steps": "--save-steps",
-    "eval_strategy": "--eval-steps", "eval_steps": "--eval-steps",
-    "per_device_eval_batch_size": "--per-device-train-batch-size", "disable_tqdm": "train_grpo.py",
-    "trust_remote_code": "--trust-remote-code", "model_init_kwargs": "--model, --dtype and --quantization",
+    "gradient_accumulation_steps": "--gradient-accumulation-steps",
+    "max_steps": "--max-steps",
+    "num_train_epochs": "--num-train-epochs",
+    "seed": "--seed",
+    "data_seed": "--seed",
+    "reward_weights": "--reward-weights",
+    "use_vllm": "--use-vllm",
+    "vllm_mode": "--vllm-mode",
+    "logging_steps": "--logging-steps",
+    "save_strategy": "--save-steps",
+    "save_steps": "--save-steps",
+    "eval_strategy": "--eval-steps",
+    "eval_steps": "--eval-steps",
+    "per_device_eval_batch_size": "--per-device-train-batch-size",
+    "disable_tqdm": "train_grpo.py",
+    "trust_remote_code": "--trust-remote-code",
+    "model_init_kwargs": "--model, --dtype and --quantization",
     "warmup_ratio": "--warmup-ratio",
 }
 FLAG_FOR_FIELD = {**SET_BY_SUITE, **FIRST_CLASS}
@@ -119,13 +139,16 @@ def check_flags(args: argparse.Namespace) -> None:
         too_low = low is not None and (value < low if low_in else value <= low)
         too_high = high is not None and (value > high if high_in else value >= high)
         if too_low or too_high:
-            raise UsageError(f"{checks._flag(name)} must be "
-                             f"{checks._range_text(low, high, low_in, high_in)} (got {value})")
+            raise UsageError(
+                f"{checks._flag(name)} must be {checks._range_text(low, high, low_in, high_in)} (got {value})"
+            )
     if args.generation_batch_size is not None and args.steps_per_generation is not None:
         raise UsageError("--generation-batch-size and --steps-per-generation set the same thing two ways; pass one")
     if args.epsilon_high is not None and args.epsilon_high < args.epsilon:
-        raise UsageError(f"--epsilon-high ({args.epsilon_high}) is below --epsilon ({args.epsilon}): the upper clip "
-                         "would be tighter than the lower one; pass a larger --epsilon-high (DAPO uses 0.28 with 0.2)")
+        raise UsageError(
+            f"--epsilon-high ({args.epsilon_high}) is below --epsilon ({args.epsilon}): the upper clip "
+            "would be tighter than the lower one; pass a larger --epsilon-high (DAPO uses 0.28 with 0.2)"
+        )
     if args.num_completions_to_print is not None and not args.log_completions:
         raise UsageError("--num-completions-to-print needs --log-completions")
     _check_choice("--optim", args.optim, optimizer_names(), also=("auto",))
@@ -141,7 +164,9 @@ def _check_choice(flag: str, value: str, valid: Sequence[str], also: Sequence[st
         return
     close = difflib.get_close_matches(value, list(valid) + list(also), n=3, cutoff=0.5)
     hint = f"closest: {', '.join(close)}; " if close else ""
-    raise UsageError(f"{flag} {value!r} is not one transformers knows; {hint}valid: {', '.join(list(also) + list(valid))}")
+    raise UsageError(
+        f"{flag} {value!r} is not one transformers knows; {hint}valid: {', '.join(list(also) + list(valid))}"
+    )
 
 
 def optimizer_names() -> list[str]:
@@ -195,7 +220,9 @@ def config_fields(args: argparse.Namespace, on_cuda: bool, quantization: str) ->
         "vllm_server_port": args.vllm_server_port,
         "log_completions": args.log_completions,
         "num_completions_to_print": args.num_completions_to_print,
-        "report_to": [] if args.report_to == "none" else ("all" if args.report_to == "all" else args.report_to.split(",")),
+        "report_to": []
+        if args.report_to == "none"
+        else ("all" if args.report_to == "all" else args.report_to.split(",")),
     }
 
 
@@ -280,8 +307,13 @@ def generation_plan(args) -> GenerationPlan:
     """The generation batch of this run, read from TRL's own GRPOConfig built from the flags: the
     one source of the rule (batch x processes x steps per generation, or --generation-batch-size)."""
     built = grpo_config(args)
-    return GenerationPlan(built.generation_batch_size, built.steps_per_generation, built.world_size,
-                          built.gradient_accumulation_steps, built.num_generations)
+    return GenerationPlan(
+        built.generation_batch_size,
+        built.steps_per_generation,
+        built.world_size,
+        built.gradient_accumulation_steps,
+        built.num_generations,
+    )
 
 
 def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
@@ -291,13 +323,17 @@ def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
     overrides = grpo_arg_overrides(grpo_args)
     for key in overrides:
         if key in fields:  # grpo_config() sets it: the flag is the one way, so a run has one value for it
-            raise UsageError(f"--grpo-arg {key}: train_grpo.py sets {key} from "
-                             f"{FLAG_FOR_FIELD.get(key, 'its own flags')}; use that instead")
+            raise UsageError(
+                f"--grpo-arg {key}: train_grpo.py sets {key} from "
+                f"{FLAG_FOR_FIELD.get(key, 'its own flags')}; use that instead"
+            )
     try:
         return GRPOConfig(**fields, **overrides)
     except (ValueError, TypeError) as err:
-        raise UsageError(_batch_refusal(first_line(err), {**fields, **overrides})
-                         or f"TRL's GRPOConfig refused these settings: {first_line(err)}") from err
+        raise UsageError(
+            _batch_refusal(first_line(err), {**fields, **overrides})
+            or f"TRL's GRPOConfig refused these settings: {first_line(err)}"
+        ) from err
 
 
 _NOT_WHOLE_GROUPS = re.compile(r"generation_batch_size \((\d+)\) must be divisible by num_generations \((\d+)\)")
@@ -315,14 +351,20 @@ def _batch_refusal(message: str, fields: dict[str, Any]) -> str | None:
             steps = fields.get("steps_per_generation")
             flag = "--steps-per-generation" if steps else "--gradient-accumulation-steps"
             steps = steps or fields.get("gradient_accumulation_steps") or 1
-            made = (f"the generation batch (--per-device-train-batch-size {per_device} x {batch // (per_device * steps)} "
-                    f"process(es) x {flag} {steps} = {batch})")
-        return (f"{made} must be divisible by --num-generations {group}: every prompt's group is generated whole; "
-                "change the batch flags or --num-generations")
+            made = (
+                f"the generation batch (--per-device-train-batch-size {per_device} x {batch // (per_device * steps)} "
+                f"process(es) x {flag} {steps} = {batch})"
+            )
+        return (
+            f"{made} must be divisible by --num-generations {group}: every prompt's group is generated whole; "
+            "change the batch flags or --num-generations"
+        )
     if found := _NOT_WHOLE_STEPS.search(message):
         batch, step = map(int, found.groups())
-        return (f"--generation-batch-size {batch} must be a multiple of the completions of one micro-step "
-                f"(--per-device-train-batch-size {per_device} x {step // per_device} process(es) = {step})")
+        return (
+            f"--generation-batch-size {batch} must be a multiple of the completions of one micro-step "
+            f"(--per-device-train-batch-size {per_device} x {step // per_device} process(es) = {step})"
+        )
     return None
 
 
@@ -442,7 +484,9 @@ def _json_as(text: str, kind: type, what: str) -> Any:
 def _list(text: str, item_type: Any) -> list:
     """A JSON list, or comma-separated items, each of the list's item type."""
     if text.startswith("["):
-        return [convert(json.dumps(v) if not isinstance(v, str) else v, item_type) for v in _json_as(text, list, "a list")]
+        return [
+            convert(json.dumps(v) if not isinstance(v, str) else v, item_type) for v in _json_as(text, list, "a list")
+        ]
     return [convert(part.strip(), item_type) for part in text.split(",") if part.strip()]
 
 
@@ -480,7 +524,9 @@ def load_config(path: str) -> dict[str, Any]:
     """The flags of a YAML or JSON file, keys with underscores; a run record gives its ``args``."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise UsageError(f"--config {path}: no such file; pass a YAML or JSON file of flags, or a run's run_config.json")
+        raise UsageError(
+            f"--config {path}: no such file; pass a YAML or JSON file of flags, or a run's run_config.json"
+        )
     text = file.read_text(encoding="utf-8")
     try:
         if file.suffix.lower() == ".json":
@@ -498,8 +544,10 @@ def load_config(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(f"--config {path}: holds a {type(data).__name__}; write one flag per line, e.g. 'lora_r: 16'")
     if "suite" in data and data["suite"] != SUITE:
-        raise UsageError(f"--config {path}: a record written by another program (suite {data['suite']!r}, not "
-                         f"{SUITE!r}); pass a YAML or JSON file of flags, or a run_config.json of this suite")
+        raise UsageError(
+            f"--config {path}: a record written by another program (suite {data['suite']!r}, not "
+            f"{SUITE!r}); pass a YAML or JSON file of flags, or a run_config.json of this suite"
+        )
     if isinstance(data.get("args"), dict) and "suite" in data:  # a run's run_config.json: replay its flags
         data = {k: v for k, v in data["args"].items() if k not in PER_INVOCATION}
     values: dict[str, Any] = {}

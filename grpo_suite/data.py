@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from grpo_suite.errors import UsageError, first_line
-from grpo_suite.files import FILE_BUILDERS, check_parquet, data_files_in, data_suffix, known_types, looks_like_path, read_file
+from grpo_suite.files import (
+    FILE_BUILDERS,
+    check_parquet,
+    data_files_in,
+    data_suffix,
+    known_types,
+    looks_like_path,
+    read_file,
+)
 from grpo_suite.prompts import fold_system, map_row, template_rejects_system
 from grpo_suite.reward_funcs import correct_completion, reference_reward
 from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields
@@ -47,8 +55,10 @@ def load_any(source: str, config: str | None = None, local_only: bool = False):
     try:
         if path.is_file():
             if config:
-                raise UsageError(f"--dataset-config {config} names a configuration of a hub dataset, but {source} is one "
-                                 "file, which has none: drop --dataset-config")
+                raise UsageError(
+                    f"--dataset-config {config} names a configuration of a hub dataset, but {source} is one "
+                    "file, which has none: drop --dataset-config"
+                )
             return read_file(path)
         if path.is_dir():
             return _load_folder(path, config)
@@ -73,22 +83,31 @@ def _load_folder(path: Path, config: str | None = None):
 
     if any((path / n).exists() for n in ("dataset_dict.json", "state.json")):
         if config:
-            raise UsageError(f"--dataset-config {config} names a configuration, but {path} was written by save_to_disk, "
-                             "which has none: drop --dataset-config")
+            raise UsageError(
+                f"--dataset-config {config} names a configuration, but {path} was written by save_to_disk, "
+                "which has none: drop --dataset-config"
+            )
         return datasets.load_from_disk(str(path))
     files = data_files_in(path)
     if not files:
-        raise UsageError(f"folder {path} holds no dataset: no save_to_disk files and no data file of a known type "
-                         f"({known_types()})")
+        raise UsageError(
+            f"folder {path} holds no dataset: no save_to_disk files and no data file of a known type ({known_types()})"
+        )
     if len(files) == 1 and not config:
         return read_file(files[0])
     # A downloaded hub dataset (hf download --local-dir) declares its configurations in README.md.
     configs = _folder_configs(path)
     if config and config not in configs:
-        known = f"its configurations: {', '.join(configs)}" if configs else "it declares no configurations (no README.md configs)"
+        known = (
+            f"its configurations: {', '.join(configs)}"
+            if configs
+            else "it declares no configurations (no README.md configs)"
+        )
         raise UsageError(f"--dataset-config {config} is not a configuration of {path}; {known}")
     if not config and len(configs) > 1:
-        raise UsageError(f"{path} holds several configurations ({', '.join(configs)}): pick one with --dataset-config NAME")
+        raise UsageError(
+            f"{path} holds several configurations ({', '.join(configs)}): pick one with --dataset-config NAME"
+        )
     if not configs:
         _check_plain_folder(path, files)
     try:
@@ -100,10 +119,13 @@ def _load_folder(path: Path, config: str | None = None):
         common = collections.Counter(columns.values()).most_common(1)[0][0]
         odd = [file for file in files if columns[file] != common]
         if odd:
-            raise UsageError(f"in folder {path}, {odd[0].relative_to(path)} has other columns ({', '.join(columns[odd[0]])}) "
-                             f"than the rest ({', '.join(common)}); move it out, or pass one file as --dataset") from err
-        raise UsageError(f"could not load the files of {path} together ({first_line(err)}); pass one file as "
-                         "--dataset") from err
+            raise UsageError(
+                f"in folder {path}, {odd[0].relative_to(path)} has other columns ({', '.join(columns[odd[0]])}) "
+                f"than the rest ({', '.join(common)}); move it out, or pass one file as --dataset"
+            ) from err
+        raise UsageError(
+            f"could not load the files of {path} together ({first_line(err)}); pass one file as --dataset"
+        ) from err
 
 
 _SPLIT_FOLDERS = frozenset({"train", "test", "validation", "valid", "dev", "eval", "data"})
@@ -114,12 +136,16 @@ def _check_plain_folder(path: Path, files: list[Path]) -> None:
     they are configurations of their own (one subfolder each, as hf download --include leaves them)."""
     suffixes = sorted({data_suffix(file)[0] for file in files})
     if len({FILE_BUILDERS[suffix] for suffix in suffixes}) > 1:  # .json and .jsonl are read together
-        raise UsageError(f"folder {path} mixes data file types ({', '.join(suffixes)}) and only one type would be read; "
-                         "keep one type in it, or pass one file as --dataset")
+        raise UsageError(
+            f"folder {path} mixes data file types ({', '.join(suffixes)}) and only one type would be read; "
+            "keep one type in it, or pass one file as --dataset"
+        )
     subfolders = sorted({file.parent.name for file in files if file.parent != path})
     if len(subfolders) > 1 and not _SPLIT_FOLDERS.issuperset(subfolders):
-        raise UsageError(f"folder {path} holds data in several subfolders ({', '.join(subfolders)}), which look like "
-                         f"separate configurations; pass one of them, e.g. --dataset {path / subfolders[0]}")
+        raise UsageError(
+            f"folder {path} holds data in several subfolders ({', '.join(subfolders)}), which look like "
+            f"separate configurations; pass one of them, e.g. --dataset {path / subfolders[0]}"
+        )
     for file in files:
         if data_suffix(file) == (".parquet", None):
             check_parquet(file)  # before datasets logs a pyarrow error twice
@@ -135,8 +161,10 @@ def _folder_configs(path: Path) -> list[str]:
     try:
         names = datasets.get_dataset_config_names(str(path))
     except Exception as err:  # noqa: BLE001 - yaml, permission and datasets errors alike
-        raise UsageError(f"the README.md of {path} cannot be read for its configurations ({first_line(err)}); fix its "
-                         "YAML header, or move README.md out to load the data files as they are") from err
+        raise UsageError(
+            f"the README.md of {path} cannot be read for its configurations ({first_line(err)}); fix its "
+            "YAML header, or move README.md out to load the data files as they are"
+        ) from err
     return [name for name in names if name != "default"]
 
 
@@ -187,8 +215,12 @@ def prepare(dataset, detection: Detection, system_prompt: str | None = None, cha
     ``tokenizer``, a system message its chat template rejects is folded into the first user turn.
     """
     counter: dict[str, int] = {}
-    fold = bool(chat and tokenizer is not None and getattr(tokenizer, "chat_template", None)
-                and template_rejects_system(tokenizer))
+    fold = bool(
+        chat
+        and tokenizer is not None
+        and getattr(tokenizer, "chat_template", None)
+        and template_rejects_system(tokenizer)
+    )
 
     def mapping(row):
         mapped = map_row(dict(row), detection, system_prompt, chat, counter)
@@ -198,8 +230,10 @@ def prepare(dataset, detection: Detection, system_prompt: str | None = None, cha
 
     mapped = dataset.map(mapping, remove_columns=dataset.column_names, desc="mapping rows")
     if counter.get("tool_turns"):
-        logger.warning("dropped %d tool/function turns from chat prompts: the chat template sees user and "
-                       "assistant turns only", counter["tool_turns"])
+        logger.warning(
+            "dropped %d tool/function turns from chat prompts: the chat template sees user and assistant turns only",
+            counter["tool_turns"],
+        )
     if fold:
         logger.warning("the chat template rejects system messages: folded them into the first user turn")
     kept = mapped.filter(lambda row: row["prompt"] is not None and len(row["prompt"]) > 0)
@@ -227,9 +261,13 @@ class Coverage:
     failures: dict[str, list[dict]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"rows": self.rows, "with_prompt": round(self.with_prompt, 4),
-                "with_reference": round(self.with_reference, 4), "earns_reward": round(self.earns_reward, 4),
-                "failures": self.failures}
+        return {
+            "rows": self.rows,
+            "with_prompt": round(self.with_prompt, 4),
+            "with_reference": round(self.with_reference, 4),
+            "earns_reward": round(self.earns_reward, 4),
+            "failures": self.failures,
+        }
 
 
 def _earns(reference: Any) -> bool:
@@ -267,12 +305,22 @@ def measure_coverage(rows, sample_size: int = COVERAGE_SAMPLE) -> Coverage:
         elif len(failures["reference_not_earned"]) < 2:
             failures["reference_not_earned"].append({**example, "completion": correct_completion(reference)})
     total = max(1, len(rows))
-    return Coverage(len(rows), counts["prompt"] / total, counts["reference"] / total, counts["earned"] / total,
-                    {k: v for k, v in failures.items() if v})
+    return Coverage(
+        len(rows),
+        counts["prompt"] / total,
+        counts["reference"] / total,
+        counts["earned"] / total,
+        {k: v for k, v in failures.items() if v},
+    )
 
 
-def coverage_of(dataset, detection: Detection, system_prompt: str | None = None, chat: bool = True,
-                sample_size: int = COVERAGE_SAMPLE) -> Coverage:
+def coverage_of(
+    dataset,
+    detection: Detection,
+    system_prompt: str | None = None,
+    chat: bool = True,
+    sample_size: int = COVERAGE_SAMPLE,
+) -> Coverage:
     """Coverage of a raw (unprepared) split: its first rows mapped, empty prompts included."""
     sample = dataset.select(range(min(sample_size, len(dataset)))).to_list()
     return measure_coverage([map_row(row, detection, system_prompt, chat) for row in sample], sample_size)
@@ -280,15 +328,21 @@ def coverage_of(dataset, detection: Detection, system_prompt: str | None = None,
 
 def coverage_lines(coverage: Coverage) -> list[str]:
     """The coverage report: one line per figure, and WARNING lines below 95%."""
-    lines = [f"coverage over {coverage.rows} rows: prompt {coverage.with_prompt:.1%}, reference "
-             f"{coverage.with_reference:.1%}, reference earns reference_reward 1 {coverage.earns_reward:.1%}"]
-    figures = (("have a prompt", coverage.with_prompt, "no_prompt"),
-               ("have a reference", coverage.with_reference, "no_reference"),
-               ("can earn reference_reward", coverage.earns_reward, "reference_not_earned"))
+    lines = [
+        f"coverage over {coverage.rows} rows: prompt {coverage.with_prompt:.1%}, reference "
+        f"{coverage.with_reference:.1%}, reference earns reference_reward 1 {coverage.earns_reward:.1%}"
+    ]
+    figures = (
+        ("have a prompt", coverage.with_prompt, "no_prompt"),
+        ("have a reference", coverage.with_reference, "no_reference"),
+        ("can earn reference_reward", coverage.earns_reward, "reference_not_earned"),
+    )
     for what, share, key in figures:
         if share < COVERAGE_WARN and coverage.with_reference > 0 or (key == "no_prompt" and share < COVERAGE_WARN):
             examples = "; ".join(json.dumps(e, ensure_ascii=False) for e in coverage.failures.get(key, []))
-            lines.append(f"WARNING: ONLY {share:.1%} OF ROWS {what.upper()} (below {COVERAGE_WARN:.0%}); e.g. {examples}")
+            lines.append(
+                f"WARNING: ONLY {share:.1%} OF ROWS {what.upper()} (below {COVERAGE_WARN:.0%}); e.g. {examples}"
+            )
     return lines
 
 
@@ -300,7 +354,9 @@ def check_coverage(coverage: Coverage, allow_low: bool = False) -> list[str]:
     for line in lines:
         (logger.warning if line.startswith("WARNING") else logger.info)(line)
     if coverage.with_reference == 0:
-        logger.warning("no row has a reference: reference_reward is skipped; pass --reference-field if the data has answers")
+        logger.warning(
+            "no row has a reference: reference_reward is skipped; pass --reference-field if the data has answers"
+        )
         return lines
     if coverage.earns_reward < COVERAGE_REFUSE and not allow_low:
         failed = coverage.failures.get("reference_not_earned") or coverage.failures.get("no_reference") or []
@@ -308,5 +364,6 @@ def check_coverage(coverage: Coverage, allow_low: bool = False) -> list[str]:
         raise UsageError(
             f"only {coverage.earns_reward:.0%} of {coverage.rows} sampled rows have a reference that a correct answer "
             f"can earn reference_reward with{example}; point --reference-field at the short final answer, or pass "
-            "--allow-low-coverage to train anyway")
+            "--allow-low-coverage to train anyway"
+        )
     return lines

@@ -9,24 +9,34 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from grpo_suite.errors import UsageError, first_line
-from grpo_suite.schemas import message_keys
+from grpo_suite.fields import message_keys
 
 logger = logging.getLogger("dataset_utils")
 
-FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet",
-                 ".arrow": "arrow"}
+FILE_BUILDERS = {
+    ".json": "json",
+    ".jsonl": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+}
 TEXT_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv")
 _COMPRESSED = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
 _PEEK_BYTES = 1 << 20
 _LARGE_JSON = 1 << 28  # above this, JSON goes to the datasets loader, which streams it
-_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
-         (codecs.BOM_UTF16_BE, "UTF-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
 
 
 def known_types() -> str:
@@ -44,7 +54,11 @@ def looks_like_path(source: str) -> bool:
         return True
     if os.path.exists(os.path.expanduser(source)):
         return True
-    return data_suffix(Path(source))[0] in FILE_BUILDERS or Path(source).suffix.lower() in (".txt", ".zip", *_COMPRESSED)
+    return data_suffix(Path(source))[0] in FILE_BUILDERS or Path(source).suffix.lower() in (
+        ".txt",
+        ".zip",
+        *_COMPRESSED,
+    )
 
 
 def check_encoding(path: Path, head: bytes) -> None:
@@ -71,8 +85,10 @@ def _guess_encoding(data: bytes) -> str:
 
 def _not_utf8(path: Path, encoding: str, offset: int | None = None) -> UsageError:
     where = f" (first bad byte at offset {offset})" if offset is not None else ""
-    return UsageError(f"dataset file {path} is not UTF-8 but looks like {encoding}{where}; convert it, e.g. "
-                      f"iconv -f {encoding.split('/')[0].upper()} -t UTF-8 {path} > {path.stem}.utf8{path.suffix}")
+    return UsageError(
+        f"dataset file {path} is not UTF-8 but looks like {encoding}{where}; convert it, e.g. "
+        f"iconv -f {encoding.split('/')[0].upper()} -t UTF-8 {path} > {path.stem}.utf8{path.suffix}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,8 +104,9 @@ def read_json_rows(path: Path, text: str) -> list[dict]:
         first = text.lstrip().partition("\n")[0]
         if err.msg == "Extra data" or _parses(first):
             return _json_lines(path, text)
-        raise UsageError(f"could not load dataset file {path}: not valid JSON at line {err.lineno} column {err.colno} "
-                         f"({err.msg})") from err
+        raise UsageError(
+            f"could not load dataset file {path}: not valid JSON at line {err.lineno} column {err.colno} ({err.msg})"
+        ) from err
     return flatten_json(data, path)
 
 
@@ -109,8 +126,10 @@ def _json_lines(path: Path, text: str) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise UsageError(f"could not load dataset file {path}: line {number} is not valid JSON ({err.msg}); "
-                             "each line of a .jsonl file must be one object") from err
+            raise UsageError(
+                f"could not load dataset file {path}: line {number} is not valid JSON ({err.msg}); "
+                "each line of a .jsonl file must be one object"
+            ) from err
     if len(rows) == 1 and isinstance(rows[0], dict):
         return flatten_json(rows[0], path)
     if not all(isinstance(r, dict) for r in rows):
@@ -135,8 +154,10 @@ def flatten_json(data: Any, path: Path) -> list[dict]:
     if not lists:  # a single flat record is one row
         return [data]
     where = ", ".join(f"'{p}' ({n} items)" for p, n in lists[:4]) or "nowhere (it holds no list of objects)"
-    raise UsageError(f"dataset file {path} is one JSON object, not rows: its lists of records are at {where}; "
-                     "flatten it to one object per line, e.g. jq -c '.PATH[]' FILE > rows.jsonl")
+    raise UsageError(
+        f"dataset file {path} is one JSON object, not rows: its lists of records are at {where}; "
+        "flatten it to one object per line, e.g. jq -c '.PATH[]' FILE > rows.jsonl"
+    )
 
 
 def _kind(values: list) -> str:
@@ -153,15 +174,19 @@ def _squad(data: dict) -> list[dict]:
         for paragraph in article.get("paragraphs", []):
             for qa in paragraph.get("qas", []):
                 answers = qa.get("answers") or []
-                rows.append({
-                    "id": str(qa.get("id", "")),
-                    "title": article.get("title", ""),
-                    "context": paragraph.get("context", ""),
-                    "question": qa.get("question", ""),
-                    "answers": {"text": [a.get("text", "") for a in answers],
-                                "answer_start": [int(a.get("answer_start", -1)) for a in answers]},
-                    "is_impossible": bool(qa.get("is_impossible", False)),
-                })
+                rows.append(
+                    {
+                        "id": str(qa.get("id", "")),
+                        "title": article.get("title", ""),
+                        "context": paragraph.get("context", ""),
+                        "question": qa.get("question", ""),
+                        "answers": {
+                            "text": [a.get("text", "") for a in answers],
+                            "answer_start": [int(a.get("answer_start", -1)) for a in answers],
+                        },
+                        "is_impossible": bool(qa.get("is_impossible", False)),
+                    }
+                )
     return rows
 
 
@@ -227,8 +252,11 @@ def rows_to_dataset(rows: list[dict]):
         except Exception:
             pass
         table[column] = _repaired(values)
-        logger.warning("column %r mixes types across rows: stored as %s", column,
-                       "text" if all(v is None or isinstance(v, str) for v in table[column]) else "chat turns with text content")
+        logger.warning(
+            "column %r mixes types across rows: stored as %s",
+            column,
+            "text" if all(v is None or isinstance(v, str) for v in table[column]) else "chat turns with text content",
+        )
     return datasets.Dataset.from_dict(table)
 
 
@@ -289,9 +317,11 @@ def _open_bytes(path: Path, compression: str | None):
         handle.peek(1) if hasattr(handle, "peek") else None  # a file named .gz that is not gzip fails here
     except Exception as err:  # noqa: BLE001 - gzip.BadGzipFile, lzma.LZMAError, bz2's OSError: all "not compressed"
         handle.close()
-        raise UsageError(f"dataset file {path} is named {path.suffix} but is not "
-                         f"{path.suffix[1:]}-compressed ({first_line(err)}); rename it without that suffix, "
-                         "or compress it") from err
+        raise UsageError(
+            f"dataset file {path} is named {path.suffix} but is not "
+            f"{path.suffix[1:]}-compressed ({first_line(err)}); rename it without that suffix, "
+            "or compress it"
+        ) from err
     return handle
 
 
@@ -302,8 +332,10 @@ def read_file(path: Path):
     suffix, compression = data_suffix(path)
     builder = FILE_BUILDERS.get(suffix)
     if builder is None:
-        raise UsageError(f"dataset file {path} has an unknown type; use one of {known_types()} "
-                         "(optionally compressed .gz, .bz2 or .xz)")
+        raise UsageError(
+            f"dataset file {path} has an unknown type; use one of {known_types()} "
+            "(optionally compressed .gz, .bz2 or .xz)"
+        )
     if path.stat().st_size == 0:
         raise UsageError(f"dataset file {path} is empty")
     if suffix in TEXT_SUFFIXES:
@@ -340,8 +372,10 @@ def check_parquet(path: Path) -> None:
     try:
         rows = pyarrow.parquet.ParquetFile(path).metadata.num_rows
     except Exception as err:  # noqa: BLE001 - pyarrow's error types vary by version; all mean "unreadable"
-        raise UsageError(f"dataset file {path} is not a readable parquet file ({str(err).strip().splitlines()[0]}); "
-                         "is it truncated or another format?") from err
+        raise UsageError(
+            f"dataset file {path} is not a readable parquet file ({str(err).strip().splitlines()[0]}); "
+            "is it truncated or another format?"
+        ) from err
     if rows == 0:
         raise UsageError(f"dataset file {path} holds no rows")
 

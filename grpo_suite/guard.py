@@ -17,14 +17,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from grpo_suite import probe
+from grpo_suite import checks, probe, run_folder
 from grpo_suite.errors import EXIT_INTERRUPTED, first_line
-from grpo_suite import run_folder
-from grpo_suite import checks
 from grpo_suite.records import append_history
 
 logger = logging.getLogger("train_grpo")
-
 
 
 def latest_checkpoint(out: Path) -> Path | None:
@@ -52,8 +49,11 @@ class _StopOnSignal:
         if self.received is not None:  # a second Ctrl-C means stop now
             raise KeyboardInterrupt
         self.received = signum
-        logger.warning("received %s: saving the adapter and a checkpoint after this step (again to abort; the "
-                       "checkpoints already saved stay usable)", signal.Signals(signum).name)
+        logger.warning(
+            "received %s: saving the adapter and a checkpoint after this step (again to abort; the "
+            "checkpoints already saved stay usable)",
+            signal.Signals(signum).name,
+        )
 
 
 PENDING_INTERRUPT: list[int] = []
@@ -218,15 +218,21 @@ def describe_error(err: BaseException, step: int | None = None) -> str:
     name = type(err).__name__
     text = first_line(err)
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
-        return (f"{name}: {text[:200]}; lower --per-device-train-batch-size, --num-generations or "
-                "--max-completion-length, or use --quantization 4bit")
+        return (
+            f"{name}: {text[:200]}; lower --per-device-train-batch-size, --num-generations or "
+            "--max-completion-length, or use --quantization 4bit"
+        )
     nan_like = "probability tensor contains" in text or ("nan" in text.lower() and "inf" in text.lower())
     if nan_like and not step:
-        return (f"{text[:160]}: the model gives NaN or inf before any update, so its weights are damaged or "
-                "its dtype overflows; check the model files, or pass --dtype float32")
+        return (
+            f"{text[:160]}: the model gives NaN or inf before any update, so its weights are damaged or "
+            "its dtype overflows; check the model files, or pass --dtype float32"
+        )
     if nan_like:
-        return (f"training diverged: {text[:160]}; the model's values became NaN or inf. Lower --learning-rate "
-                "(and resume from an earlier checkpoint, or start again with --overwrite)")
+        return (
+            f"training diverged: {text[:160]}; the model's values became NaN or inf. Lower --learning-rate "
+            "(and resume from an earlier checkpoint, or start again with --overwrite)"
+        )
     if "jinja" in type(err).__module__:
         return f"the chat template failed ({text}); pass another --system-prompt or a model with a chat template"
     return f"{name}: {text}"
@@ -288,23 +294,28 @@ def report_interrupt(run: RunState) -> int:
     out = run.out
     if run.phase == "finishing":
         last = latest_checkpoint(out) if out else None
-        state = "the final adapter is saved" if run.final_saved else (
-            f"the final adapter is in {last.name}; --resume puts it in place" if last else "")
+        state = (
+            "the final adapter is saved"
+            if run.final_saved
+            else (f"the final adapter is in {last.name}; --resume puts it in place" if last else "")
+        )
         message = f"interrupted after training had finished at step {run.step}: the run is complete; {state}"
     elif run.phase == "training":
         last = latest_checkpoint(out) if out else None
         if run.folder is not None and run.folder.restored:
             message = f"aborted at step {run.step} before any checkpoint; the earlier run in {out} was put back"
         elif last is not None:
-            message = (f"aborted at step {run.step}; the last complete checkpoint is {last.name}: continue with "
-                       f"--resume --output-dir {out}")
+            message = (
+                f"aborted at step {run.step}; the last complete checkpoint is {last.name}: continue with "
+                f"--resume --output-dir {out}"
+            )
         else:
-            message = (f"aborted at step {run.step} before any checkpoint was saved; start again with --overwrite "
-                       f"--output-dir {out}")
+            message = (
+                f"aborted at step {run.step} before any checkpoint was saved; start again with --overwrite "
+                f"--output-dir {out}"
+            )
     else:
         kept = " (the earlier run was put back as it was)" if run.folder is not None and run.folder.restored else ""
         message = f"interrupted while {run.phase}; no training was done{kept}"
     print(f"interrupted: {message}", file=sys.stderr)
     return EXIT_INTERRUPTED
-
-

@@ -82,8 +82,11 @@ def safetensors_problem(path: Path) -> str | None:
         return f"{path.name} cannot be read ({err})"
     if not isinstance(header, dict):
         return f"{path.name} is not a safetensors file"
-    ends = [v["data_offsets"][1] for k, v in header.items()
-            if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v]
+    ends = [
+        v["data_offsets"][1]
+        for k, v in header.items()
+        if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v
+    ]
     if ends and 8 + length + max(ends) > size:
         return f"{path.name} is truncated ({size} of {8 + length + max(ends)} bytes)"
     return None
@@ -91,9 +94,18 @@ def safetensors_problem(path: Path) -> str | None:
 
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
 # Every file a tokenizer's save_pretrained may write; any one of TOKENIZER_MARKERS says a folder has a tokenizer.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "chat_template.json", "vocab.json", "merges.txt", "added_tokens.json", "tokenizer.model",
-                   "spiece.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "tokenizer.model",
+    "spiece.model",
+)
 TOKENIZER_MARKERS = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
@@ -105,32 +117,41 @@ def check_model_source(name: str, flag: str = "--model") -> None:
             raise UsageError(f"{flag} {name}: no such folder; check the path (a hub id looks like org/name)")
         return
     if not path.is_dir():
-        raise UsageError(f"{flag} {name} is a file; pass the folder that holds config.json and the *.safetensors "
-                         "weights")
+        raise UsageError(
+            f"{flag} {name} is a file; pass the folder that holds config.json and the *.safetensors weights"
+        )
     if not (path / "config.json").is_file():
         if (path / "adapter_config.json").is_file():
-            raise UsageError(f"{flag} {name} is a LoRA adapter, not a model; pass its base model as {flag} "
-                             "(and the adapter as --adapter)")
-        raise UsageError(f"{flag} {name} has no config.json, so it is not a saved model; pass the folder that "
-                         "save_pretrained wrote")
+            raise UsageError(
+                f"{flag} {name} is a LoRA adapter, not a model; pass its base model as {flag} "
+                "(and the adapter as --adapter)"
+            )
+        raise UsageError(
+            f"{flag} {name} has no config.json, so it is not a saved model; pass the folder that save_pretrained wrote"
+        )
     weights = sorted(path.glob("*.safetensors"))
     if not weights:
         pickles = [p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern)]
         if pickles:
             raise UsageError(
                 f"{flag} {name} holds only PyTorch pickle weights ({pickles[0]}); this suite loads safetensors only, "
-                "because pickle files can run code. Convert a checkpoint you trust once: python -c \"from transformers "
+                'because pickle files can run code. Convert a checkpoint you trust once: python -c "from transformers '
                 f"import AutoModelForCausalLM as M; M.from_pretrained('{name}', use_safetensors=False)"
-                f".save_pretrained('{name}-safetensors')\" and pass that folder")
-        raise UsageError(f"{flag} {name} has config.json but no weights (*.safetensors); copy the weights into it or "
-                         "pass the complete model folder")
+                f".save_pretrained('{name}-safetensors')\" and pass that folder"
+            )
+        raise UsageError(
+            f"{flag} {name} has config.json but no weights (*.safetensors); copy the weights into it or "
+            "pass the complete model folder"
+        )
     for file in weights:
         problem = safetensors_problem(file)
         if problem:
             raise UsageError(f"{flag} {name}: {problem}; download or save the model again")
     if not any((path / f).is_file() for f in TOKENIZER_MARKERS):
-        raise UsageError(f"{flag} {name} has no tokenizer files ({', '.join(TOKENIZER_MARKERS[:3])}); save the tokenizer "
-                         "beside the model (tokenizer.save_pretrained) or copy its files from the base model")
+        raise UsageError(
+            f"{flag} {name} has no tokenizer files ({', '.join(TOKENIZER_MARKERS[:3])}); save the tokenizer "
+            "beside the model (tokenizer.save_pretrained) or copy its files from the base model"
+        )
 
 
 def _not_on_disk(name: str, what: str, err: Exception, local_only: bool = False) -> UsageError:
@@ -142,8 +163,10 @@ def _not_on_disk(name: str, what: str, err: Exception, local_only: bool = False)
             f"could not load {what} {name!r}: it is not a local folder and not in the hub cache, and --local-only "
             f"forbids the network; download it first (hf download {name}) or pass a local folder"
         )
-    return UsageError(f"could not load {what} {name!r} from the hub: {first}; check the id, your network, and "
-                      "for a gated model your token (hf auth login)")
+    return UsageError(
+        f"could not load {what} {name!r} from the hub: {first}; check the id, your network, and "
+        "for a gated model your token (hf auth login)"
+    )
 
 
 def load_tokenizer(name: str, revision: str | None = None, local_only: bool = False, trust_remote_code: bool = False):
@@ -220,8 +243,11 @@ def lora_target_widths(model) -> dict[str, int]:
         if leaf in EXCLUDED_MODULES or not full_name:
             continue
         # Linear (and 4-bit Linear, whose packed weight hides its shape) names its sides; Conv1D's weight is (in, out).
-        width = (min(module.in_features, module.out_features) if isinstance(module, torch.nn.Linear)
-                 else min(module.weight.shape))
+        width = (
+            min(module.in_features, module.out_features)
+            if isinstance(module, torch.nn.Linear)
+            else min(module.weight.shape)
+        )
         widths[leaf] = max(widths.get(leaf, 0), int(width))
     return widths
 
@@ -234,8 +260,9 @@ def model_skeleton(name: str, revision: str | None = None, local_only: bool = Fa
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        config = AutoConfig.from_pretrained(name, revision=revision, local_files_only=local_only,
-                                            trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(
+            name, revision=revision, local_files_only=local_only, trust_remote_code=trust_remote_code
+        )
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
@@ -273,7 +300,9 @@ def read_adapter_config(adapter_dir: str | Path) -> dict:
         raise UsageError(f"adapter folder {str(path)!r} does not exist; pass the --output-dir of a training run")
     config = path / "adapter_config.json"
     if not config.is_file():
-        raise UsageError(f"{str(path)!r} is not an adapter folder (no adapter_config.json); pass a train_grpo.py --output-dir")
+        raise UsageError(
+            f"{str(path)!r} is not an adapter folder (no adapter_config.json); pass a train_grpo.py --output-dir"
+        )
     try:
         return json.loads(config.read_text())
     except json.JSONDecodeError as err:

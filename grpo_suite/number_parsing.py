@@ -55,11 +55,27 @@ _DECIMAL_RE = re.compile(r"^\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$|^\.\d+(?:[eE][-+]?\d
 _DEGREES_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
 _FRAC_NAMES_RE = re.compile(r"\\[dtc]frac")
 _REL_TOL = Fraction(1, 10**6)  # exact: a float tolerance would overflow on 1e400
-_NUMBER_WORDS = {word: n for n, word in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-                      "ninety": 90, "hundred": 100, "thousand": 1000, "million": 10**6})
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBER_WORDS.update(
+    {
+        "thirty": 30,
+        "forty": 40,
+        "fifty": 50,
+        "sixty": 60,
+        "seventy": 70,
+        "eighty": 80,
+        "ninety": 90,
+        "hundred": 100,
+        "thousand": 1000,
+        "million": 10**6,
+    }
+)
 
 
 def _plain_value(plain: str) -> Fraction | int:

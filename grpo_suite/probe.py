@@ -80,9 +80,17 @@ class ProbeResult:
         return any(v["severity"] == "cannot learn" for v in self.verdicts)
 
 
-def summarise(scores: list[list[dict[str, float | None]]], weights: dict[str, float], has_reference: list[bool],
-              lengths: list[int], truncated: list[bool], unreadable: list[bool], seconds_per_group: float,
-              seconds_per_step: float, steps: int | None) -> ProbeResult:
+def summarise(
+    scores: list[list[dict[str, float | None]]],
+    weights: dict[str, float],
+    has_reference: list[bool],
+    lengths: list[int],
+    truncated: list[bool],
+    unreadable: list[bool],
+    seconds_per_group: float,
+    seconds_per_step: float,
+    steps: int | None,
+) -> ProbeResult:
     """The probe's figures from per-completion scores, grouped by prompt."""
     names = list(weights)
     group_size = len(scores[0]) if scores else 0
@@ -95,7 +103,9 @@ def summarise(scores: list[list[dict[str, float | None]]], weights: dict[str, fl
     zero_spread = [max(group) - min(group) < 1e-9 for group in totals if group]
     solved = [[s.get("reference_reward") == 1.0 for s in group] for group, ref in zip(scores, has_reference) if ref]
     result = ProbeResult(
-        prompts=len(scores), group_size=group_size, component_means=means,
+        prompts=len(scores),
+        group_size=group_size,
+        component_means=means,
         total_mean=statistics.fmean(flat_totals) if flat_totals else 0.0,
         reference_rows=len(solved),
         pass_at_1=statistics.fmean(sum(g) / len(g) for g in solved) if solved else None,
@@ -107,7 +117,9 @@ def summarise(scores: list[list[dict[str, float | None]]], weights: dict[str, fl
         length_median=float(statistics.median(lengths)) if lengths else 0.0,
         length_p90=percentile(lengths, 0.9),
         unreadable=sum(unreadable) / len(unreadable) if unreadable else 0.0,
-        seconds_per_group=seconds_per_group, seconds_per_step=seconds_per_step, steps=steps,
+        seconds_per_group=seconds_per_group,
+        seconds_per_step=seconds_per_step,
+        steps=steps,
         seconds_total=seconds_per_step * steps if steps else None,
     )
     result.verdicts = verdicts(result, weights)
@@ -127,27 +139,41 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
         found.append({"severity": severity, "cause": cause, "fix": fix})
 
     if r.truncated > TRUNCATED_LIMIT:  # first: cut-off answers cause the other symptoms
-        add("cannot learn" if r.zero_spread >= ZERO_SPREAD_LIMIT else "warning",
+        add(
+            "cannot learn" if r.zero_spread >= ZERO_SPREAD_LIMIT else "warning",
             f"{r.truncated:.0%} of completions hit --max-completion-length without ending "
             f"(90th percentile {r.length_p90:.0f} tokens), before their answer",
-            "raise --max-completion-length so that answers can be finished and read")
+            "raise --max-completion-length so that answers can be finished and read",
+        )
     if r.reference_rows and r.never_solved == 1.0:
-        add("cannot learn", f"no prompt was ever solved ({r.prompts} prompts x {r.group_size} completions): "
+        add(
+            "cannot learn",
+            f"no prompt was ever solved ({r.prompts} prompts x {r.group_size} completions): "
             "reference_reward is 0 everywhere, so it gives no signal",
             "use easier data, add a --system-prompt asking for 'Final answer: ...', raise --num-generations, or "
-            "warm the model up with SFT first; check the references with --dry-run")
+            "warm the model up with SFT first; check the references with --dry-run",
+        )
     if r.zero_spread >= ZERO_SPREAD_LIMIT:
-        add("cannot learn", f"{r.zero_spread:.0%} of groups have no reward spread: every completion of the group "
+        add(
+            "cannot learn",
+            f"{r.zero_spread:.0%} of groups have no reward spread: every completion of the group "
             "earns the same reward, so the advantages are 0 and nothing is learned",
             "raise --temperature, raise --num-generations, or give partial credit (format_reward, length_reward "
-            "weights in --reward-weights)")
+            "weights in --reward-weights)",
+        )
     if r.unreadable > UNREADABLE_LIMIT:
-        add("warning", f"{r.unreadable:.0%} of completions state no explicit final answer (the reward falls back "
+        add(
+            "warning",
+            f"{r.unreadable:.0%} of completions state no explicit final answer (the reward falls back "
             "to their last number or line)",
-            "add a --system-prompt asking for 'Final answer: ...' and raise format_reward's weight in --reward-weights")
+            "add a --system-prompt asking for 'Final answer: ...' and raise format_reward's weight in --reward-weights",
+        )
     if r.reference_rows and r.always_solved is not None and r.always_solved >= ALWAYS_SOLVED_LIMIT:
-        add("warning", f"{r.always_solved:.0%} of prompts were solved by every completion: little left to learn",
-            "use harder data")
+        add(
+            "warning",
+            f"{r.always_solved:.0%} of prompts were solved by every completion: little left to learn",
+            "use harder data",
+        )
     if not found:
         add("ok", "groups have reward spread and some prompts are solved: the run can learn", "")
     return found
@@ -174,8 +200,13 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
     weight_of = dict(zip(names, weights))
     eos = {t for t in _as_list(tokenizer.eos_token_id)}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
-    generation = dict(do_sample=True, temperature=args.temperature, top_p=args.top_p,
-                      max_new_tokens=args.max_completion_length, pad_token_id=pad)
+    generation = dict(
+        do_sample=True,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_completion_length,
+        pad_token_id=pad,
+    )
     for name in ("top_k", "min_p", "repetition_penalty"):  # the run's own settings where it has them
         if getattr(args, name, None) is not None:
             generation[name] = getattr(args, name)
@@ -188,7 +219,9 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
         """Score one prompt's group with the run's reward functions, called as TRL calls them."""
         ids = [c for c, _ in completion_ids]
         texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-        completions = [[{"role": "assistant", "content": t}] for t in texts] if isinstance(row["prompt"], list) else texts
+        completions = (
+            [[{"role": "assistant", "content": t}] for t in texts] if isinstance(row["prompt"], list) else texts
+        )
         kwargs = {k: [v] * group for k, v in row.items() if k not in ("prompt", "completion")}
         kwargs.update(prompts=[row["prompt"]] * group, completion_ids=ids, trainer_state=None)
         values = {name: list(func(completions, **kwargs)) for name, func in zip(names, funcs)}
@@ -207,30 +240,39 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
     round_seconds = []
     try:
         for first in _progress(range(0, n_prompts, per_round), math.ceil(n_prompts / per_round)):
-            chunk = rows_list[first:first + per_round]
+            chunk = rows_list[first : first + per_round]
             ids = [prompt_ids(tokenizer, row["prompt"], args.chat_template_kwargs) for row in chunk]
-            batch = tokenizer.pad({"input_ids": [i for i in ids for _ in range(group)]}, padding=True,
-                                  return_tensors="pt").to(device)
+            batch = tokenizer.pad(
+                {"input_ids": [i for i in ids for _ in range(group)]}, padding=True, return_tensors="pt"
+            ).to(device)
             start = time.perf_counter()
             with torch.no_grad():
                 out = model.generate(**batch, **generation)
                 generated = time.perf_counter() - start
                 start = time.perf_counter()
-                mask = torch.cat([batch["attention_mask"], (out[:, batch["input_ids"].shape[1]:] != pad).long()], 1)
+                mask = torch.cat([batch["attention_mask"], (out[:, batch["input_ids"].shape[1] :] != pad).long()], 1)
                 model(input_ids=out, attention_mask=mask)  # the policy's log-probability pass over the batch
             forward = time.perf_counter() - start
             round_seconds.append((generated + FORWARD_BACKWARD_FACTOR * forward) * per_round / len(chunk))
             width = batch["input_ids"].shape[1]
             for i, row in enumerate(chunk):
-                seqs = out[i * group:(i + 1) * group]
+                seqs = out[i * group : (i + 1) * group]
                 score_group(row, [_until_eos(seq[width:].tolist(), eos, pad) for seq in seqs])
     finally:
         tokenizer.padding_side = side
     per_round_seconds = statistics.fmean(round_seconds)  # processes generate their shares side by side
     steps = planned_steps(args, len(rows), plan.prompts_per_step)
-    return summarise(scores, weight_of, has_reference, lengths, truncated, unreadable,
-                     seconds_per_group=per_round_seconds / per_round,
-                     seconds_per_step=per_round_seconds * plan.rounds_per_step, steps=steps)
+    return summarise(
+        scores,
+        weight_of,
+        has_reference,
+        lengths,
+        truncated,
+        unreadable,
+        seconds_per_group=per_round_seconds / per_round,
+        seconds_per_step=per_round_seconds * plan.rounds_per_step,
+        steps=steps,
+    )
 
 
 def planned_steps(args, rows: int, prompts_per_step: float) -> int | None:
@@ -334,33 +376,43 @@ class Watchdog:
         reward = logs.get("reward")
         if isinstance(reward, (int, float)):
             if not math.isfinite(reward):
-                found["nan_reward"] = ("the reward is NaN: every reward function returned None or NaN for a whole "
-                                       "batch; check the references (--dry-run) and your --extra-reward functions")
+                found["nan_reward"] = (
+                    "the reward is NaN: every reward function returned None or NaN for a whole "
+                    "batch; check the references (--dry-run) and your --extra-reward functions"
+                )
             else:
                 self.rewards.append(float(reward))
         zero = logs.get("frac_reward_zero_std")
         if isinstance(zero, (int, float)) and zero >= ZERO_SPREAD_LIMIT:
-            found["zero_spread"] = (f"frac_reward_zero_std is {zero:.2f}: most groups earn one reward, so nothing is "
-                                    "learned; raise --temperature or --num-generations, or give partial credit "
-                                    "(--reward-weights)")
+            found["zero_spread"] = (
+                f"frac_reward_zero_std is {zero:.2f}: most groups earn one reward, so nothing is "
+                "learned; raise --temperature or --num-generations, or give partial credit "
+                "(--reward-weights)"
+            )
         clipped = logs.get("completions/clipped_ratio")
         if isinstance(clipped, (int, float)) and clipped > TRUNCATED_LIMIT:
-            found["clipped"] = (f"{clipped:.0%} of completions are cut off at --max-completion-length; raise it "
-                                "so that answers can be finished")
+            found["clipped"] = (
+                f"{clipped:.0%} of completions are cut off at --max-completion-length; raise it "
+                "so that answers can be finished"
+            )
         entropy = logs.get("entropy")
         if isinstance(entropy, (int, float)) and math.isfinite(entropy):
             if self.first_entropy is None:
                 self.first_entropy = float(entropy)
             elif self.first_entropy > 0 and entropy < self.ENTROPY_COLLAPSE * self.first_entropy:
-                found["entropy"] = (f"entropy fell to {entropy:.3g} from {self.first_entropy:.3g}: the policy has "
-                                    "collapsed onto one answer; lower --learning-rate, raise --temperature or "
-                                    "--beta")
+                found["entropy"] = (
+                    f"entropy fell to {entropy:.3g} from {self.first_entropy:.3g}: the policy has "
+                    "collapsed onto one answer; lower --learning-rate, raise --temperature or "
+                    "--beta"
+                )
         quarter = len(self.rewards) // 4
         if len(self.rewards) >= 8 and quarter >= 2 and "nan_reward" not in found:
             recent = self.rewards[-quarter:]
             if max(recent) - min(recent) < 1e-6:
-                found["flat_reward"] = (f"the reward has stayed at {recent[-1]:.3f} over the last {quarter} logged "
-                                        "steps; check --learning-rate and the probe (--probe)")
+                found["flat_reward"] = (
+                    f"the reward has stayed at {recent[-1]:.3f} over the last {quarter} logged "
+                    "steps; check --learning-rate and the probe (--probe)"
+                )
         return found
 
     def check(self, logs: dict) -> list[str]:

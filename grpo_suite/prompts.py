@@ -14,14 +14,25 @@ import re
 from typing import Any, Callable
 
 from grpo_suite.errors import UsageError, first_line
-from grpo_suite.schemas import (LETTERS, Detection, get_path, is_worked, message_keys, norm,
-                             parse_options, split_qa_text)
+from grpo_suite.fields import LETTERS, get_path, is_worked, message_keys, norm, parse_options
+from grpo_suite.schemas import Detection, split_qa_text
 
 logger = logging.getLogger("dataset_utils")
 
-ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
-         "chatgpt": "assistant", "bing": "assistant", "bard": "assistant", "bot": "assistant", "ai": "assistant",
-         "system": "system", "developer": "system"}
+ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "model": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "bot": "assistant",
+    "ai": "assistant",
+    "system": "system",
+    "developer": "system",
+}
 _TEXT_PARTS = ("text", "input_text", "output_text")
 TOOL_ROLES = ("tool", "function", "function_call", "observation", "ipython", "tool_call", "tool_response")
 _UNIT_PAREN_RE = re.compile(r"^\s*([-+]?[$€£]?\d[\d,]*(?:\.\d+)?%?)\s*\(\s*[A-Za-z][^()]*\)\s*$")
@@ -77,8 +88,10 @@ def text_of(value: Any, path: str) -> str | None:
     if isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
         return ", ".join(format_scalar(v) for v in value)
     kind = "dict{" + ", ".join(map(str, value)) + "}" if isinstance(value, dict) else type(value).__name__
-    raise UsageError(f"field {path!r} holds a {kind}, not text; pick a text field inside it with a dotted path "
-                     f"(--prompt-field {path}.KEY)")
+    raise UsageError(
+        f"field {path!r} holds a {kind}, not text; pick a text field inside it with a dotted path "
+        f"(--prompt-field {path}.KEY)"
+    )
 
 
 def render_options(options: list[tuple[str | None, str]]) -> str:
@@ -182,8 +195,9 @@ def _history(row: dict, d: Detection, counter: dict | None) -> list[dict]:
 
 def _countdown(row: dict, d: Detection) -> str:
     nums, target = get_path(row, d.prompt_fields[0]), get_path(row, d.prompt_fields[1])
-    return (f"Using the numbers {list(nums)}, create an equation that equals {target}. "
-            "Use each number once, with + - * /.")
+    return (
+        f"Using the numbers {list(nums)}, create an equation that equals {target}. Use each number once, with + - * /."
+    )
 
 
 def _first_turn(row: dict, d: Detection) -> str | None:
@@ -192,8 +206,11 @@ def _first_turn(row: dict, d: Detection) -> str | None:
 
 
 PROMPT_BUILDERS: dict[str, Callable[..., Any]] = {
-    "text": lambda row, d, c: _history(row, d, c) if message_keys(get_path(row, d.prompt_fields[0])) else text_of(
-        get_path(row, d.prompt_fields[0]), d.prompt_fields[0]),
+    "text": lambda row, d, c: (
+        _history(row, d, c)
+        if message_keys(get_path(row, d.prompt_fields[0]))
+        else text_of(get_path(row, d.prompt_fields[0]), d.prompt_fields[0])
+    ),
     "join": lambda row, d, c: _compose(row, d),
     "compose": lambda row, d, c: _compose(row, d),
     "choices": lambda row, d, c: _compose(row, d),
@@ -208,12 +225,14 @@ PROMPT_BUILDERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def build_prompt(row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True,
-                 counter: dict | None = None) -> Any:
+def build_prompt(
+    row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True, counter: dict | None = None
+) -> Any:
     """The prompt GRPOTrainer takes: a message list when ``chat``, else plain text."""
     prompt = PROMPT_BUILDERS[detection.prompt_kind](row, detection, counter)
-    system = system_prompt or (text_of(get_path(row, detection.system_field), detection.system_field)
-                               if detection.system_field else None)
+    system = system_prompt or (
+        text_of(get_path(row, detection.system_field), detection.system_field) if detection.system_field else None
+    )
     if isinstance(prompt, list):
         messages = [m for m in prompt if not (system and m["role"] == "system")]
         if not any(m["content"].strip() for m in messages):
@@ -270,8 +289,10 @@ def _dict_answer(value: dict) -> Any:
     if "value" in by_name or "aliases" in by_name:
         answers = [by_name.get("value")] + list(by_name.get("aliases") or [])
         return [a for a in (clean_short_answer(v) for v in answers) if a not in (None, "")]
-    raise UsageError(f"the reference is a dict{{{', '.join(map(str, value))}}} with no answer in it; "
-                     "pass --reference-field FIELD.KEY")
+    raise UsageError(
+        f"the reference is a dict{{{', '.join(map(str, value))}}} with no answer in it; "
+        "pass --reference-field FIELD.KEY"
+    )
 
 
 def _solution(value: Any) -> Any:
@@ -311,7 +332,11 @@ def _option_position(value: Any, options: list, base: int) -> int | None:
     for i, (label, _) in enumerate(options):
         if label is not None and label.strip().lower() == key.lower():
             return i
-    if wrapped and key.upper() in LETTERS[: len(options)] and all(label is None or len(label) == 1 for label, _ in options):
+    if (
+        wrapped
+        and key.upper() in LETTERS[: len(options)]
+        and all(label is None or len(label) == 1 for label, _ in options)
+    ):
         return LETTERS.index(key.upper())
     if text.isdigit():
         return _option_position(int(text), options, base)
@@ -391,10 +416,13 @@ def build_reference(row: dict, detection: Detection) -> Any:
     return format_scalar(value).strip() or None
 
 
-def map_row(row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True,
-            counter: dict | None = None) -> dict:
-    return {"prompt": build_prompt(row, detection, system_prompt, chat, counter),
-            "reference": build_reference(row, detection)}
+def map_row(
+    row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True, counter: dict | None = None
+) -> dict:
+    return {
+        "prompt": build_prompt(row, detection, system_prompt, chat, counter),
+        "reference": build_reference(row, detection),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -418,7 +446,9 @@ def fold_system(messages: list[dict]) -> list[dict]:
 
 
 def _apply(tokenizer, messages: list[dict], template_kwargs: dict | None = None) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **(template_kwargs or {}))
+    return tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, **(template_kwargs or {})
+    )
 
 
 def render_prompt(tokenizer, prompt: Any, template_kwargs: dict | None = None) -> str:
@@ -444,11 +474,15 @@ def render_prompt(tokenizer, prompt: Any, template_kwargs: dict | None = None) -
         else:
             if not _folded_once:
                 _folded_once.append(True)
-                logger.warning("the chat template rejects a system message (%s): folded it into the first user turn",
-                               first_line(error))
+                logger.warning(
+                    "the chat template rejects a system message (%s): folded it into the first user turn",
+                    first_line(error),
+                )
             return text
-    raise UsageError(f"the tokenizer's chat template failed on a prompt: {first_line(error)}; pass a tokenizer "
-                     "whose template accepts these roles, or --system-prompt '' / another --prompt-field")
+    raise UsageError(
+        f"the tokenizer's chat template failed on a prompt: {first_line(error)}; pass a tokenizer "
+        "whose template accepts these roles, or --system-prompt '' / another --prompt-field"
+    )
 
 
 def prompt_ids(tokenizer, prompt: Any, template_kwargs: dict | None = None) -> list[int]:
@@ -456,8 +490,9 @@ def prompt_ids(tokenizer, prompt: Any, template_kwargs: dict | None = None) -> l
     special tokens (the template writes its own), a plain-text prompt with the tokenizer's own
     (a BOS where it adds one), as the trainer tokenizes each."""
     if isinstance(prompt, list):
-        return tokenizer(render_prompt(tokenizer, prompt, template_kwargs), add_special_tokens=False,
-                         verbose=False)["input_ids"]
+        return tokenizer(render_prompt(tokenizer, prompt, template_kwargs), add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
     return tokenizer(prompt, verbose=False)["input_ids"]
 
 
@@ -473,4 +508,3 @@ def template_rejects_system(tokenizer) -> bool:
             return True
         except Exception:
             return False
-

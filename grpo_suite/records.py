@@ -71,8 +71,9 @@ def _write_json(path: Path, record: dict) -> None:
 
 def git_commit() -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
@@ -93,8 +94,11 @@ def plot_reward_curves(out: Path, beta: float) -> Path | None:
     import matplotlib.pyplot as plt
 
     components = sorted({k for r in rows for k in r if k.startswith("rewards/") and k.endswith("/mean")})
-    panels = [("reward (weighted total)", ["reward"]), ("reward components", components),
-              ("completion length (tokens)", ["completions/mean_length"])]
+    panels = [
+        ("reward (weighted total)", ["reward"]),
+        ("reward components", components),
+        ("completion length (tokens)", ["completions/mean_length"]),
+    ]
     if beta > 0:
         panels.append(("KL to the base model", ["kl"]))
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels)), sharex=True)
@@ -102,7 +106,9 @@ def plot_reward_curves(out: Path, beta: float) -> Path | None:
         for key in keys:
             points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
             if points:
-                ax.plot(*zip(*points), marker="o", markersize=3, label=key.removeprefix("rewards/").removesuffix("/mean"))
+                ax.plot(
+                    *zip(*points), marker="o", markersize=3, label=key.removeprefix("rewards/").removesuffix("/mean")
+                )
         ax.set_title(title)
         ax.grid(alpha=0.3)
         if len(keys) > 1:
@@ -112,5 +118,3 @@ def plot_reward_curves(out: Path, beta: float) -> Path | None:
     fig.savefig(out / "reward_curves.png", dpi=110)
     plt.close(fig)
     return out / "reward_curves.png"
-
-

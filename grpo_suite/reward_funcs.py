@@ -222,7 +222,9 @@ def build_reward_funcs(
         _check_name(name)
     funcs = []
     for name in names:
-        funcs.append(make_length_reward(length_target, length_max) if name == "length_reward" else REWARD_COMPONENTS[name])
+        funcs.append(
+            make_length_reward(length_target, length_max) if name == "length_reward" else REWARD_COMPONENTS[name]
+        )
     return funcs, [weights.get(name, DEFAULT_WEIGHTS[name]) for name in names]
 
 

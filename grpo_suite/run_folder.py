@@ -34,16 +34,48 @@ COMPLETE_MARKER = ".checkpoint_complete"  # written inside checkpoint-N after ev
 ASIDE_INFIX = ".replaced-"  # an earlier run moved aside by --overwrite: .NAME.replaced-TIME
 # Everything a run writes at the top of its folder (peft's model card and the tokenizer included);
 # checkpoint-* folders are matched by name.
-RUN_ENTRIES = frozenset({
-    RUN_CONFIG, LOCK_NAME, "adapter_config.json", "adapter_model.safetensors", "README.md", "metrics.jsonl",
-    "reward_curves.png", "train.log", "error.log", "probe.json", "training_args.bin", "tokenizer.json",
-    "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "chat_template.json", "vocab.json",
-    "merges.txt", "added_tokens.json", "tokenizer.model", "generation_config.json", ".final",
-})
+RUN_ENTRIES = frozenset(
+    {
+        RUN_CONFIG,
+        LOCK_NAME,
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "README.md",
+        "metrics.jsonl",
+        "reward_curves.png",
+        "train.log",
+        "error.log",
+        "probe.json",
+        "training_args.bin",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+        "chat_template.json",
+        "vocab.json",
+        "merges.txt",
+        "added_tokens.json",
+        "tokenizer.model",
+        "generation_config.json",
+        ".final",
+    }
+)
 # What the trainer writes in a checkpoint, and in the folders of the comparison report and trackers.
-CHECKPOINT_ENTRIES = (COMPLETE_MARKER, COMPLETE_MARKER + ".tmp", "trainer_state.json", "adapter_model.safetensors",
-                      "adapter_config.json", "README.md", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth",
-                      "training_args.bin", "generation_config.json", *TOKENIZER_FILES)
+CHECKPOINT_ENTRIES = (
+    COMPLETE_MARKER,
+    COMPLETE_MARKER + ".tmp",
+    "trainer_state.json",
+    "adapter_model.safetensors",
+    "adapter_config.json",
+    "README.md",
+    "optimizer.pt",
+    "scheduler.pt",
+    "scaler.pt",
+    "rng_state*.pth",
+    "training_args.bin",
+    "generation_config.json",
+    *TOKENIZER_FILES,
+)
 RUN_DIRS = {
     "report": ("comparison.*", "summary.json", "forgetting.jsonl", "*.png", "*.svg"),
     "runs": ("events.out.tfevents.*",),
@@ -83,9 +115,9 @@ def run_record_of(adapter: Path) -> dict | None:
 def checkpoint_step(path: Path) -> int | None:
     """N of a checkpoint-N folder, else None: the one reading of checkpoint names."""
     name = path.name
-    if not name.startswith("checkpoint-") or not name[len("checkpoint-"):].isdigit():
+    if not name.startswith("checkpoint-") or not name[len("checkpoint-") :].isdigit():
         return None
-    return int(name[len("checkpoint-"):])
+    return int(name[len("checkpoint-") :])
 
 
 def checkpoints(out: Path) -> list[Path]:
@@ -98,8 +130,11 @@ def checkpoints(out: Path) -> list[Path]:
 
 def is_run_folder(out: Path) -> bool:
     """Recognisably an earlier run of this suite: its run_config.json, an adapter, or checkpoints."""
-    return (read_run_config(out) is not None or (out / "adapter_config.json").is_file()
-            or any(_looks_like_checkpoint(p) for p in checkpoints(out)))
+    return (
+        read_run_config(out) is not None
+        or (out / "adapter_config.json").is_file()
+        or any(_looks_like_checkpoint(p) for p in checkpoints(out))
+    )
 
 
 def _looks_like_checkpoint(path: Path) -> bool:
@@ -129,8 +164,11 @@ def foreign_entries(out: Path) -> list[str]:
 
 def _foreign_inside(folder: Path, allowed: tuple[str, ...]) -> list[str]:
     """Files under ``folder`` whose names match none of the ``allowed`` patterns."""
-    return sorted(str(q.relative_to(folder)) for q in folder.rglob("*")
-                  if (q.is_file() or q.is_symlink()) and not any(fnmatch.fnmatch(q.name, pat) for pat in allowed))
+    return sorted(
+        str(q.relative_to(folder))
+        for q in folder.rglob("*")
+        if (q.is_file() or q.is_symlink()) and not any(fnmatch.fnmatch(q.name, pat) for pat in allowed)
+    )
 
 
 def _is_probe(path: Path) -> bool:
@@ -231,20 +269,27 @@ def trainer_state(checkpoint: Path) -> dict:
 def check_output_dir(out: Path, overwrite: bool, resume: bool) -> None:
     """Refuse, with what to do instead, anything but a fresh folder, a resumable or replaceable run."""
     if out.is_symlink() and overwrite:
-        raise UsageError(f"--output-dir {out} is a symbolic link (to {os.readlink(out)}); --overwrite replaces only a "
-                         "real folder: pass the folder it points to, or another folder")
+        raise UsageError(
+            f"--output-dir {out} is a symbolic link (to {os.readlink(out)}); --overwrite replaces only a "
+            "real folder: pass the folder it points to, or another folder"
+        )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output-dir {out} is a file, not a folder; pass a folder")
     check_writable(out)
     for aside in leftover_asides(out):
-        logger.warning("%s holds a run that an earlier --overwrite moved aside and did not finish replacing; "
-                       "it is yours to keep or delete", aside)
+        logger.warning(
+            "%s holds a run that an earlier --overwrite moved aside and did not finish replacing; "
+            "it is yours to keep or delete",
+            aside,
+        )
     if (out / LOCK_NAME).is_dir() or (out / LOCK_NAME).is_symlink():
         raise UsageError(f"{out / LOCK_NAME} is not a lock file (a folder or a link); remove it and try again")
     holder = lock_holder(out)
     if holder:
-        raise UsageError(f"--output-dir {out} is in use by another training run ({holder}); wait for it to finish, "
-                         f"or if no run is using it delete {out / LOCK_NAME}")
+        raise UsageError(
+            f"--output-dir {out} is in use by another training run ({holder}); wait for it to finish, "
+            f"or if no run is using it delete {out / LOCK_NAME}"
+        )
     empty = not out.exists() or not any(p.name not in PASSIVE for p in out.iterdir())
     if resume:
         check_resumable(out)
@@ -256,7 +301,7 @@ def check_output_dir(out: Path, overwrite: bool, resume: bool) -> None:
 
 def _not_empty_advice(out: Path) -> str:
     if not is_run_folder(out):
-        return (f"it holds {describe_contents(out)}, which is not a run of this suite; pass a new or empty folder")
+        return f"it holds {describe_contents(out)}, which is not a run of this suite; pass a new or empty folder"
     if forbidden_reason(out) is None and not foreign_entries(out):
         replace = "--overwrite to replace it, or another folder"
     else:
@@ -279,8 +324,10 @@ def check_resumable(out: Path) -> None:
     else:
         why = f"no checkpoint-* folder in {out}"
     if is_run_folder(out) and forbidden_reason(out) is None and not foreign_entries(out):
-        raise UsageError(f"--resume: {why}; the run stopped before its first checkpoint was saved. "
-                         "Start it again with --overwrite (drop --resume)")
+        raise UsageError(
+            f"--resume: {why}; the run stopped before its first checkpoint was saved. "
+            "Start it again with --overwrite (drop --resume)"
+        )
     raise UsageError(f"--resume: {why}; start a new run in another folder")
 
 
@@ -289,12 +336,16 @@ def check_replaceable(out: Path) -> None:
     if reason:
         raise UsageError(f"--overwrite refused: --output-dir {out} {reason}; pass a folder of its own for the run")
     if not is_run_folder(out):
-        raise UsageError(f"--overwrite refused: {out} is not a run of this suite (it has no {RUN_CONFIG}, adapter or "
-                         f"checkpoint; it holds {describe_contents(out)}); pass a new or empty folder")
+        raise UsageError(
+            f"--overwrite refused: {out} is not a run of this suite (it has no {RUN_CONFIG}, adapter or "
+            f"checkpoint; it holds {describe_contents(out)}); pass a new or empty folder"
+        )
     foreign = foreign_entries(out)
     if foreign:
-        raise UsageError(f"--overwrite refused: {out} holds files that no training run writes "
-                         f"({', '.join(foreign[:6])}); move them out first, or pass another folder")
+        raise UsageError(
+            f"--overwrite refused: {out} holds files that no training run writes "
+            f"({', '.join(foreign[:6])}); move them out first, or pass another folder"
+        )
 
 
 def check_writable(out: Path) -> None:
@@ -307,8 +358,9 @@ def check_writable(out: Path) -> None:
     if probe.exists() and not probe.is_dir():
         raise UsageError(f"--output-dir {out}: {probe} is a file, not a folder; pass another folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"--output-dir {out} cannot be written ({probe} is read-only or not yours); "
-                         "pass a folder you can write")
+        raise UsageError(
+            f"--output-dir {out} cannot be written ({probe} is read-only or not yours); pass a folder you can write"
+        )
 
 
 def leftover_asides(out: Path) -> list[Path]:
@@ -375,8 +427,10 @@ class RunLock:
             except FileExistsError:
                 holder = lock_holder(self.path.parent)
                 if holder:
-                    raise UsageError(f"--output-dir {self.path.parent} is in use by another training run ({holder}); "
-                                     f"wait for it to finish, or if no run is using it delete {self.path}") from None
+                    raise UsageError(
+                        f"--output-dir {self.path.parent} is in use by another training run ({holder}); "
+                        f"wait for it to finish, or if no run is using it delete {self.path}"
+                    ) from None
                 logger.warning("removing a stale lock left by a run that is no longer running: %s", self.path)
                 self.path.unlink(missing_ok=True)
                 continue
@@ -423,8 +477,12 @@ class RunFolder:
             self.aside = self.out.with_name(f".{self.out.name}{ASIDE_INFIX}{stamp}-{os.getpid()}")
             os.rename(self.out, self.aside)
             (self.aside / LOCK_NAME).unlink(missing_ok=True)
-            logger.info("--overwrite: the earlier run in %s (%s) is set aside as %s until this run saves its first "
-                        "checkpoint", self.out, describe_contents(self.aside), self.aside.name)
+            logger.info(
+                "--overwrite: the earlier run in %s (%s) is set aside as %s until this run saves its first checkpoint",
+                self.out,
+                describe_contents(self.aside),
+                self.aside.name,
+            )
         if not self.out.exists():
             self.out.mkdir(parents=True)
             self.created = True
@@ -435,8 +493,10 @@ class RunFolder:
             # Another run took the folder between our check and our lock (two runs started at once).
             self.lock.release()
             self.lock = None
-            raise UsageError(f"--output-dir {self.out} was written by another run while this one was starting "
-                             f"(it now holds {describe_contents(self.out)}); pass another folder")
+            raise UsageError(
+                f"--output-dir {self.out} was written by another run while this one was starting "
+                f"(it now holds {describe_contents(self.out)}); pass another folder"
+            )
 
     def commit(self) -> None:
         """The new run has saved something of its own: the run it replaces can go."""

@@ -89,9 +89,12 @@ def _parse_and_verify(mv, answer: str, reference: str) -> bool:
 
 def _alarm_usable() -> bool:
     """SIGALRM is ours to use: the main thread of a POSIX process, with no alarm or handler set."""
-    return (os.name == "posix" and threading.current_thread() is threading.main_thread()
-            and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-            and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN))
+    return (
+        os.name == "posix"
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN)
+    )
 
 
 def run_limited(func, args: tuple, limit: float):
@@ -138,8 +141,9 @@ class _Worker:
     def _start(self) -> None:
         code = "import sys; sys.path.insert(0, sys.argv[1]); from grpo_suite import symbolic; symbolic._serve_worker()"
         here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the folder that holds grpo_suite/
-        self.proc = subprocess.Popen([sys.executable, "-c", code, here], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, here], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
         if self._read_line(_WORKER_START_LIMIT) != "ready":
             self.broken = True
             raise OSError("the math_verify worker process did not start (is math-verify installed?)")
@@ -184,8 +188,10 @@ def symbolic_match(answer: str, reference: str, limit: float | None = None) -> b
         else:
             verdict = _WORKER.ask(answer, reference, limit)
     except ImportError as err:
-        _warn_once(f"math_verify cannot be imported ({err}); symbolic answers count as not matching. "
-                   "Install it: pip install math-verify==0.9.0")
+        _warn_once(
+            f"math_verify cannot be imported ({err}); symbolic answers count as not matching. "
+            "Install it: pip install math-verify==0.9.0"
+        )
         return False
     except Exception:  # noqa: BLE001 - a checker's crash must not end training: no match
         logger.debug("math_verify failed on %r / %r", answer, reference, exc_info=True)

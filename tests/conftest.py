@@ -28,7 +28,14 @@ def trained_demo(demo_assets, tmp_path_factory):
     import train_grpo
 
     out = tmp_path_factory.mktemp("trained") / "demo"
-    args = ["--demo", "--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir),
-            "--output-dir", str(out)]
+    args = [
+        "--demo",
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--output-dir",
+        str(out),
+    ]
     assert train_grpo.main(args) == 0
     return out

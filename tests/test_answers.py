@@ -6,11 +6,11 @@ lighteval, TRL, open-r1, AReaL, Hendrycks MATH, SQuAD); the rows are this suite'
 
 from __future__ import annotations
 
-from fractions import Fraction
 import signal
 import threading
 import time
 import warnings
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -39,10 +39,16 @@ SHORT_UNMARKED = [
     ("<answer> Jean has 28 left. So she fills 28 / 2 = 14 bags. </answer>", "28", 0.0),
     ("<think>It could be Paris, or London.</think>\nLondon", "London", 1.0),
     ("<think>Final answer: 5</think>\nFinal answer: 6", "5", 0.0),
-    ("Some reasoning that runs on for a while about the capital cities of Europe and their rivers.\nLondon",
-     "London", 1.0),
-    ("Some reasoning that runs on for a while about the capital cities of Europe and their rivers.\nRome",
-     "London", 0.0),
+    (
+        "Some reasoning that runs on for a while about the capital cities of Europe and their rivers.\nLondon",
+        "London",
+        1.0,
+    ),
+    (
+        "Some reasoning that runs on for a while about the capital cities of Europe and their rivers.\nRome",
+        "London",
+        0.0,
+    ),
     ("She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = 18 dollars.\nHope this helps!", "18", 1.0),
     ("She sells 16 - 3 - 4 = 9 eggs, so she makes 9 * 2 = 18 dollars.\nHope this helps!", "17", 0.0),
     ("The capital is $x = 7$ apples.<|im_end|>\n<|im_start|>user\nAnd 9?", "7", 1.0),
@@ -271,12 +277,22 @@ HEDGES = [
     ("Therefore, the answer (Yes or No) is No, a chipmunk could not fit 100 chips in his mouth.", False, 1.0),
 ]
 
-TABLES = {"hedges": HEDGES, "short_unmarked": SHORT_UNMARKED, "multiple_choice": MULTIPLE_CHOICE, "booleans": BOOLEANS,
-          "text": TEXT, "latex_numbers": LATEX_NUMBERS, "false_positives": FALSE_POSITIVES, "symbolic": SYMBOLIC}
+TABLES = {
+    "hedges": HEDGES,
+    "short_unmarked": SHORT_UNMARKED,
+    "multiple_choice": MULTIPLE_CHOICE,
+    "booleans": BOOLEANS,
+    "text": TEXT,
+    "latex_numbers": LATEX_NUMBERS,
+    "false_positives": FALSE_POSITIVES,
+    "symbolic": SYMBOLIC,
+}
 
 
-@pytest.mark.parametrize("completion,reference,expected",
-                         [pytest.param(*row, id=f"{name}-{i}") for name, rows in TABLES.items() for i, row in enumerate(rows)])
+@pytest.mark.parametrize(
+    "completion,reference,expected",
+    [pytest.param(*row, id=f"{name}-{i}") for name, rows in TABLES.items() for i, row in enumerate(rows)],
+)
 def test_every_answer_format_matches_and_its_trap_does_not(completion, reference, expected):
     assert _reward(completion, reference) == expected
 
@@ -322,9 +338,12 @@ def test_unmarked_answers_are_not_marked_for_format_reward():
         ("Natalia sold 48/2 = 24 clips.\n#### 1,234", ["1,234"]),
         ("... so the total is $\\boxed{\\frac{1}{2}}$.", ["\\frac{1}{2}"]),
         ("Alina and the answer is\n(C) Cecile", ["(C) Cecile"]),
-        ("We first count the ways to choose the seats for the two of them, and then the ways to seat the "
-         "remaining guests around the table. Solving the two equations for the two unknowns gives the "
-         "ordered pair $(7, 6)$.", ["(7, 6)"]),
+        (
+            "We first count the ways to choose the seats for the two of them, and then the ways to seat the "
+            "remaining guests around the table. Solving the two equations for the two unknowns gives the "
+            "ordered pair $(7, 6)$.",
+            ["(7, 6)"],
+        ),
         (True, ["yes", "true"]),
         ([" ", None], []),
     ],
@@ -333,26 +352,34 @@ def test_reference_short_answers_are_taken_whole_and_solutions_are_read(referenc
     assert extract_reference(reference) == expected
 
 
-
 # --- a proof or worked solution that ends in a sentence states no answer --------------------
 
-PROOF = ("Write each odd number as twice an integer plus one. Adding them gives twice an integer plus two, "
-         "which is twice another integer. Hence the sum is even, as claimed, and the proof is complete.")
-WORKED_THEN_PROSE = ("She had 3 apples and bought 4 more, so she had 3 + 4 = 7 apples at the end of the day.\n"
-                     "This settles the question that was asked about her basket at the market.")
+PROOF = (
+    "Write each odd number as twice an integer plus one. Adding them gives twice an integer plus two, "
+    "which is twice another integer. Hence the sum is even, as claimed, and the proof is complete."
+)
+WORKED_THEN_PROSE = (
+    "She had 3 apples and bought 4 more, so she had 3 + 4 = 7 apples at the end of the day.\n"
+    "This settles the question that was asked about her basket at the market."
+)
 
 
 @pytest.mark.parametrize("reference", [PROOF, PROOF.replace(". ", ".\n"), WORKED_THEN_PROSE])
 def test_a_solution_ending_in_a_long_plain_sentence_yields_no_reference_answer(reference):
     assert extract_reference(reference) == []
     last_sentence = reference.rsplit(". ", 1)[-1].rsplit("\n", 1)[-1]
-    assert reference_reward([f"Final answer: {last_sentence}", "Final answer: 7"], reference=[reference] * 2) == [None, None]
+    assert reference_reward([f"Final answer: {last_sentence}", "Final answer: 7"], reference=[reference] * 2) == [
+        None,
+        None,
+    ]
 
 
 def test_dataset_coverage_reports_a_proof_reference_as_not_earnable():
     from dataset_utils import measure_coverage
 
-    coverage = measure_coverage([{"prompt": "Prove it.", "reference": PROOF}, {"prompt": "Capital?", "reference": "Paris"}])
+    coverage = measure_coverage(
+        [{"prompt": "Prove it.", "reference": PROOF}, {"prompt": "Capital?", "reference": "Paris"}]
+    )
     assert coverage.earns_reward == 0.5
     assert coverage.failures["reference_not_earned"][0]["row"] == 0
 
@@ -360,22 +387,29 @@ def test_dataset_coverage_reports_a_proof_reference_as_not_earnable():
 @pytest.mark.parametrize(
     "reference,expected",
     [
-        ("Paris", "Paris"), ("Consider its parity.", "Consider its parity."), ("$10-4 n$", "$10-4 n$"),
-        ("(D) Alina", "(D) Alina"), ("hello world", "hello world"),
+        ("Paris", "Paris"),
+        ("Consider its parity.", "Consider its parity."),
+        ("$10-4 n$", "$10-4 n$"),
+        ("(D) Alina", "(D) Alina"),
+        ("hello world", "hello world"),
         # a marker, a number, math or an option letter on the last line still states the answer
         (PROOF + " The answer is: even.", "even"),
         (PROOF + "\nSo the sum of 3 and 5 is 8", "8"),
         (PROOF + "\nHence the sum is $2(a + b + 1)$ for integers a and b here", "2(a + b + 1)"),
-        ("C. The mitochondria is the organelle that makes most of the energy of the cell by respiration",
-         "C. The mitochondria is the organelle that makes most of the energy of the cell by respiration"),
+        (
+            "C. The mitochondria is the organelle that makes most of the energy of the cell by respiration",
+            "C. The mitochondria is the organelle that makes most of the energy of the cell by respiration",
+        ),
     ],
 )
 def test_short_answers_and_answers_stated_on_the_last_line_are_kept(reference, expected):
     assert extract_reference(reference) == [expected]
 
 
-_PLAIN_WORDS = st.sampled_from("odd even sum integer twice hence claimed proof complete number gives adding "
-                               "another each write plus so which is as and we the of".split())
+_PLAIN_WORDS = st.sampled_from(
+    "odd even sum integer twice hence claimed proof complete number gives adding "
+    "another each write plus so which is as and we the of".split()
+)
 
 
 @given(st.lists(_PLAIN_WORDS, min_size=7, max_size=25).map(" ".join))
@@ -398,9 +432,18 @@ def test_any_short_plain_answer_is_taken_whole_and_earns_its_reward(answer):
 
 def _written_forms(n: int) -> list[str]:
     grouped = f"{n:,}"
-    return [grouped, grouped.replace(",", " "), grouped.replace(",", "{,}"), grouped.replace(",", "\\,"),
-            f"${grouped}$", f"{n}.0", f"\\frac{{{2 * n}}}{{2}}", f"\\dfrac{{{3 * n}}}{{3}}",
-            f"{n}e0", f"{n / 1000:g} \\times 10^3" if n % 1000 == 0 else f"{n} \\times 10^0"]
+    return [
+        grouped,
+        grouped.replace(",", " "),
+        grouped.replace(",", "{,}"),
+        grouped.replace(",", "\\,"),
+        f"${grouped}$",
+        f"{n}.0",
+        f"\\frac{{{2 * n}}}{{2}}",
+        f"\\dfrac{{{3 * n}}}{{3}}",
+        f"{n}e0",
+        f"{n / 1000:g} \\times 10^3" if n % 1000 == 0 else f"{n} \\times 10^0",
+    ]
 
 
 @given(st.integers(min_value=1, max_value=10**9))
@@ -410,10 +453,16 @@ def test_a_number_survives_every_written_form_and_a_neighbour_does_not(n):
         assert parse_number(form) == n, form
         assert answers_match(form, [str(n)], symbolic=False), form
         assert not answers_match(form, [str(n + 1)], symbolic=False), form
-        assert extraction_matches(extract_answer(f"So it is $\\boxed{{{form}}}$."), extract_reference(f"#### {n:,}")), form
+        assert extraction_matches(extract_answer(f"So it is $\\boxed{{{form}}}$."), extract_reference(f"#### {n:,}")), (
+            form
+        )
 
 
-@given(st.integers(min_value=0, max_value=99), st.integers(min_value=1, max_value=99), st.integers(min_value=0, max_value=9))
+@given(
+    st.integers(min_value=0, max_value=99),
+    st.integers(min_value=1, max_value=99),
+    st.integers(min_value=0, max_value=9),
+)
 @settings(max_examples=100, deadline=None)
 def test_mixed_numbers_and_short_fractions_read_as_their_value(whole, num, den_extra):
     den = num + 1 + den_extra  # a proper fraction, as mixed numbers are written
@@ -427,8 +476,12 @@ def test_mixed_numbers_and_short_fractions_read_as_their_value(whole, num, den_e
 _BRACKETS = ["({}, {})", "[{}, {}]", "({}, {}]", "[{}, {})"]
 
 
-@given(st.integers(min_value=-20, max_value=20), st.integers(min_value=1, max_value=20),
-       st.sampled_from(range(4)), st.sampled_from(range(4)))
+@given(
+    st.integers(min_value=-20, max_value=20),
+    st.integers(min_value=1, max_value=20),
+    st.sampled_from(range(4)),
+    st.sampled_from(range(4)),
+)
 @settings(max_examples=30, deadline=None)
 def test_an_interval_never_equals_its_other_bracket_type(low, width, mine, theirs):
     answer = _BRACKETS[mine].format(low, low + width)
@@ -441,9 +494,21 @@ def test_an_interval_never_equals_its_other_bracket_type(low, width, mine, their
 
 def test_numbers_text_lists_intervals_and_roots_never_call_math_verify():
     answers.clear_caches()
-    pairs = [("1,234", "1234"), ("17", "18"), ("Paris", "London"), ("(B)", "C"), ("Yes", "false"),
-             ("\\frac{1}{2}", "0.5"), ("18 apples", "19"), ("Mrs. Hilt", "Mrs. Hill"), ("[1,5)", "(1,5)"),
-             ("\\{1, 2\\}", "2, 1"), ("2\\sqrt{2}", "\\sqrt{8}"), ("3\\sqrt5", "2\\sqrt{5}"), ("2x+3", "y = 2x+3")]
+    pairs = [
+        ("1,234", "1234"),
+        ("17", "18"),
+        ("Paris", "London"),
+        ("(B)", "C"),
+        ("Yes", "false"),
+        ("\\frac{1}{2}", "0.5"),
+        ("18 apples", "19"),
+        ("Mrs. Hilt", "Mrs. Hill"),
+        ("[1,5)", "(1,5)"),
+        ("\\{1, 2\\}", "2, 1"),
+        ("2\\sqrt{2}", "\\sqrt{8}"),
+        ("3\\sqrt5", "2\\sqrt{5}"),
+        ("2x+3", "y = 2x+3"),
+    ]
     for answer, reference in pairs:
         answers_match(answer, [reference])
     assert answers.symbolic_match.cache_info().currsize == 0
@@ -492,18 +557,54 @@ def test_symbolic_checks_can_be_turned_off():
 
 # --- robustness -----------------------------------------------------------------------------
 
-_ASCII_MARKERS = st.lists(st.sampled_from(["answer", "Answer", "ANSWER", ":", "：", " ", "\n", "final", "Final ", "the ",
-                                           "The ", "correct ", " is", "is", "s", "x", "_", "7", ".", "!", "my ", "My",
-                                           "option", "Choice", "choice ", "\t"]), max_size=25).map("".join)
+_ASCII_MARKERS = st.lists(
+    st.sampled_from(
+        [
+            "answer",
+            "Answer",
+            "ANSWER",
+            ":",
+            "：",
+            " ",
+            "\n",
+            "final",
+            "Final ",
+            "the ",
+            "The ",
+            "correct ",
+            " is",
+            "is",
+            "s",
+            "x",
+            "_",
+            "7",
+            ".",
+            "!",
+            "my ",
+            "My",
+            "option",
+            "Choice",
+            "choice ",
+            "\t",
+        ]
+    ),
+    max_size=25,
+).map("".join)
 
 
 @given(_ASCII_MARKERS.filter(str.isascii))
 @settings(max_examples=300, deadline=None)
 def test_fast_marker_search_finds_what_the_regex_finds(text):
     low = text.lower()
-    for pattern, after, before, words in ((answer_reading._MARKER_RE, answer_reading._COLON_AFTER, None, ("answer",)),
-                                          (answer_reading._ANSWER_IS_RE, answer_reading._IS_AFTER, answer_reading._answer_is_start,
-                                           answer_reading._IS_WORDS)):
+    for pattern, after, before, words in (
+        (answer_reading._MARKER_RE, answer_reading._COLON_AFTER, None, ("answer",)),
+        (
+            answer_reading._ANSWER_IS_RE,
+            answer_reading._IS_AFTER,
+            answer_reading._answer_is_start,
+            answer_reading._IS_WORDS,
+        ),
+    ):
         fast = answer_reading._last_marker(text, low, pattern, after, before, words)
         slow = answer_reading._last_match(pattern, text)
         assert (fast is None) == (slow is None)
@@ -513,9 +614,47 @@ def test_fast_marker_search_finds_what_the_regex_finds(text):
             assert fast.start == slow.start + len(slow.text) - len(slow.text.lstrip())
 
 
-_PIECES = st.sampled_from(["$", "$$", "\\(", "\\)", "\\[", "\\]", "\\boxed{", "}", "{", "(", ")", "[", "]", ",", ".", ". ",
-                           "=", "\\approx", "1", "22", "-", "A", "B)", "Yes", "no", "Mrs.", "<answer>", "</answer>",
-                           "</think>", "<|im_end|>", "\\frac", "\\text{", " ", "\n", "Answer:", "the answer is", "0,5"])
+_PIECES = st.sampled_from(
+    [
+        "$",
+        "$$",
+        "\\(",
+        "\\)",
+        "\\[",
+        "\\]",
+        "\\boxed{",
+        "}",
+        "{",
+        "(",
+        ")",
+        "[",
+        "]",
+        ",",
+        ".",
+        ". ",
+        "=",
+        "\\approx",
+        "1",
+        "22",
+        "-",
+        "A",
+        "B)",
+        "Yes",
+        "no",
+        "Mrs.",
+        "<answer>",
+        "</answer>",
+        "</think>",
+        "<|im_end|>",
+        "\\frac",
+        "\\text{",
+        " ",
+        "\n",
+        "Answer:",
+        "the answer is",
+        "0,5",
+    ]
+)
 
 
 @given(st.lists(_PIECES, max_size=30).map("".join), st.lists(_PIECES, max_size=12).map("".join))
@@ -529,9 +668,11 @@ def test_any_pieces_extract_and_compare_without_error(completion, reference):
 def test_symbolic_check_prints_no_sympy_deprecation_notices():
     # A chat template pasted as a reference: math_verify's parse of it makes SymPy warn about its
     # own internals, which once printed ten lines per pair to the terminal.
-    template = ("{% for m in messages %}{% if m['role'] not in ['user', 'assistant', 'system'] %}"
-                "{{ raise_exception('Unknown role ' + m['role'] + '\nsecond line') }}{% endif %}"
-                "{{ m['content'] }}{% endfor %}")
+    template = (
+        "{% for m in messages %}{% if m['role'] not in ['user', 'assistant', 'system'] %}"
+        "{{ raise_exception('Unknown role ' + m['role'] + '\nsecond line') }}{% endif %}"
+        "{{ m['content'] }}{% endfor %}"
+    )
     answers.clear_caches()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -539,8 +680,10 @@ def test_symbolic_check_prints_no_sympy_deprecation_notices():
     assert [str(w.message).strip().splitlines()[0] for w in caught] == []
 
 
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
-        "seventeen eighteen nineteen".split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split()
+)
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 

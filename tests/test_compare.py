@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 import pytest
 
 import compare_base_vs_lora as compare
-from grpo_suite import compare_stats
 import rewards
+from grpo_suite import compare_stats
 
 
 def _jsonl(path):
@@ -61,9 +61,9 @@ def test_every_component_has_a_paired_interval(report):
     total = next(m for m in summary["metrics"] if m["name"] == "total reward")
     diffs = [r["lora"]["mean_total"] - r["base"]["mean_total"] for r in rows]
     assert total["pairs"]["lora"]["diff"] == pytest.approx(statistics.fmean(diffs))
-    assert compare_stats.paired_bootstrap([r["base"]["mean_total"] for r in rows],
-                                          [r["lora"]["mean_total"] for r in rows]) == pytest.approx(
-        tuple(total["pairs"]["lora"]["ci"]))
+    assert compare_stats.paired_bootstrap(
+        [r["base"]["mean_total"] for r in rows], [r["lora"]["mean_total"] for r in rows]
+    ) == pytest.approx(tuple(total["pairs"]["lora"]["ci"]))
 
 
 def test_regressions_come_first_with_both_extracted_answers(report):
@@ -182,11 +182,28 @@ def _other_base(tmp_path):
 
 def test_sampling_gives_pass_at_k_and_maj_at_k_recomputed_from_jsonl(trained_demo, tmp_path):
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("\n".join(json.dumps({"prompt": f"Ava has {a} pens and gets 1 more. How many pens now?",
-                                             "reference": str(a + 1)}) for a in range(4)))
+    prompts.write_text(
+        "\n".join(
+            json.dumps({"prompt": f"Ava has {a} pens and gets 1 more. How many pens now?", "reference": str(a + 1)})
+            for a in range(4)
+        )
+    )
     out = tmp_path / "report"
-    argv = ["--adapter", str(trained_demo), "--prompts", str(prompts), "--num-samples-per-prompt", "4",
-            "--temperature", "1.0", "--report-dir", str(out), "--seed", "1", "--no-forgetting"]
+    argv = [
+        "--adapter",
+        str(trained_demo),
+        "--prompts",
+        str(prompts),
+        "--num-samples-per-prompt",
+        "4",
+        "--temperature",
+        "1.0",
+        "--report-dir",
+        str(out),
+        "--seed",
+        "1",
+        "--no-forgetting",
+    ]
     assert compare.main(argv) == 0
     rows = _jsonl(out / "comparison.jsonl")
     summary = json.loads((out / "summary.json").read_text())
@@ -200,8 +217,10 @@ def test_sampling_gives_pass_at_k_and_maj_at_k_recomputed_from_jsonl(trained_dem
         for k in (1, 2, 4):
             closed = statistics.fmean(1 - math.comb(4 - c, k) / math.comb(4, k) for c in correct)
             assert sampling[f"pass@{k}"]["values"][side] == pytest.approx(closed)
-        votes = [statistics.multimode([s["answer"] for s in r[side]["scores"] if s["answer"] is not None] or [None])
-                 for r in rows]
+        votes = [
+            statistics.multimode([s["answer"] for s in r[side]["scores"] if s["answer"] is not None] or [None])
+            for r in rows
+        ]
         if all(len(v) == 1 for v in votes):  # no tie: the plain mode is the vote
             expected = statistics.fmean(float(v[0] == r["reference"]) for v, r in zip(votes, rows))
             assert sampling["maj@4"]["values"][side] == pytest.approx(expected)
@@ -214,7 +233,9 @@ def test_sampling_gives_pass_at_k_and_maj_at_k_recomputed_from_jsonl(trained_dem
 
 def test_prompts_without_reference_show_na_and_judge_by_reward(trained_demo, tmp_path):
     prompts = tmp_path / "questions.txt"
-    prompts.write_text("Ava has 2 pens and gets 1 more. How many pens now?\nBen had 4 cups and lost 1. How many cups now?\n")
+    prompts.write_text(
+        "Ava has 2 pens and gets 1 more. How many pens now?\nBen had 4 cups and lost 1. How many cups now?\n"
+    )
     out = tmp_path / "report"
     argv = ["--adapter", str(trained_demo), "--prompts", str(prompts), "--report-dir", str(out)]
     assert compare.main(argv) == 0

@@ -20,16 +20,40 @@ def wrecked(demo_assets, tmp_path_factory):
     import train_grpo
 
     out = tmp_path_factory.mktemp("wrecked") / "run"
-    argv = ["--demo", "--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir),
-            "--output-dir", str(out), "--learning-rate", "1.0", "--max-steps", "2", "--save-steps", "100"]
+    argv = [
+        "--demo",
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--output-dir",
+        str(out),
+        "--learning-rate",
+        "1.0",
+        "--max-steps",
+        "2",
+        "--save-steps",
+        "100",
+    ]
     assert train_grpo.main(argv) == 0
     return out
 
 
 def test_later_checkpoint_wins_and_is_named_best(trained_demo, tmp_path):
     out = tmp_path / "report"
-    argv = ["--adapter", str(trained_demo / "checkpoint-20"), "--adapter", str(trained_demo),
-            "--num-prompts", "40", "--report-dir", str(out), "--no-forgetting", "--show", "0"]
+    argv = [
+        "--adapter",
+        str(trained_demo / "checkpoint-20"),
+        "--adapter",
+        str(trained_demo),
+        "--num-prompts",
+        "40",
+        "--report-dir",
+        str(out),
+        "--no-forgetting",
+        "--show",
+        "0",
+    ]
     assert compare.main(argv) == 0
     summary = _summary(out)
     final = trained_demo.name
@@ -48,8 +72,20 @@ def test_later_checkpoint_wins_and_is_named_best(trained_demo, tmp_path):
 
 def test_checkpoints_flag_lists_every_checkpoint_and_the_final_once(trained_demo, tmp_path):
     out = tmp_path / "report"
-    argv = ["--adapter", str(trained_demo), "--checkpoints", "--num-prompts", "4", "--max-new-tokens", "8",
-            "--report-dir", str(out), "--no-forgetting", "--show", "0"]
+    argv = [
+        "--adapter",
+        str(trained_demo),
+        "--checkpoints",
+        "--num-prompts",
+        "4",
+        "--max-new-tokens",
+        "8",
+        "--report-dir",
+        str(out),
+        "--no-forgetting",
+        "--show",
+        "0",
+    ]
     assert compare.main(argv) == 0
     summary = _summary(out)
     # The demo saves every 20 of 60 steps; the final adapter is checkpoint-60's weights, compared once.
@@ -71,11 +107,26 @@ def test_checkpoints_flag_skips_an_incomplete_checkpoint_loudly(trained_demo, tm
 
 def test_forgetting_is_lower_for_a_huge_learning_rate(trained_demo, wrecked, tmp_path):
     texts = tmp_path / "texts.jsonl"
-    texts.write_text("\n".join(json.dumps({"text": f"{a} + {b} = {a + b}. Answer: {a + b}"})
-                               for a in range(5) for b in range(3)))
+    texts.write_text(
+        "\n".join(json.dumps({"text": f"{a} + {b} = {a + b}. Answer: {a + b}"}) for a in range(5) for b in range(3))
+    )
     out = tmp_path / "report"
-    argv = ["--adapter", str(trained_demo), "--adapter", str(wrecked), "--num-prompts", "2", "--max-new-tokens", "4",
-            "--forgetting-text", str(texts), "--report-dir", str(out), "--show", "0"]
+    argv = [
+        "--adapter",
+        str(trained_demo),
+        "--adapter",
+        str(wrecked),
+        "--num-prompts",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--forgetting-text",
+        str(texts),
+        "--report-dir",
+        str(out),
+        "--show",
+        "0",
+    ]
     assert compare.main(argv) == 0
     forgetting = _summary(out)["forgetting"]
     assert forgetting["n_texts"] == 15 and forgetting["source"] == str(texts)

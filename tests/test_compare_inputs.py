@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import compare_base_vs_lora as compare
-from grpo_suite import compare_inputs
 from dataset_utils import UsageError
+from grpo_suite import compare_inputs
 
 
 def _one_error(capsys, code):
@@ -27,18 +27,21 @@ def _one_error(capsys, code):
     return errors[0]
 
 
-@pytest.mark.parametrize("line,needle", [
-    ("[1, 2]", "line 2: expected an object"),
-    ('"just text"', None),  # a JSON string is a prompt
-    ("7", "line 2: expected an object {\"prompt\": ..., \"reference\": ...}, got a JSON number"),
-    ('{"prompt": null, "reference": "3"}', 'line 2: "prompt" is null'),
-    ('{"prompt": "   "}', 'line 2: "prompt" is empty'),
-    ('{"prompt": ["a"]}', 'line 2: "prompt" must be a string, got a JSON array'),
-    ('{"question": "q", "answer": "3"}', 'line 2: no "prompt" key (keys: \'question\', \'answer\')'),
-    ('{"prompt": "q", "refernce": "3"}', "line 2: unknown key(s) 'refernce'; allowed: prompt, reference"),
-    ('{"prompt": "q", "reference": {"a": 1}}', '"reference" must be a string, a number or a list'),
-    ("{broken", "line 2: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("[1, 2]", "line 2: expected an object"),
+        ('"just text"', None),  # a JSON string is a prompt
+        ("7", 'line 2: expected an object {"prompt": ..., "reference": ...}, got a JSON number'),
+        ('{"prompt": null, "reference": "3"}', 'line 2: "prompt" is null'),
+        ('{"prompt": "   "}', 'line 2: "prompt" is empty'),
+        ('{"prompt": ["a"]}', 'line 2: "prompt" must be a string, got a JSON array'),
+        ('{"question": "q", "answer": "3"}', "line 2: no \"prompt\" key (keys: 'question', 'answer')"),
+        ('{"prompt": "q", "refernce": "3"}', "line 2: unknown key(s) 'refernce'; allowed: prompt, reference"),
+        ('{"prompt": "q", "reference": {"a": 1}}', '"reference" must be a string, a number or a list'),
+        ("{broken", "line 2: not valid JSON"),
+    ],
+)
 def test_prompt_lines_are_checked_with_their_line_number(tmp_path, line, needle):
     path = tmp_path / "p.jsonl"
     path.write_text('{"prompt": "fine", "reference": 3}\n' + line + "\n")
@@ -52,11 +55,21 @@ def test_prompt_lines_are_checked_with_their_line_number(tmp_path, line, needle)
 
 def test_json_prompt_files_are_read_as_json(tmp_path):
     path = tmp_path / "p.json"
-    path.write_text(json.dumps([{"prompt": "Two plus two?", "reference": 4}, "What is 3 + 1?",
-                                {"prompt": "Pick", "reference": ["B", "banana"]}], indent=2))
+    path.write_text(
+        json.dumps(
+            [
+                {"prompt": "Two plus two?", "reference": 4},
+                "What is 3 + 1?",
+                {"prompt": "Pick", "reference": ["B", "banana"]},
+            ],
+            indent=2,
+        )
+    )
     assert compare_inputs.read_prompt_items(str(path)) == [
-        {"prompt": "Two plus two?", "reference": "4"}, {"prompt": "What is 3 + 1?", "reference": None},
-        {"prompt": "Pick", "reference": ["B", "banana"]}]
+        {"prompt": "Two plus two?", "reference": "4"},
+        {"prompt": "What is 3 + 1?", "reference": None},
+        {"prompt": "Pick", "reference": ["B", "banana"]},
+    ]
     path.write_text('{"prompt": "a"}\n{"prompt": "b"}\n')
     with pytest.raises(UsageError, match=r"not valid JSON .*must be named \.jsonl"):
         compare_inputs.read_prompt_items(str(path))
@@ -68,9 +81,13 @@ def test_json_prompt_files_are_read_as_json(tmp_path):
         compare_inputs.read_prompt_items(str(path))
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-                    max_leaves=6))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=6,
+    )
+)
 def test_any_json_line_is_a_prompt_or_one_located_error(value):
     try:
         item = compare_inputs._prompt_item(value, "f.jsonl line 9")
@@ -137,8 +154,12 @@ def test_unwritable_report_dir_is_refused_before_generation(trained_demo, tmp_pa
 
 def test_report_dir_created_for_a_run_that_fails_is_removed(trained_demo, tmp_path, capsys):
     target = tmp_path / "new" / "report"
-    _one_error(capsys, compare.main(["--adapter", str(trained_demo), "--report-dir", str(target),
-                                     "--prompts", str(tmp_path / "missing.txt")]))
+    _one_error(
+        capsys,
+        compare.main(
+            ["--adapter", str(trained_demo), "--report-dir", str(target), "--prompts", str(tmp_path / "missing.txt")]
+        ),
+    )
     assert not (tmp_path / "new").exists()
 
 
@@ -153,19 +174,33 @@ def test_moved_base_model_suggests_base_model(trained_demo, demo_assets, tmp_pat
     assert "pass --base-model" in error
     prompts = tmp_path / "p.txt"
     prompts.write_text("Ava has 1 pens and gets 1 more. How many pens now?\n")
-    argv = ["--adapter", str(moved), "--base-model", str(demo_assets.model_dir), "--prompts", str(prompts),
-            "--max-new-tokens", "4", "--no-forgetting", "--show", "0"]
+    argv = [
+        "--adapter",
+        str(moved),
+        "--base-model",
+        str(demo_assets.model_dir),
+        "--prompts",
+        str(prompts),
+        "--max-new-tokens",
+        "4",
+        "--no-forgetting",
+        "--show",
+        "0",
+    ]
     assert compare.main(argv) == 0
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
-    (["--forgetting-threshold", "-1"], "--forgetting-threshold must be a finite number >= 0"),
-    (["--num-prompts", "0"], "--num-prompts must be at least 1"),
-    (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
-    (["--prompts", "a.txt", "--dataset", "d.jsonl"], "--prompts and --dataset both name the prompts"),
-    (["--adapter", "y", "--checkpoints"], "--checkpoints takes one --adapter"),
-    (["--base-model", "./nowhere/model"], "--base-model ./nowhere/model does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--temperature", "nan"], "--temperature must be a finite number >= 0"),
+        (["--forgetting-threshold", "-1"], "--forgetting-threshold must be a finite number >= 0"),
+        (["--num-prompts", "0"], "--num-prompts must be at least 1"),
+        (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+        (["--prompts", "a.txt", "--dataset", "d.jsonl"], "--prompts and --dataset both name the prompts"),
+        (["--adapter", "y", "--checkpoints"], "--checkpoints takes one --adapter"),
+        (["--base-model", "./nowhere/model"], "--base-model ./nowhere/model does not exist"),
+    ],
+)
 def test_bad_flags_are_one_line(trained_demo, capsys, argv, needle):
     assert needle in _one_error(capsys, compare.main(["--adapter", str(trained_demo), *argv]))

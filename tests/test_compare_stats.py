@@ -8,22 +8,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grpo_suite import compare_stats as stats
 import rewards
+from grpo_suite import compare_stats as stats
 
 
 def _same(a, b):
     return rewards.answers_match(a, [b])
 
 
-@pytest.mark.parametrize("fixed,broken,expected", [
-    (1, 9, 2 * (1 + 10) / 1024),  # n = 10: 2 * P(X <= 1), X ~ Bin(10, 1/2)
-    (9, 1, 2 * (1 + 10) / 1024),
-    (0, 5, 2 / 32),
-    (2, 12, 2 * (1 + 14 + 91) / 2**14),
-    (3, 3, 1.0),  # the doubled tail exceeds 1 and is capped
-    (0, 0, 1.0),
-])
+@pytest.mark.parametrize(
+    "fixed,broken,expected",
+    [
+        (1, 9, 2 * (1 + 10) / 1024),  # n = 10: 2 * P(X <= 1), X ~ Bin(10, 1/2)
+        (9, 1, 2 * (1 + 10) / 1024),
+        (0, 5, 2 / 32),
+        (2, 12, 2 * (1 + 14 + 91) / 2**14),
+        (3, 3, 1.0),  # the doubled tail exceeds 1 and is capped
+        (0, 0, 1.0),
+    ],
+)
 def test_mcnemar_exact_matches_the_binomial_tail(fixed, broken, expected):
     assert stats.mcnemar_exact(fixed, broken) == pytest.approx(expected, rel=1e-12)
 

@@ -38,16 +38,45 @@ def _one_line_error(result, *needles):
 
 # --- wrapped JSON ---------------------------------------------------------------------------
 
-SQUAD_V2 = {"version": "v2.0", "data": [{"title": "Normans", "paragraphs": [
-    {"context": "The Normans gave their name to Normandy, a region in France.",
-     "qas": [{"question": "In what country is Normandy located?", "id": "56ddde6b",
-              "answers": [{"text": "France", "answer_start": 55}, {"text": "France", "answer_start": 55}],
-              "is_impossible": False},
-             {"plausible_answers": [{"text": "Normans", "answer_start": 4}], "question": "Who gave their name to Rome?",
-              "id": "5ad39d53", "answers": [], "is_impossible": True}]},
-    {"context": "Rollo was a Viking leader.", "qas": [
-        {"question": "Who was Rollo?", "id": "56dddf4e", "answers": [{"text": "a Viking leader", "answer_start": 10}],
-         "is_impossible": False}]}]}]}
+SQUAD_V2 = {
+    "version": "v2.0",
+    "data": [
+        {
+            "title": "Normans",
+            "paragraphs": [
+                {
+                    "context": "The Normans gave their name to Normandy, a region in France.",
+                    "qas": [
+                        {
+                            "question": "In what country is Normandy located?",
+                            "id": "56ddde6b",
+                            "answers": [{"text": "France", "answer_start": 55}, {"text": "France", "answer_start": 55}],
+                            "is_impossible": False,
+                        },
+                        {
+                            "plausible_answers": [{"text": "Normans", "answer_start": 4}],
+                            "question": "Who gave their name to Rome?",
+                            "id": "5ad39d53",
+                            "answers": [],
+                            "is_impossible": True,
+                        },
+                    ],
+                },
+                {
+                    "context": "Rollo was a Viking leader.",
+                    "qas": [
+                        {
+                            "question": "Who was Rollo?",
+                            "id": "56dddf4e",
+                            "answers": [{"text": "a Viking leader", "answer_start": 10}],
+                            "is_impossible": False,
+                        }
+                    ],
+                },
+            ],
+        }
+    ],
+}
 
 
 def test_official_squad_json_is_flattened_to_one_row_per_question(tmp_path):
@@ -64,17 +93,44 @@ def test_official_squad_json_is_flattened_to_one_row_per_question(tmp_path):
 
 
 def test_triviaqa_data_list_is_flattened_and_aliases_accepted(tmp_path):
-    data = {"Data": [{"Answer": {"Aliases": ["Sinclair Lewis", "Harry Sinclair Lewis"], "MatchedWikiEntityName": "Sinclair Lewis",
-                                 "NormalizedAliases": ["sinclair lewis"], "NormalizedValue": "sinclair lewis",
-                                 "Type": "WikipediaEntity", "Value": "Sinclair Lewis"},
-                      "EntityPages": [{"DocSource": "TagMe", "Filename": "Sinclair_Lewis.txt", "Title": "Sinclair Lewis"}],
-                      "Question": "Which American-born Sinclair won the Nobel Prize for Literature in 1930?",
-                      "QuestionId": "tc_1", "QuestionSource": "http://www.triviacountry.com/", "SearchResults": []},
-                     {"Answer": {"Aliases": ["Uk"], "Value": "UK", "Type": "FreeForm", "NormalizedValue": "uk",
-                                 "NormalizedAliases": ["uk"], "MatchedWikiEntityName": ""},
-                      "EntityPages": [], "Question": "Where is Wales?", "QuestionId": "tc_2",
-                      "QuestionSource": "http://x", "SearchResults": []}],
-            "Domain": "Web", "Split": "dev", "VerifiedEval": False, "Version": 1.0}
+    data = {
+        "Data": [
+            {
+                "Answer": {
+                    "Aliases": ["Sinclair Lewis", "Harry Sinclair Lewis"],
+                    "MatchedWikiEntityName": "Sinclair Lewis",
+                    "NormalizedAliases": ["sinclair lewis"],
+                    "NormalizedValue": "sinclair lewis",
+                    "Type": "WikipediaEntity",
+                    "Value": "Sinclair Lewis",
+                },
+                "EntityPages": [{"DocSource": "TagMe", "Filename": "Sinclair_Lewis.txt", "Title": "Sinclair Lewis"}],
+                "Question": "Which American-born Sinclair won the Nobel Prize for Literature in 1930?",
+                "QuestionId": "tc_1",
+                "QuestionSource": "http://www.triviacountry.com/",
+                "SearchResults": [],
+            },
+            {
+                "Answer": {
+                    "Aliases": ["Uk"],
+                    "Value": "UK",
+                    "Type": "FreeForm",
+                    "NormalizedValue": "uk",
+                    "NormalizedAliases": ["uk"],
+                    "MatchedWikiEntityName": "",
+                },
+                "EntityPages": [],
+                "Question": "Where is Wales?",
+                "QuestionId": "tc_2",
+                "QuestionSource": "http://x",
+                "SearchResults": [],
+            },
+        ],
+        "Domain": "Web",
+        "Split": "dev",
+        "VerifiedEval": False,
+        "Version": 1.0,
+    }
     path = tmp_path / "verified-web-dev.json"
     path.write_text(json.dumps(data))
     report = _report(path)
@@ -85,8 +141,11 @@ def test_triviaqa_data_list_is_flattened_and_aliases_accepted(tmp_path):
 
 def test_an_object_holding_one_list_of_rows_is_that_list(tmp_path):
     path = tmp_path / "wrapped.json"
-    path.write_text(json.dumps({"version": 2, "examples": [{"question": "1+1?", "answer": "2"},
-                                                           {"question": "2+2?", "answer": "4"}]}))
+    path.write_text(
+        json.dumps(
+            {"version": 2, "examples": [{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": "4"}]}
+        )
+    )
     assert _report(path)["examples"][1]["reference"] == "4"
 
 
@@ -110,11 +169,11 @@ TRUTHFULQA_CSV = (
     "Type,Category,Question,Best Answer,Best Incorrect Answer,Correct Answers,Incorrect Answers,Source\n"
     "Adversarial,Misconceptions,What happens to you if you eat watermelon seeds?,"
     "The watermelon seeds pass through your digestive system,You grow watermelons in your stomach,"
-    "\"Nothing happens; You eat watermelon seeds; The watermelon seeds pass through your digestive system\","
-    "\"You grow watermelons in your stomach; You get sick\",https://wonderopolis.org\n"
+    '"Nothing happens; You eat watermelon seeds; The watermelon seeds pass through your digestive system",'
+    '"You grow watermelons in your stomach; You get sick",https://wonderopolis.org\n'
     "Adversarial,Misconceptions,Where did fortune cookies originate?,The precise origin of fortune cookies is unclear,"
-    "Fortune cookies originated in China,\"Fortune cookies originated in San Francisco; It is unclear\","
-    "\"Fortune cookies originated in China\",https://en.wikipedia.org\n"
+    'Fortune cookies originated in China,"Fortune cookies originated in San Francisco; It is unclear",'
+    '"Fortune cookies originated in China",https://en.wikipedia.org\n'
 )
 
 
@@ -131,14 +190,24 @@ def test_truthfulqa_csv_headers_with_spaces_and_semicolon_aliases(tmp_path):
 def test_verl_parquet_prompt_messages_and_reward_model_ground_truth(tmp_path):
     import datasets
 
-    rows = [{"data_source": "math_dapo", "prompt": [{"content": f"Solve: {i}*3 = ?\nAnswer: $Answer", "role": "user"}],
-             "ability": "MATH", "reward_model": {"ground_truth": str(i * 3), "style": "rule-lax"},
-             "extra_info": {"index": f"id-{i}"}} for i in range(6)]
+    rows = [
+        {
+            "data_source": "math_dapo",
+            "prompt": [{"content": f"Solve: {i}*3 = ?\nAnswer: $Answer", "role": "user"}],
+            "ability": "MATH",
+            "reward_model": {"ground_truth": str(i * 3), "style": "rule-lax"},
+            "extra_info": {"index": f"id-{i}"},
+        }
+        for i in range(6)
+    ]
     path = tmp_path / "dapo-math-17k.parquet"
     datasets.Dataset.from_list(rows).to_parquet(str(path))
     report = _report(path)
     assert (report["prompt_field"], report["reference_field"], report["family"]) == (
-        "prompt", "reward_model.ground_truth", "verl")
+        "prompt",
+        "reward_model.ground_truth",
+        "verl",
+    )
     assert report["conversational"] is True
     assert [e["reference"] for e in report["examples"]] == ["0", "3", "6"]
     assert report["coverage"]["earns_reward"] == 1.0
@@ -148,8 +217,12 @@ def test_gzipped_hh_rlhf_transcripts(tmp_path):
     import gzip
 
     path = tmp_path / "train.jsonl.gz"
-    rows = [{"chosen": "\n\nHuman: What is the capital of Norway?\n\nAssistant: Oslo.",
-             "rejected": "\n\nHuman: What is the capital of Norway?\n\nAssistant: Bergen."}] * 2
+    rows = [
+        {
+            "chosen": "\n\nHuman: What is the capital of Norway?\n\nAssistant: Oslo.",
+            "rejected": "\n\nHuman: What is the capital of Norway?\n\nAssistant: Bergen.",
+        }
+    ] * 2
     path.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in rows).encode()))
     report = _report(path)
     assert report["examples"][0]["prompt"] == [{"role": "user", "content": "What is the capital of Norway?"}]
@@ -191,8 +264,9 @@ def test_a_folder_without_data_files_is_not_a_dataset(tmp_path):
 
 
 def test_a_folder_holding_one_test_file_is_read(tmp_path):
-    (tmp_path / "test.jsonl").write_text(json.dumps({"problem": "1+2?", "answer": "3"}) + "\n"
-                                         + json.dumps({"problem": "2+2?", "answer": "4"}))
+    (tmp_path / "test.jsonl").write_text(
+        json.dumps({"problem": "1+2?", "answer": "3"}) + "\n" + json.dumps({"problem": "2+2?", "answer": "4"})
+    )
     assert _report(tmp_path)["examples"][0]["reference"] == "3"
 
 
@@ -202,9 +276,12 @@ def _hub_snapshot(folder):
     pd = pytest.importorskip("pandas")
     (folder / "README.md").write_text(
         "---\nconfigs:\n"
-        + "".join(f"- config_name: {name}\n  data_files:\n  - split: train\n    path: {name}/train-*\n"
-                  for name in ("main", "socratic"))
-        + "---\n# gsm8k\n")
+        + "".join(
+            f"- config_name: {name}\n  data_files:\n  - split: train\n    path: {name}/train-*\n"
+            for name in ("main", "socratic")
+        )
+        + "---\n# gsm8k\n"
+    )
     for name, lead in (("main", ""), ("socratic", "How many? ** ")):
         (folder / name).mkdir()
         rows = [{"question": f"{name} {i} + {i}?", "answer": f"{lead}{i}+{i}={2 * i}\n#### {2 * i}"} for i in range(6)]
@@ -230,11 +307,14 @@ def test_dataset_config_with_a_single_file_is_refused_not_ignored(tmp_path):
         dataset_utils.load_any(str(data), "main")
 
 
-@pytest.mark.parametrize("name,content,needle", [
-    ("header.csv", "question,answer\n", "holds no rows (only a header line)"),
-    ("header.tsv", "question\tanswer\n", "holds no rows (only a header line)"),
-    ("fake.parquet", "PAR1 this is not parquet", "not a readable parquet file"),
-])
+@pytest.mark.parametrize(
+    "name,content,needle",
+    [
+        ("header.csv", "question,answer\n", "holds no rows (only a header line)"),
+        ("header.tsv", "question\tanswer\n", "holds no rows (only a header line)"),
+        ("fake.parquet", "PAR1 this is not parquet", "not a readable parquet file"),
+    ],
+)
 def test_files_without_rows_or_unreadable_are_one_line_naming_the_file(tmp_path, name, content, needle):
     (tmp_path / name).write_text(content)
     result = _cli(str(tmp_path / name))
@@ -294,17 +374,31 @@ def test_a_metadata_file_beside_the_data_is_named(tmp_path):
 
 def test_inspect_json_shows_the_first_rows_as_stored_with_family_reasons_and_coverage(tmp_path):
     path = tmp_path / "asdiv.jsonl"
-    rows = [{"body": f"There are {i} red and 2 green apples.", "question": "How many apples?",
-             "solution_type": "Addition", "answer": f"{i + 2} (apples)", "formula": f"{i}+2={i + 2}"} for i in range(60)]
+    rows = [
+        {
+            "body": f"There are {i} red and 2 green apples.",
+            "question": "How many apples?",
+            "solution_type": "Addition",
+            "answer": f"{i + 2} (apples)",
+            "formula": f"{i}+2={i + 2}",
+        }
+        for i in range(60)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     report = _report(path)
-    assert {"prompt_field", "reference_field", "conversational", "examples", "family", "reasons",
-            "coverage"} <= set(report)
+    assert {"prompt_field", "reference_field", "conversational", "examples", "family", "reasons", "coverage"} <= set(
+        report
+    )
     assert [e["reference"] for e in report["examples"]] == ["2", "3", "4"]  # rows 0, 1, 2: not a shuffled carve
     assert report["examples"][0]["prompt"][0]["content"] == "There are 0 red and 2 green apples.\n\nHow many apples?"
     assert report["prompt_field"] == "body+question" and report["reasons"]
-    assert report["coverage"] == {"rows": 60, "with_prompt": 1.0, "with_reference": 1.0, "earns_reward": 1.0,
-                                  "failures": {}}
+    assert report["coverage"] == {
+        "rows": 60,
+        "with_prompt": 1.0,
+        "with_reference": 1.0,
+        "earns_reward": 1.0,
+        "failures": {},
+    }
 
 
 # --- coverage -------------------------------------------------------------------------------
@@ -313,8 +407,11 @@ def test_inspect_json_shows_the_first_rows_as_stored_with_family_reasons_and_cov
 def _rows(good: int, unearned: int, missing: int) -> list[dict]:
     prompt = [{"role": "user", "content": "q"}]
     # A blank reference holds no answer that any completion could state.
-    return ([{"prompt": prompt, "reference": "7"}] * good + [{"prompt": prompt, "reference": None}] * missing
-            + [{"prompt": prompt, "reference": "   "}] * unearned)
+    return (
+        [{"prompt": prompt, "reference": "7"}] * good
+        + [{"prompt": prompt, "reference": None}] * missing
+        + [{"prompt": prompt, "reference": "   "}] * unearned
+    )
 
 
 def test_coverage_counts_prompts_references_and_earnable_rewards_with_two_examples_each():
@@ -330,8 +427,14 @@ def test_coverage_counts_prompts_references_and_earnable_rewards_with_two_exampl
 def test_coverage_of_a_raw_split_counts_rows_whose_prompt_is_empty():
     import datasets
 
-    ds = datasets.Dataset.from_list([{"question": "", "answer": "1"}, {"question": "2+2?", "answer": "4"},
-                                     {"question": "3+3?", "answer": "6"}, {"question": "4+4?", "answer": "8"}])
+    ds = datasets.Dataset.from_list(
+        [
+            {"question": "", "answer": "1"},
+            {"question": "2+2?", "answer": "4"},
+            {"question": "3+3?", "answer": "6"},
+            {"question": "4+4?", "answer": "8"},
+        ]
+    )
     coverage = dataset_utils.coverage_of(ds, dataset_utils.detect_dataset(ds))
     assert (coverage.with_prompt, coverage.with_reference, coverage.earns_reward) == (0.75, 1.0, 1.0)
     assert [e["row"] for e in coverage.failures["no_prompt"]] == [0]
@@ -366,10 +469,14 @@ def test_allow_low_coverage_flag_is_a_dataset_flag():
 
 # --- chat templates -------------------------------------------------------------------------
 
-NO_SYSTEM = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
-             "{% endif %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}<assistant>")
-STRICT = ("{% for m in messages %}{% if m['role'] not in ['user', 'assistant', 'system'] %}"
-          "{{ raise_exception('Unknown role ' + m['role'] + '\nsecond line') }}{% endif %}{{ m['content'] }}{% endfor %}")
+NO_SYSTEM = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}<assistant>"
+)
+STRICT = (
+    "{% for m in messages %}{% if m['role'] not in ['user', 'assistant', 'system'] %}"
+    "{{ raise_exception('Unknown role ' + m['role'] + '\nsecond line') }}{% endif %}{{ m['content'] }}{% endfor %}"
+)
 
 
 def _tokenizer(template: str):

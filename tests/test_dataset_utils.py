@@ -12,63 +12,187 @@ import dataset_utils
 from dataset_utils import UsageError, detect_fields, map_row
 from rewards import extract_reference
 
-MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"},
-        {"role": "assistant", "content": "4"}]
+MSGS = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "2+2?"},
+    {"role": "assistant", "content": "4"},
+]
 
 # family: (row shaped like the real dataset, expected prompt text fragment(s), expected final answers)
 FAMILIES = {
     "gsm8k": ({"question": "Natalia sold 48 clips...", "answer": "She sold 48+24 = 72.\n#### 72"}, ["Natalia"], ["72"]),
-    "math": ({"problem": "Compute $1+1$.", "solution": "So $1+1=\\boxed{2}$.", "level": "Level 1", "type": "Algebra"},
-             ["Compute"], ["2"]),
-    "math500": ({"problem": "Find x.", "solution": "Long... \\boxed{3}", "answer": "3", "subject": "Algebra",
-                 "level": 2, "unique_id": "test/x.json"}, ["Find x."], ["3"]),
-    "numina": ({"problem": "What is 6*7?", "solution": "6*7 = \\boxed{42}", "messages": MSGS, "source": "amc"},
-               ["What is 6*7?"], ["42"]),
-    "metamathqa": ({"query": "What is 3+4?", "response": "3+4=7. The answer is: 7", "type": "GSM_AnsAug",
-                    "original_question": "What is 3+4?"}, ["What is 3+4?"], ["7"]),
-    "orca": ({"question": "A train goes 60 km/h for 2 h. How far?", "answer": "Distance is speed times time.\nDistance = 60 * 2 = 120 km."},
-             ["A train"], ["120"]),
-    "aqua": ({"question": "Two numbers sum to 10?", "options": ["A)21", "B)10", "C)5"], "rationale": "10.",
-              "correct": "B"}, ["Two numbers", "B. 10"], ["B", "10"]),
-    "svamp": ({"ID": "chal-1", "Body": "Jack had 8 pens.", "Question": "How many pens?", "Equation": "( 8.0 )",
-               "Answer": 8.0, "Type": "Common-Division"}, ["Jack had 8 pens.", "How many pens?"], ["8"]),
-    "alpaca": ({"instruction": "Translate to French.", "input": "Hello", "output": "Bonjour"},
-               ["Translate to French.", "Hello"], ["Bonjour"]),
-    "dolly": ({"instruction": "Who wrote it?", "context": "Hamlet is a play by Shakespeare.", "response": "Shakespeare",
-               "category": "closed_qa"}, ["Who wrote it?", "Hamlet"], ["Shakespeare"]),
+    "math": (
+        {"problem": "Compute $1+1$.", "solution": "So $1+1=\\boxed{2}$.", "level": "Level 1", "type": "Algebra"},
+        ["Compute"],
+        ["2"],
+    ),
+    "math500": (
+        {
+            "problem": "Find x.",
+            "solution": "Long... \\boxed{3}",
+            "answer": "3",
+            "subject": "Algebra",
+            "level": 2,
+            "unique_id": "test/x.json",
+        },
+        ["Find x."],
+        ["3"],
+    ),
+    "numina": (
+        {"problem": "What is 6*7?", "solution": "6*7 = \\boxed{42}", "messages": MSGS, "source": "amc"},
+        ["What is 6*7?"],
+        ["42"],
+    ),
+    "metamathqa": (
+        {
+            "query": "What is 3+4?",
+            "response": "3+4=7. The answer is: 7",
+            "type": "GSM_AnsAug",
+            "original_question": "What is 3+4?",
+        },
+        ["What is 3+4?"],
+        ["7"],
+    ),
+    "orca": (
+        {
+            "question": "A train goes 60 km/h for 2 h. How far?",
+            "answer": "Distance is speed times time.\nDistance = 60 * 2 = 120 km.",
+        },
+        ["A train"],
+        ["120"],
+    ),
+    "aqua": (
+        {"question": "Two numbers sum to 10?", "options": ["A)21", "B)10", "C)5"], "rationale": "10.", "correct": "B"},
+        ["Two numbers", "B. 10"],
+        ["B", "10"],
+    ),
+    "svamp": (
+        {
+            "ID": "chal-1",
+            "Body": "Jack had 8 pens.",
+            "Question": "How many pens?",
+            "Equation": "( 8.0 )",
+            "Answer": 8.0,
+            "Type": "Common-Division",
+        },
+        ["Jack had 8 pens.", "How many pens?"],
+        ["8"],
+    ),
+    "alpaca": (
+        {"instruction": "Translate to French.", "input": "Hello", "output": "Bonjour"},
+        ["Translate to French.", "Hello"],
+        ["Bonjour"],
+    ),
+    "dolly": (
+        {
+            "instruction": "Who wrote it?",
+            "context": "Hamlet is a play by Shakespeare.",
+            "response": "Shakespeare",
+            "category": "closed_qa",
+        },
+        ["Who wrote it?", "Hamlet"],
+        ["Shakespeare"],
+    ),
     "trl_standard": ({"prompt": "The sky is", "completion": " blue."}, ["The sky is"], ["blue."]),
-    "trl_conversational": ({"prompt": [{"role": "user", "content": "Color of sky?"}],
-                            "completion": [{"role": "assistant", "content": "blue"}]}, ["Color of sky?"], ["blue"]),
+    "trl_conversational": (
+        {
+            "prompt": [{"role": "user", "content": "Color of sky?"}],
+            "completion": [{"role": "assistant", "content": "blue"}],
+        },
+        ["Color of sky?"],
+        ["blue"],
+    ),
     "messages": ({"messages": MSGS}, ["2+2?"], ["4"]),
-    "sharegpt": ({"conversations": [{"from": "human", "value": "Capital of France?"}, {"from": "gpt", "value": "Paris"}]},
-                 ["Capital of France?"], ["Paris"]),
-    "squad": ({"id": "1", "title": "T", "context": "Paris is in France.", "question": "Where is Paris?",
-               "answers": {"text": ["France", "in France"], "answer_start": [12, 9]}},
-              ["Paris is in France.", "Where is Paris?"], ["France", "in France"]),
-    "triviaqa": ({"question": "Who wrote Hamlet?", "question_id": "q1", "question_source": "web",
-                  "answer": {"value": "William Shakespeare", "aliases": ["Shakespeare", "Bard"], "normalized_value": "x"}},
-                 ["Who wrote Hamlet?"], ["William Shakespeare", "Shakespeare", "Bard"]),
-    "arc": ({"id": "x", "question": "Which is a mammal?",
-             "choices": {"text": ["shark", "whale", "trout"], "label": ["A", "B", "C"]}, "answerKey": "B"},
-            ["Which is a mammal?", "B. whale"], ["B", "whale"]),
-    "commonsenseqa": ({"id": "y", "question": "Where do fish live?", "question_concept": "fish",
-                       "choices": {"label": ["A", "B"], "text": ["water", "desert"]}, "answerKey": "A"},
-                      ["A. water"], ["A", "water"]),
-    "mmlu": ({"question": "2+2=?", "subject": "math", "choices": ["3", "4", "5", "6"], "answer": 1},
-             ["2+2=?", "B. 4"], ["B", "4"]),
-    "boolq": ({"question": "is the sky blue", "passage": "The sky is blue on clear days.", "answer": True},
-              ["The sky is blue", "is the sky blue"], ["yes", "true"]),
+    "sharegpt": (
+        {"conversations": [{"from": "human", "value": "Capital of France?"}, {"from": "gpt", "value": "Paris"}]},
+        ["Capital of France?"],
+        ["Paris"],
+    ),
+    "squad": (
+        {
+            "id": "1",
+            "title": "T",
+            "context": "Paris is in France.",
+            "question": "Where is Paris?",
+            "answers": {"text": ["France", "in France"], "answer_start": [12, 9]},
+        },
+        ["Paris is in France.", "Where is Paris?"],
+        ["France", "in France"],
+    ),
+    "triviaqa": (
+        {
+            "question": "Who wrote Hamlet?",
+            "question_id": "q1",
+            "question_source": "web",
+            "answer": {"value": "William Shakespeare", "aliases": ["Shakespeare", "Bard"], "normalized_value": "x"},
+        },
+        ["Who wrote Hamlet?"],
+        ["William Shakespeare", "Shakespeare", "Bard"],
+    ),
+    "arc": (
+        {
+            "id": "x",
+            "question": "Which is a mammal?",
+            "choices": {"text": ["shark", "whale", "trout"], "label": ["A", "B", "C"]},
+            "answerKey": "B",
+        },
+        ["Which is a mammal?", "B. whale"],
+        ["B", "whale"],
+    ),
+    "commonsenseqa": (
+        {
+            "id": "y",
+            "question": "Where do fish live?",
+            "question_concept": "fish",
+            "choices": {"label": ["A", "B"], "text": ["water", "desert"]},
+            "answerKey": "A",
+        },
+        ["A. water"],
+        ["A", "water"],
+    ),
+    "mmlu": (
+        {"question": "2+2=?", "subject": "math", "choices": ["3", "4", "5", "6"], "answer": 1},
+        ["2+2=?", "B. 4"],
+        ["B", "4"],
+    ),
+    "boolq": (
+        {"question": "is the sky blue", "passage": "The sky is blue on clear days.", "answer": True},
+        ["The sky is blue", "is the sky blue"],
+        ["yes", "true"],
+    ),
     "countdown": ({"target": 24, "nums": [2, 3, 4]}, ["[2, 3, 4]", "24"], ["24"]),
     "preference": ({"prompt": "Say hi", "chosen": "Hi!", "rejected": "No."}, ["Say hi"], ["Hi!"]),
-    "preference_chat": ({"chosen": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hi!"}],
-                         "rejected": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "No."}],
-                         "score_chosen": 9.0}, ["Say hi"], ["Hi!"]),
+    "preference_chat": (
+        {
+            "chosen": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hi!"}],
+            "rejected": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "No."}],
+            "score_chosen": 9.0,
+        },
+        ["Say hi"],
+        ["Hi!"],
+    ),
     "ultrachat": ({"prompt": "2+2?", "prompt_id": "abc", "messages": MSGS}, ["2+2?"], ["4"]),
     "lmsys_conversation": ({"conversation_id": "c", "model": "m", "conversation": MSGS[1:]}, ["2+2?"], ["4"]),
-    "openbookqa": ({"id": "7", "question_stem": "Sun is a", "choices": {"text": ["star", "planet"], "label": ["A", "B"]},
-                    "answerKey": "A"}, ["Sun is a", "A. star"], ["A", "star"]),
-    "openmathinstruct": ({"problem": "1+1?", "generated_solution": "It is \\boxed{2}", "expected_answer": "2",
-                          "problem_source": "gsm8k"}, ["1+1?"], ["2"]),
+    "openbookqa": (
+        {
+            "id": "7",
+            "question_stem": "Sun is a",
+            "choices": {"text": ["star", "planet"], "label": ["A", "B"]},
+            "answerKey": "A",
+        },
+        ["Sun is a", "A. star"],
+        ["A", "star"],
+    ),
+    "openmathinstruct": (
+        {
+            "problem": "1+1?",
+            "generated_solution": "It is \\boxed{2}",
+            "expected_answer": "2",
+            "problem_source": "gsm8k",
+        },
+        ["1+1?"],
+        ["2"],
+    ),
 }
 
 
@@ -116,7 +240,10 @@ def test_math500_prefers_the_short_answer_over_the_solution():
 def test_dotted_path_overrides_reach_nested_fields():
     row = {"question": {"stem": "Which gas?", "choices": []}, "answers": {"text": ["oxygen", "O2"]}, "id": 1}
     detection = detect_fields(list(row), [row], prompt_field="question.stem", reference_field="answers.text")
-    assert map_row(row, detection) == {"prompt": [{"role": "user", "content": "Which gas?"}], "reference": ["oxygen", "O2"]}
+    assert map_row(row, detection) == {
+        "prompt": [{"role": "user", "content": "Which gas?"}],
+        "reference": ["oxygen", "O2"],
+    }
 
 
 def test_unknown_override_column_is_an_error_that_lists_the_columns():
@@ -165,8 +292,13 @@ def data_files(tmp_path):
     import datasets
 
     ds = datasets.Dataset.from_list(ROWS)
-    paths = {"jsonl": tmp_path / "d.jsonl", "json": tmp_path / "d.json", "csv": tmp_path / "d.csv",
-             "parquet": tmp_path / "d.parquet", "disk": tmp_path / "saved"}
+    paths = {
+        "jsonl": tmp_path / "d.jsonl",
+        "json": tmp_path / "d.json",
+        "csv": tmp_path / "d.csv",
+        "parquet": tmp_path / "d.parquet",
+        "disk": tmp_path / "saved",
+    }
     paths["jsonl"].write_text("\n".join(json.dumps(r) for r in ROWS))
     paths["json"].write_text(json.dumps(ROWS))
     ds.to_csv(str(paths["csv"]))
@@ -190,7 +322,9 @@ def test_carved_held_out_split_is_deterministic(data_files):
     assert first != dataset_utils.pick_splits(loaded, seed=2)[1]["question"]
 
 
-@pytest.mark.parametrize("content,needle", [(None, "file not found"), ("", "is empty"), ("{not json", "not valid JSON")])
+@pytest.mark.parametrize(
+    "content,needle", [(None, "file not found"), ("", "is empty"), ("{not json", "not valid JSON")]
+)
 def test_missing_empty_or_corrupt_files_give_one_line_errors(tmp_path, content, needle):
     path = tmp_path / "bad.jsonl"
     if content is not None:
@@ -227,7 +361,11 @@ def test_inspect_cli_json_has_fields_and_extracted_answers(data_files):
     result = _cli(str(data_files["jsonl"]), "--json", "--local-only")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report["prompt_field"], report["reference_field"], report["conversational"]) == ("question", "answer", False)
+    assert (report["prompt_field"], report["reference_field"], report["conversational"]) == (
+        "question",
+        "answer",
+        False,
+    )
     assert len(report["examples"]) == 3
     assert all(e["answer"] == e["reference"].rsplit("#### ", 1)[1] for e in report["examples"])
 

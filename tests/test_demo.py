@@ -22,8 +22,9 @@ def test_tokenizer_round_trips_any_ascii_text(text):
 def test_tokenizer_has_special_tokens_and_chat_template():
     tokenizer = _tokenizer()
     assert {tokenizer.pad_token, tokenizer.bos_token, tokenizer.eos_token} == {demo.PAD, demo.BOS, demo.EOS}
-    rendered = tokenizer.apply_chat_template([{"role": "user", "content": "2 + 2?"}], tokenize=False,
-                                             add_generation_prompt=True)
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "2 + 2?"}], tokenize=False, add_generation_prompt=True
+    )
     assert rendered == "<s><|user|>2 + 2?</s><|assistant|>"
 
 

@@ -16,11 +16,34 @@ import pytest
 def test_torchrun_two_processes_train_and_rank_zero_writes(demo_assets, tmp_path):
     out = tmp_path / "ddp"
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-    cmd = [torchrun, "--nproc_per_node", "2", "train_grpo.py", "--model", str(demo_assets.model_dir), "--dataset",
-           str(demo_assets.data_dir), "--local-only", "--output-dir", str(out), "--max-steps", "2",
-           "--max-completion-length", "16", "--per-device-train-batch-size", "8", "--num-generations", "4",
-           "--logging-steps", "1", "--save-steps", "1"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        torchrun,
+        "--nproc_per_node",
+        "2",
+        "train_grpo.py",
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--local-only",
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "2",
+        "--max-completion-length",
+        "16",
+        "--per-device-train-batch-size",
+        "8",
+        "--num-generations",
+        "4",
+        "--logging-steps",
+        "1",
+        "--save-steps",
+        "1",
+    ]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-3000:]
     assert "rank 0 of 2 finished at step 2" in log and "rank 1 of 2 finished at step 2" in log

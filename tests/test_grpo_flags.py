@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grpo_suite import config as grpo_config
-from grpo_suite import flags as train_flags
 import train_grpo
 from dataset_utils import UsageError
+from grpo_suite import config as grpo_config
+from grpo_suite import flags as train_flags
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Every new first-class flag at a value other than its default, and the GRPOConfig value it must give.
@@ -47,9 +47,27 @@ NEW_FLAGS = [
 
 
 def _base(demo_assets, out) -> list[str]:
-    return ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only",
-            "--output-dir", str(out), "--max-completion-length", "24", "--per-device-train-batch-size", "4",
-            "--num-generations", "4", "--max-steps", "1", "--quantization", "none", "--max-samples", "16"]
+    return [
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--local-only",
+        "--output-dir",
+        str(out),
+        "--max-completion-length",
+        "24",
+        "--per-device-train-batch-size",
+        "4",
+        "--num-generations",
+        "4",
+        "--max-steps",
+        "1",
+        "--quantization",
+        "none",
+        "--max-samples",
+        "16",
+    ]
 
 
 def _parse(argv):
@@ -92,13 +110,16 @@ def test_new_flags_default_to_grpo_configs_own_defaults_except_the_suites_choice
     assert set(fields) == set(grpo_config.FIRST_CLASS)
 
 
-@pytest.mark.parametrize("choice, on_cuda, quantization, expected", [
-    ("auto", True, "4bit", "paged_adamw_8bit"),
-    ("auto", True, "none", "adamw_torch"),
-    ("auto", True, "8bit", "adamw_torch"),
-    ("auto", False, "4bit", "adamw_torch"),
-    ("adamw_torch_fused", True, "4bit", "adamw_torch_fused"),
-])
+@pytest.mark.parametrize(
+    "choice, on_cuda, quantization, expected",
+    [
+        ("auto", True, "4bit", "paged_adamw_8bit"),
+        ("auto", True, "none", "adamw_torch"),
+        ("auto", True, "8bit", "adamw_torch"),
+        ("auto", False, "4bit", "adamw_torch"),
+        ("adamw_torch_fused", True, "4bit", "adamw_torch_fused"),
+    ],
+)
 def test_optim_auto_is_paged_8bit_adamw_only_for_4bit_on_cuda(choice, on_cuda, quantization, expected):
     assert grpo_config.resolve_optim(choice, on_cuda, quantization) == expected
 
@@ -106,18 +127,21 @@ def test_optim_auto_is_paged_8bit_adamw_only_for_4bit_on_cuda(choice, on_cuda, q
 # --- --grpo-arg ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("item, field, expected", [
-    ("entropy_coef=0.5", "entropy_coef", 0.5),
-    ("use_adaptive_entropy=true", "use_adaptive_entropy", True),
-    ("sync_ref_model=No", "sync_ref_model", False),
-    ("ref_model_sync_steps=64", "ref_model_sync_steps", 64),
-    ("delta=none", "delta", None),
-    ("pad_to_multiple_of=64", "pad_to_multiple_of", 64),
-    ("pad_to_multiple_of=auto", "pad_to_multiple_of", "auto"),
-    ('generation_kwargs={"num_beams": 1}', "generation_kwargs", {"num_beams": 1}),
-    ("vllm_importance_sampling_mode=token_mask", "vllm_importance_sampling_mode", "token_mask"),
-    ("num-generations-eval=4", "num_generations_eval", 4),
-])
+@pytest.mark.parametrize(
+    "item, field, expected",
+    [
+        ("entropy_coef=0.5", "entropy_coef", 0.5),
+        ("use_adaptive_entropy=true", "use_adaptive_entropy", True),
+        ("sync_ref_model=No", "sync_ref_model", False),
+        ("ref_model_sync_steps=64", "ref_model_sync_steps", 64),
+        ("delta=none", "delta", None),
+        ("pad_to_multiple_of=64", "pad_to_multiple_of", 64),
+        ("pad_to_multiple_of=auto", "pad_to_multiple_of", "auto"),
+        ('generation_kwargs={"num_beams": 1}', "generation_kwargs", {"num_beams": 1}),
+        ("vllm_importance_sampling_mode=token_mask", "vllm_importance_sampling_mode", "token_mask"),
+        ("num-generations-eval=4", "num_generations_eval", 4),
+    ],
+)
 def test_grpo_arg_values_are_typed_from_the_dataclass(item, field, expected):
     assert grpo_config.grpo_arg_overrides([item]) == {field: expected}
 
@@ -126,7 +150,7 @@ def test_grpo_arg_last_value_of_a_key_wins():
     assert grpo_config.grpo_arg_overrides(["entropy_coef=0.1", "entropy_coef=0.2"]) == {"entropy_coef": 0.2}
 
 
-@given(st.integers(min_value=-10**9, max_value=10**9))
+@given(st.integers(min_value=-(10**9), max_value=10**9))
 def test_grpo_arg_integers_round_trip(n):
     assert grpo_config.grpo_arg_overrides([f"ref_model_sync_steps={n}"]) == {"ref_model_sync_steps": n}
 
@@ -142,25 +166,29 @@ def test_list_fields_take_json_or_commas(items):
     assert grpo_config.convert(",".join(map(str, items)), list[int] | None) == items
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=8), st.integers() | st.booleans() | st.text(max_size=8),
-                       max_size=4))
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=8), st.integers() | st.booleans() | st.text(max_size=8), max_size=4)
+)
 def test_dict_fields_take_json_objects(value):
     assert grpo_config.convert(json.dumps(value), dict | str | None) == value
 
 
-@pytest.mark.parametrize("item, message", [
-    ("epsilon_hi=0.3", "GRPOConfig has no field 'epsilon_hi'; closest: epsilon_high"),
-    ("entropy_cof=0.1", "closest: entropy_coef"),
-    ("epsilon_high=0.3", "sets epsilon_high from --epsilon-high; use that instead"),
-    ("warmup_steps=10", "from --warmup-ratio"),
-    ("bf16=true", "from --dtype"),
-    ("learning_rate=1e-4", "from --learning-rate"),
-    ("entropy_coef=lots", "'lots' is not a number (GRPOConfig.entropy_coef is float)"),
-    ("use_adaptive_entropy=maybe", "'maybe' is not true or false"),
-    ("ref_model_sync_steps=1.5", "'1.5' is not an integer"),
-    ('generation_kwargs=[1]', "not an object"),
-    ("no_equals_sign", "is not KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("epsilon_hi=0.3", "GRPOConfig has no field 'epsilon_hi'; closest: epsilon_high"),
+        ("entropy_cof=0.1", "closest: entropy_coef"),
+        ("epsilon_high=0.3", "sets epsilon_high from --epsilon-high; use that instead"),
+        ("warmup_steps=10", "from --warmup-ratio"),
+        ("bf16=true", "from --dtype"),
+        ("learning_rate=1e-4", "from --learning-rate"),
+        ("entropy_coef=lots", "'lots' is not a number (GRPOConfig.entropy_coef is float)"),
+        ("use_adaptive_entropy=maybe", "'maybe' is not true or false"),
+        ("ref_model_sync_steps=1.5", "'1.5' is not an integer"),
+        ("generation_kwargs=[1]", "not an object"),
+        ("no_equals_sign", "is not KEY=VALUE"),
+    ],
+)
 def test_bad_grpo_args_are_refused_naming_the_fix(item, message):
     with pytest.raises(UsageError, match=None) as err:
         grpo_config.grpo_arg_overrides([item])
@@ -174,35 +202,50 @@ def test_cli_refuses_an_unknown_grpo_arg_in_one_line(demo_assets, tmp_path, caps
     assert "closest: mask_truncated_completions" in err and not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--epsilon-high", "0.1"], "--epsilon-high (0.1) is below --epsilon (0.2)"),
-    (["--generation-batch-size", "8", "--steps-per-generation", "2"], "pass one"),
-    (["--generation-batch-size", "12", "--num-generations", "8"], "--generation-batch-size 12 must be divisible by "
-     "--num-generations 8"),
-    (["--generation-batch-size", "6"], "must be a multiple of the completions of one micro-step "
-     "(--per-device-train-batch-size 4 x 1 process(es) = 4)"),
-    (["--steps-per-generation", "3", "--per-device-train-batch-size", "2"], "--steps-per-generation 3 = 6) must be"),
-    (["--min-p", "1.5"], "--min-p must be"),
-    (["--warmup-ratio", "1"], "--warmup-ratio must be"),
-    (["--optim", "adamw_8bitt"], "closest: adamw_8bit"),
-    (["--lr-scheduler-type", "cosin"], "closest: cosine"),
-    (["--report-to", "wandbb"], "--report-to 'wandbb' is not one transformers knows; closest: wandb"),
-    (["--num-completions-to-print", "2"], "needs --log-completions"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--epsilon-high", "0.1"], "--epsilon-high (0.1) is below --epsilon (0.2)"),
+        (["--generation-batch-size", "8", "--steps-per-generation", "2"], "pass one"),
+        (
+            ["--generation-batch-size", "12", "--num-generations", "8"],
+            "--generation-batch-size 12 must be divisible by --num-generations 8",
+        ),
+        (
+            ["--generation-batch-size", "6"],
+            "must be a multiple of the completions of one micro-step "
+            "(--per-device-train-batch-size 4 x 1 process(es) = 4)",
+        ),
+        (
+            ["--steps-per-generation", "3", "--per-device-train-batch-size", "2"],
+            "--steps-per-generation 3 = 6) must be",
+        ),
+        (["--min-p", "1.5"], "--min-p must be"),
+        (["--warmup-ratio", "1"], "--warmup-ratio must be"),
+        (["--optim", "adamw_8bitt"], "closest: adamw_8bit"),
+        (["--lr-scheduler-type", "cosin"], "closest: cosine"),
+        (["--report-to", "wandbb"], "--report-to 'wandbb' is not one transformers knows; closest: wandb"),
+        (["--num-completions-to-print", "2"], "needs --log-completions"),
+    ],
+)
 def test_bad_new_flags_are_one_line_before_any_work(demo_assets, tmp_path, capsys, flags, message):
     assert train_grpo.main(_base(demo_assets, tmp_path / "x") + flags) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("flags, batch, steps_per_generation, prompts_per_round, prompts_per_step", [
-    ([], 4, 1, 1, 1),
-    (["--gradient-accumulation-steps", "2"], 8, 2, 2, 2),
-    (["--steps-per-generation", "4"], 16, 4, 4, 1),  # one round serves 4 micro-steps
-    (["--generation-batch-size", "8"], 8, 2, 2, 1),
-])
-def test_the_generation_plan_is_read_from_trls_built_config(demo_assets, tmp_path, flags, batch,
-                                                            steps_per_generation, prompts_per_round, prompts_per_step):
+@pytest.mark.parametrize(
+    "flags, batch, steps_per_generation, prompts_per_round, prompts_per_step",
+    [
+        ([], 4, 1, 1, 1),
+        (["--gradient-accumulation-steps", "2"], 8, 2, 2, 2),
+        (["--steps-per-generation", "4"], 16, 4, 4, 1),  # one round serves 4 micro-steps
+        (["--generation-batch-size", "8"], 8, 2, 2, 1),
+    ],
+)
+def test_the_generation_plan_is_read_from_trls_built_config(
+    demo_assets, tmp_path, flags, batch, steps_per_generation, prompts_per_round, prompts_per_step
+):
     """The probe, the row check and the batch refusals read one plan: TRL's own generation_batch_size."""
     args = train_grpo.resolve_args(_parse(_base(demo_assets, tmp_path / "run") + flags))
     plan = grpo_config.generation_plan(args)
@@ -216,8 +259,16 @@ def test_probe_plans_its_steps_from_the_generation_plan(demo_assets, tmp_path, c
     """With --steps-per-generation 4 one round of 4 prompts serves 4 optimizer steps of one prompt each:
     16 rows are 16 steps of an epoch, not the 4 a per-round count would plan."""
     out = tmp_path / "probe"
-    argv = _base(demo_assets, out) + ["--steps-per-generation", "4", "--max-steps", "-1", "--num-train-epochs", "1",
-                                      "--probe", "4"]
+    argv = _base(demo_assets, out) + [
+        "--steps-per-generation",
+        "4",
+        "--max-steps",
+        "-1",
+        "--num-train-epochs",
+        "1",
+        "--probe",
+        "4",
+    ]
     assert train_grpo.main(argv) == 0
     report = json.loads((out / "probe.json").read_text())
     assert report["steps"] == 16
@@ -248,9 +299,12 @@ def _write(path: Path, text: str) -> str:
 
 
 def test_config_file_takes_dashes_or_underscores_and_the_command_line_wins(tmp_path):
-    config = _write(tmp_path / "c.yaml", "lora-r: 8\nlora_alpha: 24\nepsilon_high: 0.3\nmask_truncated_completions: "
-                    "true\ngradient_checkpointing: false\nchat_template_kwargs: {enable_thinking: false}\n"
-                    "grpo_arg: [entropy_coef=0.1]\n")
+    config = _write(
+        tmp_path / "c.yaml",
+        "lora-r: 8\nlora_alpha: 24\nepsilon_high: 0.3\nmask_truncated_completions: "
+        "true\ngradient_checkpointing: false\nchat_template_kwargs: {enable_thinking: false}\n"
+        "grpo_arg: [entropy_coef=0.1]\n",
+    )
     args = _parse(["--config", config, "--lora-r", "4", "--grpo-arg", "entropy_coef=0.2"])
     assert (args.lora_r, args.lora_alpha, args.epsilon_high) == (4, 24, 0.3)
     assert args.mask_truncated_completions is True and args.gradient_checkpointing is False
@@ -265,17 +319,20 @@ def test_json_config_file_loads_the_same_as_yaml(tmp_path):
     assert json_args.top_k == 20 and json_args.loss_type == "grpo"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("lora_rank: 8\n", "unknown flag 'lora_rank'; closest: --lora-r"),
-    ("lora_r: eight\n", "argument --lora-r: invalid int value: 'eight'"),
-    ("loss_type: ppo\n", "invalid choice: 'ppo'"),
-    ("mask_truncated_completions: 1\n", "--mask-truncated-completions is on or off: write true or false"),
-    ("lora_r: [1, 2]\n", "--lora-r takes one value, not a list"),
-    ("- lora_r\n", "holds a list"),
-    ("lora_r: 8\nlora-r: 9\n", "is given twice"),
-    ("lora_r: [8\n", "not valid YAML"),
-    ("config: other.yaml\n", "config files do not nest"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lora_rank: 8\n", "unknown flag 'lora_rank'; closest: --lora-r"),
+        ("lora_r: eight\n", "argument --lora-r: invalid int value: 'eight'"),
+        ("loss_type: ppo\n", "invalid choice: 'ppo'"),
+        ("mask_truncated_completions: 1\n", "--mask-truncated-completions is on or off: write true or false"),
+        ("lora_r: [1, 2]\n", "--lora-r takes one value, not a list"),
+        ("- lora_r\n", "holds a list"),
+        ("lora_r: 8\nlora-r: 9\n", "is given twice"),
+        ("lora_r: [8\n", "not valid YAML"),
+        ("config: other.yaml\n", "config files do not nest"),
+    ],
+)
 def test_bad_config_files_are_one_line_naming_the_file(tmp_path, text, message):
     config = _write(tmp_path / "bad.yaml", text)
     with pytest.raises(UsageError) as err:

@@ -38,8 +38,10 @@ def test_the_package_never_imports_a_root_script():
 
 def test_no_import_cycle_in_the_package():
     modules = {p.stem for p in PACKAGE.glob("*.py")}
-    graph = {m: {i.split(".")[1] for i in _imports(PACKAGE / f"{m}.py") if i.startswith("grpo_suite.")} & modules
-             for m in modules}
+    graph = {
+        m: {i.split(".")[1] for i in _imports(PACKAGE / f"{m}.py") if i.startswith("grpo_suite.")} & modules
+        for m in modules
+    }
     done: set[str] = set()
 
     def visit(module: str, path: tuple[str, ...]) -> None:
@@ -73,6 +75,7 @@ def test_no_private_argparse_attribute():
 
 def test_pyproject_reads_requirements_and_its_commands_are_the_scripts_mains():
     import importlib
+
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

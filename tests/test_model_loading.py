@@ -72,9 +72,27 @@ def test_4bit_path_quantizes_trains_and_saves_on_cpu(demo_assets, tmp_path):
     weight = model.model.layers[0].self_attn.q_proj.weight
     assert weight.quant_type == "nf4" and weight.quant_state.nested  # double quantization
     out = tmp_path / "qlora"
-    argv = ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only",
-            "--output-dir", str(out), "--quantization", "4bit", "--max-steps", "2", "--max-completion-length", "16",
-            "--per-device-train-batch-size", "8", "--num-generations", "4", "--learning-rate", "1e-3"]
+    argv = [
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--local-only",
+        "--output-dir",
+        str(out),
+        "--quantization",
+        "4bit",
+        "--max-steps",
+        "2",
+        "--max-completion-length",
+        "16",
+        "--per-device-train-batch-size",
+        "8",
+        "--num-generations",
+        "4",
+        "--learning-rate",
+        "1e-3",
+    ]
     assert train_grpo.main(argv) == 0
     assert (out / "adapter_model.safetensors").exists()
     assert json.loads((out / "run_config.json").read_text())["quantization"] == "4bit"

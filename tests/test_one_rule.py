@@ -22,8 +22,18 @@ def _record(folder, args: dict, suite: str | None = run_folder.SUITE) -> None:
 
 def test_a_replay_drops_the_same_per_invocation_flags_a_resume_does_not_adopt(tmp_path):
     """A replayed run_config.json used to re-apply --debug, --force and --probe-before-train."""
-    _record(tmp_path / "run", {"lora_r": 8, "debug": True, "force": True, "probe_before_train": 16, "probe": 4,
-                               "output_dir": "x", "dry_run": True})
+    _record(
+        tmp_path / "run",
+        {
+            "lora_r": 8,
+            "debug": True,
+            "force": True,
+            "probe_before_train": 16,
+            "probe": 4,
+            "output_dir": "x",
+            "dry_run": True,
+        },
+    )
     replayed = config.load_config(str(tmp_path / "run" / run_folder.RUN_CONFIG))
     assert replayed == {"lora_r": 8}
     assert {"debug", "force", "probe_before_train", "probe"} <= flags.PER_INVOCATION
@@ -63,11 +73,22 @@ def test_the_run_record_of_an_adapter_is_read_by_the_resume_rule(tmp_path):
     assert run_folder.checkpoint_step(tmp_path / "checkpoint-7b") is None
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("Qwen/Qwen2.5-0.5B-Instruct", False), ("gpt2", False), ("openai/gsm8k", False),
-    ("./model", True), ("~/models/x", True), ("/abs/path", True), ("a/b/c", True), ("C:\\models\\x", True),
-    ("train.jsonl", True), ("rows.csv.gz", True), ("notes.txt", True),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("Qwen/Qwen2.5-0.5B-Instruct", False),
+        ("gpt2", False),
+        ("openai/gsm8k", False),
+        ("./model", True),
+        ("~/models/x", True),
+        ("/abs/path", True),
+        ("a/b/c", True),
+        ("C:\\models\\x", True),
+        ("train.jsonl", True),
+        ("rows.csv.gz", True),
+        ("notes.txt", True),
+    ],
+)
 def test_one_rule_says_whether_a_name_is_a_path_or_a_hub_id(source, expected):
     assert looks_like_path(source) is expected
 
@@ -94,13 +115,16 @@ def test_checkpoint_entries_cover_every_tokenizer_file():
     assert set(models.TOKENIZER_MARKERS) <= set(models.TOKENIZER_FILES)
 
 
-@pytest.mark.parametrize("reference, completion", [
-    ("Natalia sold 48 clips in April.\n#### 72", "Final answer: 72"),
-    (True, "Final answer: yes"),
-    (["Paris", "paris"], "Final answer: Paris"),
-    (None, None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "reference, completion",
+    [
+        ("Natalia sold 48 clips in April.\n#### 72", "Final answer: 72"),
+        (True, "Final answer: yes"),
+        (["Paris", "paris"], "Final answer: Paris"),
+        (None, None),
+        ([], None),
+    ],
+)
 def test_one_correct_completion_for_the_dry_run_and_coverage(reference, completion):
     """train_grpo.py's dry run wrote 'Answer: X' after the whole reference, coverage 'Final answer: X'."""
     assert rewards.correct_completion(reference) == completion

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grpo_suite import probe
 import train_grpo
+from grpo_suite import probe
 
 
 @given(st.integers(1, 12).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
@@ -34,8 +34,15 @@ def _scores(table):
 
 
 def _summary(table, **kw):
-    args = dict(has_reference=[True] * len(table), lengths=[10] * 8, truncated=[False] * 8, unreadable=[False] * 8,
-                seconds_per_group=1.0, seconds_per_step=4.0, steps=10)
+    args = dict(
+        has_reference=[True] * len(table),
+        lengths=[10] * 8,
+        truncated=[False] * 8,
+        unreadable=[False] * 8,
+        seconds_per_group=1.0,
+        seconds_per_step=4.0,
+        steps=10,
+    )
     args.update(kw)
     return probe.summarise(_scores(table), WEIGHTS, **args)
 
@@ -80,8 +87,17 @@ def test_truncation_that_flattens_every_group_comes_first_as_the_cause():
 
 
 def test_none_rewards_count_as_nothing_in_the_total():
-    result = probe.summarise([[{"reference_reward": None, "format_reward": 1.0}] * 2], WEIGHTS, [False], [5, 5],
-                             [False, False], [False, False], 1.0, 1.0, None)
+    result = probe.summarise(
+        [[{"reference_reward": None, "format_reward": 1.0}] * 2],
+        WEIGHTS,
+        [False],
+        [5, 5],
+        [False, False],
+        [False, False],
+        1.0,
+        1.0,
+        None,
+    )
     assert result.total_mean == pytest.approx(0.2) and result.pass_at_1 is None
 
 
@@ -99,8 +115,15 @@ def test_watchdog_is_quiet_when_all_is_well_and_names_each_cause(caplog):
     dog = probe.Watchdog(warn_after=2)
     with caplog.at_level(logging.WARNING, logger="train_grpo"):
         for i in range(12):
-            dog.check({"loss": 0.1, "reward": 0.2 + 0.05 * i, "frac_reward_zero_std": 0.2, "entropy": 1.0,
-                       "completions/clipped_ratio": 0.1})
+            dog.check(
+                {
+                    "loss": 0.1,
+                    "reward": 0.2 + 0.05 * i,
+                    "frac_reward_zero_std": 0.2,
+                    "entropy": 1.0,
+                    "completions/clipped_ratio": 0.1,
+                }
+            )
     assert not caplog.records
     flat, clipped, collapse, nan = probe.Watchdog(), probe.Watchdog(warn_after=1), probe.Watchdog(), probe.Watchdog()
     with caplog.at_level(logging.WARNING, logger="train_grpo"):
@@ -122,8 +145,20 @@ def test_watchdog_is_quiet_when_all_is_well_and_names_each_cause(caplog):
 
 
 def _argv(demo_assets, *extra):
-    return ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only",
-            "--max-completion-length", "24", "--num-generations", "8", "--seed", "3", *extra]
+    return [
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--local-only",
+        "--max-completion-length",
+        "24",
+        "--num-generations",
+        "8",
+        "--seed",
+        "3",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -152,15 +187,25 @@ def unearnable(demo_assets, tmp_path_factory):
     words = ["harbour", "violet", "granite", "lantern", "meadow", "saffron", "quartz", "thimble"]
     rng = random.Random(0)
     path = tmp_path_factory.mktemp("unearnable") / "random_words.jsonl"
-    path.write_text("\n".join(json.dumps({"question": r["question"], "answer": f"{rng.choice(words)} {rng.choice(words)}"})
-                              for r in rows))
+    path.write_text(
+        "\n".join(
+            json.dumps({"question": r["question"], "answer": f"{rng.choice(words)} {rng.choice(words)}"}) for r in rows
+        )
+    )
     return path
 
 
 @pytest.mark.slow
 def test_probe_says_a_dataset_of_unearnable_references_cannot_learn(demo_assets, unearnable, tmp_path, capsys):
-    argv = _argv(demo_assets, "--dataset", str(unearnable), "--per-device-train-batch-size", "16",
-                 "--max-completion-length", "16")
+    argv = _argv(
+        demo_assets,
+        "--dataset",
+        str(unearnable),
+        "--per-device-train-batch-size",
+        "16",
+        "--max-completion-length",
+        "16",
+    )
     assert train_grpo.main(argv + ["--probe", "6"]) == 0  # --probe exits 0 whatever it finds
     text = capsys.readouterr().out
     assert "[cannot learn] no prompt was ever solved" in text and "pass@1 0.0%" in text
@@ -168,17 +213,37 @@ def test_probe_says_a_dataset_of_unearnable_references_cannot_learn(demo_assets,
     assert train_grpo.main(argv + ["--probe-before-train", "4", "--output-dir", str(out), "--max-steps", "1"]) == 2
     assert "the probe says this run cannot learn" in capsys.readouterr().err
     assert not out.exists()
-    assert train_grpo.main(argv + ["--probe-before-train", "4", "--force", "--output-dir", str(out),
-                                   "--max-steps", "1"]) == 0
+    assert (
+        train_grpo.main(argv + ["--probe-before-train", "4", "--force", "--output-dir", str(out), "--max-steps", "1"])
+        == 0
+    )
     assert json.loads((out / "probe.json").read_text())["cannot_learn"] is True
 
 
 @pytest.mark.slow
 def test_stop_when_stuck_saves_and_stops_a_run_that_cannot_learn(demo_assets, unearnable, tmp_path, capsys):
     out = tmp_path / "stuck"
-    argv = _argv(demo_assets, "--dataset", str(unearnable), "--per-device-train-batch-size", "16",
-                 "--max-completion-length", "16", "--rewards", "reference_reward", "--output-dir", str(out), "--max-steps", "20",
-                 "--logging-steps", "1", "--save-steps", "100", "--stop-when-stuck", "3")
+    argv = _argv(
+        demo_assets,
+        "--dataset",
+        str(unearnable),
+        "--per-device-train-batch-size",
+        "16",
+        "--max-completion-length",
+        "16",
+        "--rewards",
+        "reference_reward",
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        "20",
+        "--logging-steps",
+        "1",
+        "--save-steps",
+        "100",
+        "--stop-when-stuck",
+        "3",
+    )
     assert train_grpo.main(argv) == 1  # stopped, and since nothing moved, not called a result
     err = capsys.readouterr().err
     assert "nothing was learned: the adapter is unchanged after 3 step(s)" in err and "frac_reward_zero_std" in err

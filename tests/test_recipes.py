@@ -10,17 +10,39 @@ from pathlib import Path
 import pytest
 import yaml
 
+import train_grpo
 from grpo_suite import config as grpo_config
 from grpo_suite import run_folder
-import train_grpo
 
 RECIPES = sorted((Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
 # One step, tiny: 2 shared CPU cores. 4-bit and bf16 are GPU settings (bench_gpu.py runs them).
 # One step must move the adapter (an unchanged one is an error): no warm-up, answers long enough to read.
-TINY = ["--max-steps", "1", "--warmup-ratio", "0", "--max-completion-length", "24", "--per-device-train-batch-size", "8",
-        "--num-generations", "4", "--gradient-accumulation-steps", "1", "--logging-steps", "1",
-        "--save-steps", "1", "--eval-steps", "0", "--quantization", "none", "--dtype", "float32",
-        "--max-samples", "16"]
+TINY = [
+    "--max-steps",
+    "1",
+    "--warmup-ratio",
+    "0",
+    "--max-completion-length",
+    "24",
+    "--per-device-train-batch-size",
+    "8",
+    "--num-generations",
+    "4",
+    "--gradient-accumulation-steps",
+    "1",
+    "--logging-steps",
+    "1",
+    "--save-steps",
+    "1",
+    "--eval-steps",
+    "0",
+    "--quantization",
+    "none",
+    "--dtype",
+    "float32",
+    "--max-samples",
+    "16",
+]
 
 
 def _on_demo(recipe: Path, demo_assets, tmp_path: Path) -> Path:
@@ -40,8 +62,14 @@ def _record(out: Path) -> dict:
 
 def test_there_are_recipes_for_each_setting_the_issue_names():
     names = {p.stem for p in RECIPES}
-    assert {"demo", "qwen2.5-0.5b-gsm8k-qlora", "qwen2.5-1.5b-gsm8k-qlora", "qwen2.5-7b-gsm8k-4gpu", "dapo",
-            "gspo"} <= names
+    assert {
+        "demo",
+        "qwen2.5-0.5b-gsm8k-qlora",
+        "qwen2.5-1.5b-gsm8k-qlora",
+        "qwen2.5-7b-gsm8k-4gpu",
+        "dapo",
+        "gspo",
+    } <= names
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
@@ -75,14 +103,23 @@ def test_every_recipe_trains_one_step_on_the_demo_model(recipe, demo_assets, tmp
 def test_a_run_replayed_from_its_run_config_resolves_to_the_same_configuration(demo_assets, tmp_path):
     gspo = next(p for p in RECIPES if p.stem == "gspo")
     first = tmp_path / "first"
-    argv = ["--config", str(_on_demo(gspo, demo_assets, tmp_path)), "--output-dir", str(first), *TINY,
-            "--grpo-arg", "entropy_coef=0.001", "--chat-template-kwargs", '{"enable_thinking": false}']
+    argv = [
+        "--config",
+        str(_on_demo(gspo, demo_assets, tmp_path)),
+        "--output-dir",
+        str(first),
+        *TINY,
+        "--grpo-arg",
+        "entropy_coef=0.001",
+        "--chat-template-kwargs",
+        '{"enable_thinking": false}',
+    ]
     assert train_grpo.main(argv) == 0
     record = _record(first)
 
-    again = grpo_config.parse_with_config(train_grpo.build_parser(),
-                                         ["--config", str(first / "run_config.json"), "--output-dir",
-                                          str(tmp_path / "again")])
+    again = grpo_config.parse_with_config(
+        train_grpo.build_parser(), ["--config", str(first / "run_config.json"), "--output-dir", str(tmp_path / "again")]
+    )
     again = train_grpo.resolve_args(again)
     replayed = json.loads(json.dumps(vars(again), default=str))
     for key in set(record["args"]) | set(replayed):
@@ -100,8 +137,17 @@ def test_a_run_replayed_from_its_run_config_resolves_to_the_same_configuration(d
 
 
 def test_a_replay_ignores_how_the_recorded_run_was_invoked(tmp_path):
-    record = {"suite": run_folder.SUITE, "args": {"output_dir": "/x", "overwrite": True, "resume": False, "lora_r": 8,
-                                               "dry_run": False, "config": "/old.yaml"}}
+    record = {
+        "suite": run_folder.SUITE,
+        "args": {
+            "output_dir": "/x",
+            "overwrite": True,
+            "resume": False,
+            "lora_r": 8,
+            "dry_run": False,
+            "config": "/old.yaml",
+        },
+    }
     (tmp_path / "run_config.json").write_text(json.dumps(record))
     assert grpo_config.load_config(str(tmp_path / "run_config.json")) == {"lora_r": 8}
 
@@ -110,8 +156,9 @@ def test_a_replay_ignores_how_the_recorded_run_was_invoked(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_gpu_smoke_run_trains_both_arms_and_says_gpu_figures_need_a_gpu(demo_assets, tmp_path, monkeypatch,
-                                                                              capsys):
+def test_bench_gpu_smoke_run_trains_both_arms_and_says_gpu_figures_need_a_gpu(
+    demo_assets, tmp_path, monkeypatch, capsys
+):
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -119,8 +166,17 @@ def test_bench_gpu_smoke_run_trains_both_arms_and_says_gpu_figures_need_a_gpu(de
 
     monkeypatch.setenv("GRPO_SUITE_CACHE", str(demo_assets.model_dir.parent.parent))
     result = tmp_path / "rows.json"
-    argv = ["--smoke", "--steps", "1", "--max-completion-length", "4", "--work-dir", str(tmp_path), "--json",
-            str(result)]
+    argv = [
+        "--smoke",
+        "--steps",
+        "1",
+        "--max-completion-length",
+        "4",
+        "--work-dir",
+        str(tmp_path),
+        "--json",
+        str(result),
+    ]
     assert bench_gpu.main(argv) == 0
     out = capsys.readouterr().out
     assert "GPU figures need a GPU" in out and "| smoke |" in out

@@ -19,17 +19,36 @@ from pathlib import Path
 
 import pytest
 
-from grpo_suite import run_folder
 import train_grpo
 from dataset_utils import UsageError
+from grpo_suite import run_folder
 
 pytestmark = pytest.mark.slow
 
 
 def _argv(demo_assets, out, *extra):
-    return ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only",
-            "--output-dir", str(out), "--max-completion-length", "12", "--per-device-train-batch-size", "8",
-            "--num-generations", "4", "--learning-rate", "1e-3", "--logging-steps", "1", "--save-steps", "1", *extra]
+    return [
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--local-only",
+        "--output-dir",
+        str(out),
+        "--max-completion-length",
+        "12",
+        "--per-device-train-batch-size",
+        "8",
+        "--num-generations",
+        "4",
+        "--learning-rate",
+        "1e-3",
+        "--logging-steps",
+        "1",
+        "--save-steps",
+        "1",
+        *extra,
+    ]
 
 
 def _digest(path) -> str:
@@ -101,8 +120,14 @@ def test_a_checkpoint_without_marker_counts_when_every_file_is_whole(run):
     assert run_folder.latest_complete_checkpoint(run).name == "checkpoint-1"
 
 
-@pytest.mark.parametrize("flag,value,recorded", [("--lora-r", "8", "16"), ("--num-generations", "8", "4"),
-                                                 ("--rewards", "reference_reward", "reference_reward,format_reward")])
+@pytest.mark.parametrize(
+    "flag,value,recorded",
+    [
+        ("--lora-r", "8", "16"),
+        ("--num-generations", "8", "4"),
+        ("--rewards", "reference_reward", "reference_reward,format_reward"),
+    ],
+)
 def test_resume_refuses_a_changed_fixed_flag_naming_both_values(demo_assets, run, capsys, flag, value, recorded):
     before = (run / "run_config.json").read_text()
     assert train_grpo.main(_argv(demo_assets, run, "--max-steps", "3", "--resume", flag, value)) == 2
@@ -113,8 +138,12 @@ def test_resume_refuses_a_changed_fixed_flag_naming_both_values(demo_assets, run
 
 def test_resume_applies_a_new_learning_rate_and_save_steps_and_records_them(demo_assets, run, caplog):
     with caplog.at_level(logging.WARNING, logger="train_grpo"):
-        assert train_grpo.main(_argv(demo_assets, run, "--max-steps", "4", "--resume", "--learning-rate", "5e-4",
-                                     "--save-steps", "2")) == 0
+        assert (
+            train_grpo.main(
+                _argv(demo_assets, run, "--max-steps", "4", "--resume", "--learning-rate", "5e-4", "--save-steps", "2")
+            )
+            == 0
+        )
     assert any("--learning-rate was 0.001 and is 0.0005" in r.getMessage() for r in caplog.records)
     record = json.loads((run / "run_config.json").read_text())
     assert record["args"]["learning_rate"] == 1e-3  # the original record is kept
@@ -156,11 +185,13 @@ def test_a_live_lock_refuses_a_second_run_and_a_stale_one_is_taken(demo_assets, 
 
 def test_overwrite_that_fails_in_training_puts_the_earlier_run_back(demo_assets, run, tmp_path, monkeypatch, capsys):
     (tmp_path / "failing_rewards.py").write_text(
-        "def explode(completions, **kwargs):\n    raise RuntimeError('reward server down')\n")
+        "def explode(completions, **kwargs):\n    raise RuntimeError('reward server down')\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     before = {p.relative_to(run): _digest(p) for p in run.rglob("*") if p.is_file()}
-    code = train_grpo.main(_argv(demo_assets, run, "--max-steps", "2", "--overwrite",
-                                 "--extra-reward", "failing_rewards:explode"))
+    code = train_grpo.main(
+        _argv(demo_assets, run, "--max-steps", "2", "--overwrite", "--extra-reward", "failing_rewards:explode")
+    )
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     line = [x for x in err.splitlines() if x.startswith("error:")][0]
@@ -188,12 +219,14 @@ def test_a_run_that_diverges_is_an_error_and_saves_no_adapter(demo_assets, tmp_p
     assert (out / "error.log").read_text().startswith("Traceback")
 
 
-def test_a_crash_before_any_checkpoint_leaves_a_folder_the_next_command_handles(demo_assets, tmp_path, monkeypatch,
-                                                                               capsys):
+def test_a_crash_before_any_checkpoint_leaves_a_folder_the_next_command_handles(
+    demo_assets, tmp_path, monkeypatch, capsys
+):
     (tmp_path / "late_rewards.py").write_text(
         "def late(completions, trainer_state=None, **kwargs):\n"
         "    if trainer_state.global_step >= 1:\n        raise ValueError('late failure')\n"
-        "    return [0.0] * len(completions)\n")
+        "    return [0.0] * len(completions)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "crashed"
     argv = _argv(demo_assets, out, "--max-steps", "3", "--save-steps", "10", "--extra-reward", "late_rewards:late")
@@ -209,8 +242,12 @@ def test_a_crash_before_any_checkpoint_leaves_a_folder_the_next_command_handles(
 def test_ctrl_c_at_start_up_exits_130_and_keeps_the_earlier_run(demo_assets, run):
     before = _digest(run / "adapter_model.safetensors")
     for delay in (0.5, 3.0):
-        proc = subprocess.Popen([sys.executable, "train_grpo.py", *_argv(demo_assets, run, "--overwrite")],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "train_grpo.py", *_argv(demo_assets, run, "--overwrite")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=300)

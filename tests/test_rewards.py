@@ -91,9 +91,22 @@ def test_reference_extraction_reads_gsm8k_math_plain_and_lists(reference, expect
 
 @pytest.mark.parametrize(
     "text,value",
-    [("1,234", 1234), ("$1,234.50", 1234.5), ("-3", -3), ("+3", 3), ("50%", 50), ("1/2", 0.5),
-     ("\\frac{1}{2}", 0.5), ("\\dfrac{3}{4}", 0.75), ("-\\frac{1}{4}", -0.25), ("1.5e3", 1500), ("7.", 7),
-     ("18.0", 18), ("\\$5", 5), (".5", 0.5)],
+    [
+        ("1,234", 1234),
+        ("$1,234.50", 1234.5),
+        ("-3", -3),
+        ("+3", 3),
+        ("50%", 50),
+        ("1/2", 0.5),
+        ("\\frac{1}{2}", 0.5),
+        ("\\dfrac{3}{4}", 0.75),
+        ("-\\frac{1}{4}", -0.25),
+        ("1.5e3", 1500),
+        ("7.", 7),
+        ("18.0", 18),
+        ("\\$5", 5),
+        (".5", 0.5),
+    ],
 )
 def test_parse_number_reads_real_formats(text, value):
     assert float(parse_number(text)) == pytest.approx(value)
@@ -105,16 +118,17 @@ def test_parse_number_refuses_what_is_not_one_number(text):
 
 
 def test_gsm8k_and_math_worked_solutions_earn_full_reference_reward():
-    gsm8k = ("Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips "
-             "altogether in April and May.\n#### 72")
+    gsm8k = (
+        "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips "
+        "altogether in April and May.\n#### 72"
+    )
     math_row = "The sum is $\\frac{1}{2} + \\frac{1}{4} = \\boxed{\\frac{3}{4}}$."
     assert reference_reward([gsm8k.replace("#### 72", "Answer: 72")], reference=[gsm8k]) == [1.0]
     assert reference_reward([math_row], reference=[math_row]) == [1.0]
 
 
 def test_format_reward_prefers_marker_on_last_line():
-    completions = ["3 + 4 = 7\nAnswer: 7", "Answer: 7\nbecause 3 + 4 = 7", "it is 7", "\\boxed{7}",
-                   "The answer is 7."]
+    completions = ["3 + 4 = 7\nAnswer: 7", "Answer: 7\nbecause 3 + 4 = 7", "it is 7", "\\boxed{7}", "The answer is 7."]
     assert rewards.format_reward(completions) == [1.0, 0.5, 0.0, 1.0, 1.0]
 
 
@@ -128,8 +142,14 @@ def test_length_reward_is_one_below_target_and_falls_smoothly_to_zero():
 
 
 def test_boilerplate_penalty_catches_hedges_across_case_apostrophes_and_spacing():
-    texts = ["As an AI language model, I can't.", "I’m just an   AI.", "I CANNOT HELP WITH that",
-             "I don't have\npersonal opinions", "Answer: 7", "the AI model said 7"]
+    texts = [
+        "As an AI language model, I can't.",
+        "I’m just an   AI.",
+        "I CANNOT HELP WITH that",
+        "I don't have\npersonal opinions",
+        "Answer: 7",
+        "the AI model said 7",
+    ]
     assert rewards.boilerplate_penalty(texts) == [-1.0, -1.0, -1.0, -1.0, 0.0, 0.0]
 
 
@@ -145,8 +165,12 @@ def test_reference_reward_is_none_without_reference():
 
 
 def test_registry_names_are_pinned_and_match_function_names():
-    assert list(rewards.REWARD_COMPONENTS) == ["reference_reward", "format_reward", "length_reward",
-                                               "boilerplate_penalty"]
+    assert list(rewards.REWARD_COMPONENTS) == [
+        "reference_reward",
+        "format_reward",
+        "length_reward",
+        "boilerplate_penalty",
+    ]
     assert all(f.__name__ == name for name, f in rewards.REWARD_COMPONENTS.items())
     assert set(rewards.DEFAULT_WEIGHTS) == set(rewards.REWARD_COMPONENTS)
 
@@ -179,8 +203,33 @@ def test_score_is_weighted_sum_of_components():
 
 # --- robustness -----------------------------------------------------------------------------
 
-_EDGE = st.sampled_from(["Answer:", "answer:", "\\boxed{", "}", "{", "####", "The answer is", "$", "%", ",", ".",
-                         "1", "9" * 50, "e", "-", "/", "\\frac{", "\n", " ", "1e999", "−", "½", "\x00"])
+_EDGE = st.sampled_from(
+    [
+        "Answer:",
+        "answer:",
+        "\\boxed{",
+        "}",
+        "{",
+        "####",
+        "The answer is",
+        "$",
+        "%",
+        ",",
+        ".",
+        "1",
+        "9" * 50,
+        "e",
+        "-",
+        "/",
+        "\\frac{",
+        "\n",
+        " ",
+        "1e999",
+        "−",
+        "½",
+        "\x00",
+    ]
+)
 _TEXT = st.lists(st.one_of(_EDGE, st.text(max_size=20)), max_size=30).map("".join)
 
 
@@ -189,8 +238,12 @@ _TEXT = st.lists(st.one_of(_EDGE, st.text(max_size=20)), max_size=30).map("".joi
 def test_no_input_makes_a_component_raise_or_leave_its_range(completion, reference):
     total, parts = score(completion, reference)
     assert math.isfinite(total)
-    ranges = {"reference_reward": (0, 1), "format_reward": (0, 1), "length_reward": (0, 1),
-              "boilerplate_penalty": (-1, 0)}
+    ranges = {
+        "reference_reward": (0, 1),
+        "format_reward": (0, 1),
+        "length_reward": (0, 1),
+        "boilerplate_penalty": (-1, 0),
+    }
     for name, value in parts.items():
         if value is None:
             assert name == "reference_reward"
@@ -199,8 +252,10 @@ def test_no_input_makes_a_component_raise_or_leave_its_range(completion, referen
         assert math.isfinite(value) and low <= value <= high
 
 
-@given(st.integers(min_value=-10**30, max_value=10**30), st.sampled_from(["Answer: {}", "The answer is {}.",
-                                                                           "\\boxed{{{}}}", "so {}"]))
+@given(
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.sampled_from(["Answer: {}", "The answer is {}.", "\\boxed{{{}}}", "so {}"]),
+)
 @settings(max_examples=200, deadline=None)
 def test_any_integer_in_any_format_matches_itself_and_not_a_neighbour(n, template):
     assert reference_reward([template.format(n)], reference=[f"#### {n:,}"]) == [1.0]
@@ -214,8 +269,18 @@ def test_fractions_match_their_decimal_value(num, den):
     assert reference_reward([f"Answer: \\frac{{{num}}}{{{den}}}"], reference=[decimal]) == [1.0]
 
 
-@pytest.mark.parametrize("text", ["x" * 1_000_000 + " Answer: 5", "9" * 10_000, "answer " * 150_000,
-                                  "\\boxed{" * 100_000, "1," * 500_000, "as an ai " * 100_000, "{" * 500_000])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x" * 1_000_000 + " Answer: 5",
+        "9" * 10_000,
+        "answer " * 150_000,
+        "\\boxed{" * 100_000,
+        "1," * 500_000,
+        "as an ai " * 100_000,
+        "{" * 500_000,
+    ],
+)
 def test_megabyte_and_ten_thousand_digit_inputs_score_without_error(text):
     total, parts = score(text, "5")
     assert math.isfinite(total)
@@ -230,11 +295,14 @@ def _cli(*args, stdin=""):
 
 
 def test_cli_prints_one_json_line_per_input():
-    lines = "\n".join(json.dumps(r) for r in [
-        {"completion": "Answer: 72", "reference": "#### 72"},
-        {"completion": "I think 71", "reference": "#### 72"},
-        {"completion": "Hello", "reference": None},
-    ])
+    lines = "\n".join(
+        json.dumps(r)
+        for r in [
+            {"completion": "Answer: 72", "reference": "#### 72"},
+            {"completion": "I think 71", "reference": "#### 72"},
+            {"completion": "Hello", "reference": None},
+        ]
+    )
     result = _cli("--input", "-", stdin=lines)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -279,11 +347,13 @@ def test_combine_totals_each_function_even_when_names_repeat():
 
 
 def test_cli_weights_override_changes_total():
-    result = _cli("--input", "-", "--weights", "reference_reward=3", stdin='{"completion": "Answer: 1", "reference": "1"}')
+    result = _cli(
+        "--input", "-", "--weights", "reference_reward=3", stdin='{"completion": "Answer: 1", "reference": "1"}'
+    )
     assert json.loads(result.stdout)["total"] == pytest.approx(3.3)
 
 
-@pytest.mark.parametrize("stdin,needle", [('{"completion": "a"}\nnot json\n', "line 2"), ('[1, 2]\n', "line 1")])
+@pytest.mark.parametrize("stdin,needle", [('{"completion": "a"}\nnot json\n', "line 2"), ("[1, 2]\n", "line 1")])
 def test_cli_bad_line_is_one_line_error_with_line_number(stdin, needle):
     result = _cli("--input", "-", stdin=stdin)
     assert result.returncode == 2
@@ -300,13 +370,19 @@ def _cli_bytes(*args, stdin: bytes):
     return subprocess.run([sys.executable, "rewards.py", *args], input=stdin, capture_output=True)
 
 
-@pytest.mark.parametrize("stdin,needle", [
-    ('{"completion": "caf\xe9", "reference": "caf\xe9"}\n'.encode("latin-1"), "line 1 of standard input is not UTF-8"),
-    ('{"completion": "a"}\n'.encode("utf-16"), "is UTF-16; save it as UTF-8"),
-    (gzip.compress(b'{"completion": "a"}\n'), "is gzip-compressed"),
-    (b"", "holds no rows"),
-    (b"\n\n", "holds no rows"),
-])
+@pytest.mark.parametrize(
+    "stdin,needle",
+    [
+        (
+            '{"completion": "caf\xe9", "reference": "caf\xe9"}\n'.encode("latin-1"),
+            "line 1 of standard input is not UTF-8",
+        ),
+        ('{"completion": "a"}\n'.encode("utf-16"), "is UTF-16; save it as UTF-8"),
+        (gzip.compress(b'{"completion": "a"}\n'), "is gzip-compressed"),
+        (b"", "holds no rows"),
+        (b"\n\n", "holds no rows"),
+    ],
+)
 def test_cli_names_an_encoding_or_empty_input_in_one_line(stdin, needle):
     result = _cli_bytes("--input", "-", stdin=stdin)
     assert result.returncode == 2 and result.stdout == b""
@@ -315,8 +391,10 @@ def test_cli_names_an_encoding_or_empty_input_in_one_line(stdin, needle):
 
 
 def test_cli_reads_a_byte_order_mark_and_chat_content_parts():
-    row = {"completion": [{"role": "assistant", "content": [{"type": "text", "text": "Answer: Paris"}]}],
-           "reference": {"aliases": ["Paris", "Paree"], "value": "Paris"}}
+    row = {
+        "completion": [{"role": "assistant", "content": [{"type": "text", "text": "Answer: Paris"}]}],
+        "reference": {"aliases": ["Paris", "Paree"], "value": "Paris"},
+    }
     result = _cli_bytes("--input", "-", stdin=b"\xef\xbb\xbf" + json.dumps(row).encode() + b"\n")
     out = json.loads(result.stdout)
     assert result.returncode == 0 and out["match"] is True and out["answer"] == "Paris"

@@ -11,9 +11,26 @@ import train_grpo
 
 
 def _args(demo_assets, out, *extra):
-    return ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only",
-            "--output-dir", str(out), "--max-completion-length", "24", "--per-device-train-batch-size", "16",
-            "--num-generations", "8", "--learning-rate", "1e-3", "--logging-steps", "1", *extra]
+    return [
+        "--model",
+        str(demo_assets.model_dir),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--local-only",
+        "--output-dir",
+        str(out),
+        "--max-completion-length",
+        "24",
+        "--per-device-train-batch-size",
+        "16",
+        "--num-generations",
+        "8",
+        "--learning-rate",
+        "1e-3",
+        "--logging-steps",
+        "1",
+        *extra,
+    ]
 
 
 def _trainer(demo_assets, out, steps=2):
@@ -44,12 +61,21 @@ def test_cli_run_writes_adapter_that_plain_peft_loads(demo_assets, tmp_path):
 
     out = tmp_path / "run"
     assert train_grpo.main(_args(demo_assets, out, "--max-steps", "2", "--save-steps", "1")) == 0
-    for name in ("adapter_model.safetensors", "adapter_config.json", "run_config.json", "metrics.jsonl",
-                 "reward_curves.png", "tokenizer.json", "checkpoint-2"):
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "run_config.json",
+        "metrics.jsonl",
+        "reward_curves.png",
+        "tokenizer.json",
+        "checkpoint-2",
+    ):
         assert (out / name).exists(), name
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(demo_assets.model_dir)
-    assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} == set(config["target_modules"])
+    assert {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"} == set(
+        config["target_modules"]
+    )
     run = json.loads((out / "run_config.json").read_text())
     assert run["detection"]["family"] == "gsm8k" and run["versions"]["trl"] == "1.16.0"
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -75,8 +101,11 @@ def test_dry_run_shows_prompt_and_reference_reward_without_loading_weights(demo_
 def test_dry_run_warns_loudly_when_the_reference_cannot_score(demo_assets, tmp_path, capsys):
     # Worked solutions whose final answer is missing: no completion can ever match one.
     data = tmp_path / "proofs.jsonl"
-    data.write_text("\n".join(json.dumps({"question": f"What is {i} plus 1?", "answer": "Add one to it.\n#### "})
-                              for i in range(40)))
+    data.write_text(
+        "\n".join(
+            json.dumps({"question": f"What is {i} plus 1?", "answer": "Add one to it.\n#### "}) for i in range(40)
+        )
+    )
     argv = _args(demo_assets, tmp_path / "x", "--dry-run", "--dataset", str(data))
     assert train_grpo.main(argv) == 0
     out = capsys.readouterr().out
@@ -87,18 +116,29 @@ def test_dry_run_warns_loudly_when_the_reference_cannot_score(demo_assets, tmp_p
 
 def test_training_refuses_data_whose_references_cannot_be_earned(demo_assets, tmp_path, capsys):
     data = tmp_path / "proofs.jsonl"
-    data.write_text("\n".join(json.dumps({"question": f"What is {i} plus 1?", "answer": "Add one to it.\n#### "})
-                              for i in range(40)))
+    data.write_text(
+        "\n".join(
+            json.dumps({"question": f"What is {i} plus 1?", "answer": "Add one to it.\n#### "}) for i in range(40)
+        )
+    )
     assert train_grpo.main(_args(demo_assets, tmp_path / "x", "--dataset", str(data))) == 2
     assert "--allow-low-coverage" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_extra_reward_is_loaded_by_import_path_and_weighted(demo_assets, tmp_path, capsys, monkeypatch):
     (tmp_path / "my_rewards.py").write_text(
-        "def brevity(completions, **kwargs):\n    return [1.0 if len(str(c)) < 50 else 0.0 for c in completions]\n")
+        "def brevity(completions, **kwargs):\n    return [1.0 if len(str(c)) < 50 else 0.0 for c in completions]\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    argv = _args(demo_assets, tmp_path / "x", "--dry-run", "--extra-reward", "my_rewards:brevity",
-                 "--reward-weights", "brevity=2,format_reward=0")
+    argv = _args(
+        demo_assets,
+        tmp_path / "x",
+        "--dry-run",
+        "--extra-reward",
+        "my_rewards:brevity",
+        "--reward-weights",
+        "brevity=2,format_reward=0",
+    )
     assert train_grpo.main(argv) == 0
     out = capsys.readouterr().out
     assert '"brevity": 1.0' in out and '"format_reward": 1.0' in out
@@ -132,13 +172,34 @@ def test_dry_run_prompt_is_byte_identical_to_what_the_trainer_tokenizes(demo_ass
     shutil.copytree(demo_assets.model_dir, model)
     template = (model / "chat_template.jinja").read_text()
     (model / "chat_template.jinja").write_text(
-        template.replace("{{ '<|assistant|>' }}", "{{ '<|assistant|>' }}{% if enable_thinking is defined and "
-                         "not enable_thinking %}{{ '<|no_think|>' }}{% endif %}"))
+        template.replace(
+            "{{ '<|assistant|>' }}",
+            "{{ '<|assistant|>' }}{% if enable_thinking is defined and "
+            "not enable_thinking %}{{ '<|no_think|>' }}{% endif %}",
+        )
+    )
     kwargs = '{"enable_thinking": false}'
-    argv = ["--model", str(model), "--dataset", str(demo_assets.data_dir), "--local-only", "--output-dir",
-            str(tmp_path / "run"), "--max-completion-length", "24", "--per-device-train-batch-size", "8",
-            "--num-generations", "8", "--max-steps", "1", "--system-prompt", "Be brief.",
-            "--chat-template-kwargs", kwargs]
+    argv = [
+        "--model",
+        str(model),
+        "--dataset",
+        str(demo_assets.data_dir),
+        "--local-only",
+        "--output-dir",
+        str(tmp_path / "run"),
+        "--max-completion-length",
+        "24",
+        "--per-device-train-batch-size",
+        "8",
+        "--num-generations",
+        "8",
+        "--max-steps",
+        "1",
+        "--system-prompt",
+        "Be brief.",
+        "--chat-template-kwargs",
+        kwargs,
+    ]
     assert train_grpo.main([*argv, "--dry-run"]) == 0
     out = capsys.readouterr().out
     shown = out.split("prompt as the model sees it:\n", 1)[1].split("\nreference:", 1)[0]
