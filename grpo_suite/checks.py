@@ -22,8 +22,8 @@ from grpo_suite.flags import FREE_ON_RESUME, PER_INVOCATION
 
 logger = logging.getLogger("train_grpo")
 
-# (flag, low, high, low inclusive, high inclusive); None is unbounded. Checked after the presets
-# are filled in, so every value here is a number.
+# Every number flag's range, the one table: (dest, low, high, low inclusive, high inclusive); None is
+# unbounded. Checked after the presets are filled in, so every value here is a number.
 RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("learning_rate", 0, None, False, True),
     ("temperature", 0, None, False, True),
@@ -46,6 +46,19 @@ RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("eval_steps", 0, None, True, True),
     ("length_target", 0, None, True, True),
     ("length_max", 1, None, True, True),
+    ("epsilon_high", 0, None, False, True),
+    ("top_entropy_quantile", 0, 1, True, True),
+    ("steps_per_generation", 1, None, True, True),
+    ("generation_batch_size", 1, None, True, True),
+    ("top_k", 0, None, True, True),
+    ("min_p", 0, 1, True, True),
+    ("repetition_penalty", 0, None, False, True),
+    ("warmup_ratio", 0, 1, True, False),
+    ("weight_decay", 0, None, True, True),
+    ("max_grad_norm", 0, None, True, True),
+    ("vllm_gpu_memory_utilization", 0, 1, False, True),
+    ("vllm_server_port", 1, 65535, True, True),
+    ("num_completions_to_print", 0, None, True, True),
 )
 WHY = {
     "num_generations": ": GRPO compares completions within a group",
@@ -55,7 +68,7 @@ WHY = {
 }
 
 
-def _flag(name: str) -> str:
+def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
@@ -63,7 +76,7 @@ def check_flags(args) -> None:
     """Every float flag finite, every flag in its range; --max-steps and epochs plan some steps."""
     for name, value in vars(args).items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"{_flag(name)} must be a finite number (got {value})")
+            raise UsageError(f"{flag_name(name)} must be a finite number (got {value})")
     for name, low, high, low_in, high_in in RANGES:
         value = getattr(args, name, None)
         if value is None:
@@ -72,7 +85,7 @@ def check_flags(args) -> None:
         too_high = high is not None and (value > high if high_in else value >= high)
         if too_low or too_high:
             raise UsageError(
-                f"{_flag(name)} must be {_range_text(low, high, low_in, high_in)} (got {value})" + WHY.get(name, "")
+                f"{flag_name(name)} must be {range_text(low, high, low_in, high_in)} (got {value})" + WHY.get(name, "")
             )
     if args.length_max <= args.length_target:
         raise UsageError(
@@ -147,7 +160,7 @@ def check_model_shape(args) -> None:
         )
 
 
-def _range_text(low, high, low_in, high_in) -> str:
+def range_text(low, high, low_in, high_in) -> str:
     if high is None:
         return f"{'at least' if low_in else 'greater than'} {low}"
     return f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
@@ -382,8 +395,8 @@ def compare_with_record(args, record: dict) -> dict[str, tuple[Any, Any]]:
             continue
         if name in FIXED_ON_RESUME:
             raise UsageError(
-                f"--resume: {_flag(name)} is {_show(new)} but the run was started with {_show(old)}; "
-                f"it cannot change mid-run: pass {_flag(name)} {_show(old)} (or drop it), or start a "
+                f"--resume: {flag_name(name)} is {_show(new)} but the run was started with {_show(old)}; "
+                f"it cannot change mid-run: pass {flag_name(name)} {_show(old)} (or drop it), or start a "
                 "new run in another folder"
             )
         changed[name] = (old, new)

@@ -28,7 +28,6 @@ import typing
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
-from grpo_suite import checks
 from grpo_suite.cli import set_offline_env
 from grpo_suite.errors import UsageError, first_line
 from grpo_suite.flags import KEY_VALUE, PER_INVOCATION
@@ -105,22 +104,6 @@ SET_BY_SUITE = {
     "warmup_ratio": "--warmup-ratio",
 }
 FLAG_FOR_FIELD = {**SET_BY_SUITE, **FIRST_CLASS}
-# (dest, low, high, low inclusive, high inclusive), as checks.RANGES.
-RANGES = (
-    ("epsilon_high", 0, None, False, True),
-    ("top_entropy_quantile", 0, 1, True, True),
-    ("steps_per_generation", 1, None, True, True),
-    ("generation_batch_size", 1, None, True, True),
-    ("top_k", 0, None, True, True),
-    ("min_p", 0, 1, True, True),
-    ("repetition_penalty", 0, None, False, True),
-    ("warmup_ratio", 0, 1, True, False),
-    ("weight_decay", 0, None, True, True),
-    ("max_grad_norm", 0, None, True, True),
-    ("vllm_gpu_memory_utilization", 0, 1, False, True),
-    ("vllm_server_port", 1, 65535, True, True),
-    ("num_completions_to_print", 0, None, True, True),
-)
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,19 +112,7 @@ RANGES = (
 
 
 def check_flags(args: argparse.Namespace) -> None:
-    """Ranges and combinations of the new flags, names that only transformers knows, and --grpo-arg."""
-    for name, low, high, low_in, high_in in RANGES:
-        value = getattr(args, name, None)
-        if value is None:
-            continue
-        if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"{checks._flag(name)} must be a finite number (got {value})")
-        too_low = low is not None and (value < low if low_in else value <= low)
-        too_high = high is not None and (value > high if high_in else value >= high)
-        if too_low or too_high:
-            raise UsageError(
-                f"{checks._flag(name)} must be {checks._range_text(low, high, low_in, high_in)} (got {value})"
-            )
+    """Combinations of the GRPO flags, names only transformers knows, and --grpo-arg (ranges: checks.RANGES)."""
     if args.generation_batch_size is not None and args.steps_per_generation is not None:
         raise UsageError("--generation-batch-size and --steps-per-generation set the same thing two ways; pass one")
     if args.epsilon_high is not None and args.epsilon_high < args.epsilon:

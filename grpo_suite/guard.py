@@ -199,7 +199,9 @@ def apply_learning_rate(optimizer, lr_scheduler, ratio: float) -> None:
     scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate wraps it
     if hasattr(scheduler, "base_lrs"):
         scheduler.base_lrs = [lr * ratio for lr in scheduler.base_lrs]
-    if hasattr(scheduler, "_last_lr"):  # what the trainer logs until the scheduler next steps
+    # What the trainer logs until the scheduler next steps; torch reads it through get_last_lr() and
+    # has no public way to set it.
+    if hasattr(scheduler, "_last_lr"):
         scheduler._last_lr = [lr * ratio for lr in scheduler._last_lr]
 
 
