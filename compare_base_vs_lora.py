@@ -26,10 +26,11 @@ from typing import Any, Sequence
 
 import dataset_utils
 import rewards
-from grpo_suite import compare_inputs, compare_summary, models, run_folder
+from grpo_suite import compare_inputs, compare_summary, model_cache, models, run_folder
 from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, setup_logging
 from grpo_suite.compare_summary import BASE, Scorer
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
+from grpo_suite.files import looks_like_path
 from grpo_suite.prompts import prompt_ids, render_prompt
 
 logger = logging.getLogger("compare_base_vs_lora")
@@ -312,7 +313,8 @@ def _scorer(run: dict, notes: list[str]) -> Scorer:
 def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
     """--base-model, or the base every adapter records; a moved local base suggests --base-model."""
     if args.base_model:
-        if compare_inputs.is_path_like(args.base_model) and not Path(args.base_model).expanduser().exists():
+        args.base_model = model_cache.local_model(args.base_model, "--base-model")  # a .gguf: its converted folder
+        if looks_like_path(args.base_model) and not Path(args.base_model).expanduser().exists():
             raise UsageError(f"--base-model {args.base_model} does not exist; pass the folder the base model is in")
         recorded = adapters[0].config.get("base_model_name_or_path")
         if recorded != args.base_model:
@@ -329,7 +331,7 @@ def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
             "runs, or pass --base-model to load them all on one"
         )
     base = next(iter(recorded.values()))
-    if compare_inputs.is_path_like(base) and not Path(base).expanduser().exists():
+    if looks_like_path(base) and not Path(base).expanduser().exists():
         raise UsageError(
             f"the adapter's base model {base} (recorded in {adapters[0].path / 'adapter_config.json'}) "
             "no longer exists; pass --base-model PATH where it is now"

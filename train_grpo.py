@@ -36,7 +36,7 @@ from typing import Sequence
 
 import dataset_utils
 import rewards
-from grpo_suite import checks, config, flags, models, probe, run_folder
+from grpo_suite import checks, config, flags, model_cache, models, probe, run_folder
 from grpo_suite.cli import set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.guard import (
@@ -84,6 +84,7 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
         args.model = args.model or str(assets.model_dir)
         args.dataset = args.dataset or str(assets.data_dir)
         args.local_only = True
+    args.model = model_cache.local_model(args.model)  # a .gguf file: its safetensors folder, converted once
     check_args(args)
     return args
 

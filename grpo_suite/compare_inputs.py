@@ -7,7 +7,6 @@ model is loaded.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -208,8 +207,3 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:  # not empty or already gone: leave it
             pass
-
-
-def is_path_like(name: str) -> bool:
-    """A model name that can only be a local folder (a hub id is ``owner/name`` and nothing else)."""
-    return os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name

@@ -126,7 +126,11 @@ def build_parser() -> OneLineParser:
         epilog=EXAMPLES,
     )
     start = parser.group("start here", "what to train, on what, and where; look before you train")
-    start.add("--model", metavar="ID_OR_DIR", help="hub id or local folder of a causal LM (required unless --demo)")
+    start.add(
+        "--model",
+        metavar="ID_OR_DIR",
+        help="hub id or local folder of a causal LM, or a .gguf file (converted once into a cached safetensors folder); required unless --demo",
+    )
     data = parser.group("data", "where the rows come from and how they become prompts and references")
     add_dataset_args(parser, group=data, source=start)
     start.add("--output-dir", metavar="DIR", help="folder for the adapter, logs and checkpoints")

