@@ -21,7 +21,11 @@ from typing import Sequence
 from grpo_suite.answers import extract_reference
 from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env
 from grpo_suite.data import (
+    COVERAGE_REFUSE,
     COVERAGE_SAMPLE,
+    COVERAGE_WARN,
+    HELD_OUT_FRACTION,
+    HELD_OUT_MAX,
     Coverage,
     check_coverage,
     coverage_lines,
@@ -35,8 +39,23 @@ from grpo_suite.data import (
 )
 from grpo_suite.errors import EXIT_USAGE, UsageError, first_line, report_usage_error
 from grpo_suite.fields import LETTERS, describe_columns, get_path, norm
-from grpo_suite.files import FILE_BUILDERS
-from grpo_suite.prompts import build_prompt, build_reference, fold_system, map_row, render_prompt
+from grpo_suite.files import (
+    FILE_BUILDERS,
+    check_parquet,
+    data_files_in,
+    data_suffix,
+    known_types,
+    looks_like_path,
+    read_file,
+)
+from grpo_suite.prompts import (
+    build_prompt,
+    build_reference,
+    fold_system,
+    map_row,
+    render_prompt,
+    template_rejects_system,
+)
 from grpo_suite.reward_funcs import correct_completion
 from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields
 
@@ -47,6 +66,17 @@ __all__ = [
     "SAMPLE_ROWS",
     "FILE_BUILDERS",
     "COVERAGE_SAMPLE",
+    "COVERAGE_REFUSE",
+    "COVERAGE_WARN",
+    "HELD_OUT_FRACTION",
+    "HELD_OUT_MAX",
+    "check_parquet",
+    "data_files_in",
+    "data_suffix",
+    "known_types",
+    "looks_like_path",
+    "read_file",
+    "template_rejects_system",
     "build_prompt",
     "build_reference",
     "map_row",

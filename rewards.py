@@ -13,7 +13,6 @@ grpo_suite/reward_funcs.py. Answers are read and compared in grpo_suite/answers.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Iterable, Sequence
@@ -31,6 +30,7 @@ from grpo_suite.answers import (
     numbers_match,
     parse_number,
 )
+from grpo_suite.cli import OneLineParser
 from grpo_suite.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from grpo_suite.reward_funcs import (
     BOILERPLATE_PHRASES,
@@ -88,16 +88,19 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description="Score completion/reference pairs with the composite reward, one JSON line each.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="rewards.py", description="Score completion/reference pairs with the composite reward, one JSON line each."
     )
-    parser.add_argument("--input", required=True, help='JSONL file of {"completion", "reference"} rows; - for stdin')
-    parser.add_argument(
+    group = parser.group("scoring")
+    group.add(
+        "--input", required=True, metavar="FILE", help='JSONL file of {"completion", "reference"} rows; - for stdin'
+    )
+    group.add(
         "--weights",
         default="",
-        help="component weights as name=w,...; named components override the defaults "
+        metavar="NAME=W,...",
+        help="component weights; named components override the defaults "
         f"({', '.join(f'{k}={v}' for k, v in DEFAULT_WEIGHTS.items())})",
     )
     return parser

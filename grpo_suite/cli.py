@@ -97,7 +97,12 @@ def add_dataset_args(
     else:
         source.add("--dataset", metavar="SOURCE", help=_SOURCE_HELP)
     group.add("--dataset-config", default=None, metavar="NAME", help="hub dataset configuration (e.g. main for gsm8k)")
-    group.add("--split", default="train", metavar="NAME", help="split to train on")
+    group.add(
+        "--split",
+        default="train",
+        metavar="NAME",
+        help="split to read (train_grpo.py trains on it and holds out part of it without a test split)",
+    )
     group.add(
         "--prompt-field",
         default=None,
@@ -116,6 +121,6 @@ def add_dataset_args(
     group.add(
         "--allow-low-coverage",
         action="store_true",
-        help="train even when under half the rows have a reference a correct answer can earn",
+        help="go on even when under half the rows have a reference a correct answer can earn",
     )
     return group

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grpo_suite.errors import UsageError
+from grpo_suite.files import bom_encoding, check_encoding, guess_encoding
 
 PROMPT_KEYS = ("prompt", "reference")
 # Tabular files hold columns to detect, not one prompt per line.
@@ -29,13 +30,16 @@ def read_text(path: str, flag: str) -> str:
         data = file.read_bytes()
     except OSError as err:
         raise UsageError(f"{flag} file {path} cannot be read ({err.strerror})") from err
+    if bom_encoding(data) is not None:  # UTF-16/32: named as for data files and --config files
+        check_encoding(file, data[:4], f"{flag} file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
+        guess = guess_encoding(data[: 1 << 20])
         raise UsageError(
-            f"{flag} file {path} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}); convert it, e.g. "
-            f"iconv -f latin1 -t utf-8 {path} > converted{file.suffix}"
+            f"{flag} file {path} is not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}; it looks like {guess}); "
+            f"convert it, e.g. iconv -f {guess.split('/')[0].upper()} -t UTF-8 {path} > converted{file.suffix}"
         ) from err
 
 

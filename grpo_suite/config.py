@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, Sequence
 
 from grpo_suite.cli import set_offline_env
 from grpo_suite.errors import UsageError, first_line
+from grpo_suite.files import read_utf8
 from grpo_suite.flags import KEY_VALUE, PER_INVOCATION
 from grpo_suite.run_folder import SUITE
 
@@ -498,7 +499,10 @@ def load_config(path: str) -> dict[str, Any]:
         raise UsageError(
             f"--config {path}: no such file; pass a YAML or JSON file of flags, or a run's run_config.json"
         )
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = read_utf8(file, "--config file")
+    except OSError as err:
+        raise UsageError(f"--config {path}: cannot be read ({err.strerror or first_line(err)})") from err
     try:
         if file.suffix.lower() == ".json":
             data = json.loads(text)

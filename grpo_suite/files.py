@@ -61,19 +61,34 @@ def looks_like_path(source: str) -> bool:
     )
 
 
-def check_encoding(path: Path, head: bytes) -> None:
-    """Refuse a text data file that is not UTF-8 (``head`` is its first bytes), naming its encoding."""
-    for bom, name in _BOMS:
-        if head.startswith(bom):
-            raise _not_utf8(path, name)
+def bom_encoding(head: bytes) -> str | None:
+    """UTF-16 or UTF-32 where the bytes open with that encoding's byte-order mark."""
+    return next((name for bom, name in _BOMS if head.startswith(bom)), None)
+
+
+def check_encoding(path: Path, head: bytes, what: str = "dataset file") -> None:
+    """Refuse a text file that is not UTF-8 (``head`` is its first bytes), naming its encoding: the
+    one rule for data files, --config files and the comparison's text files."""
+    if (name := bom_encoding(head)) is not None:
+        raise _not_utf8(path, name, what=what)
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
         decoder.decode(head, final=len(head) < _PEEK_BYTES)
     except UnicodeDecodeError as err:
-        raise _not_utf8(path, _guess_encoding(head), err.start) from err
+        raise _not_utf8(path, guess_encoding(head), err.start, what) from err
 
 
-def _guess_encoding(data: bytes) -> str:
+def read_utf8(path: Path, what: str) -> str:
+    """A small text file (a --config, a prompt list) read whole, after check_encoding; a UTF-8 BOM
+    is dropped, a NUL byte (a binary file) refused."""
+    data = path.read_bytes()
+    check_encoding(path, data[:_PEEK_BYTES], what)
+    if b"\x00" in data:
+        raise UsageError(f"{what} {path} holds binary data (a NUL byte at offset {data.index(0)}); pass a text file")
+    return data.decode("utf-8-sig")
+
+
+def guess_encoding(data: bytes) -> str:
     for name in ("gb18030", "shift_jis", "cp1252"):
         try:
             data.decode(name)
@@ -83,10 +98,10 @@ def _guess_encoding(data: bytes) -> str:
     return "an unknown 8-bit encoding"
 
 
-def _not_utf8(path: Path, encoding: str, offset: int | None = None) -> UsageError:
+def _not_utf8(path: Path, encoding: str, offset: int | None = None, what: str = "dataset file") -> UsageError:
     where = f" (first bad byte at offset {offset})" if offset is not None else ""
     return UsageError(
-        f"dataset file {path} is not UTF-8 but looks like {encoding}{where}; convert it, e.g. "
+        f"{what} {path} is not UTF-8 but looks like {encoding}{where}; convert it, e.g. "
         f"iconv -f {encoding.split('/')[0].upper()} -t UTF-8 {path} > {path.stem}.utf8{path.suffix}"
     )
 

@@ -514,10 +514,21 @@ def flag_table(parser: OneLineParser) -> str:
             flag = ", ".join(f"`{s}`" for s in action.option_strings)
             if action.metavar or action.choices:
                 flag += f" `{action.metavar or '{' + ','.join(map(str, action.choices)) + '}'}`"
-            default = "" if action.default in (None, [], False, "", argparse.SUPPRESS) else f"`{action.default}`"
+            default = _table_default(action)
             text = re.sub(r" \(default: [^()]*\)$", "", " ".join((action.help or "").replace("%%", "%").split()))
             lines.append(f"| {flag} | {default} | {text.replace('|', chr(92) + '|')} |")
     return "\n".join(lines).strip() + "\n"
+
+
+def _table_default(action: argparse.Action) -> str:
+    """The default column: what the help says, a preset's two values, 'on' for a switch that is on."""
+    if action.dest in PRESETS:
+        default, demo = PRESETS[action.dest]
+        return f"`{default}` (`--demo`: `{demo}`)"
+    value = action.default
+    if value is None or value is False or value is argparse.SUPPRESS or (isinstance(value, (str, list)) and not value):
+        return ""  # identity, not ==: 0 and 0.0 are real defaults
+    return "on" if value is True else f"`{value}`"
 
 
 def replace_table(readme: str, table: str) -> str:

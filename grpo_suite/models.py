@@ -160,8 +160,8 @@ def _not_on_disk(name: str, what: str, err: Exception, local_only: bool = False)
         return UsageError(f"could not load the {what} from {name!r}: {first}")
     if local_only:
         return UsageError(
-            f"could not load {what} {name!r}: it is not a local folder and not in the hub cache, and --local-only "
-            f"forbids the network; download it first (hf download {name}) or pass a local folder"
+            f"could not load {what} {name!r}: it is not a local folder and not in the hub cache, and --local-only (which --demo "
+            f"implies) forbids the network; download it first (hf download {name}) or pass a local folder"
         )
     return UsageError(
         f"could not load {what} {name!r} from the hub: {first}; check the id, your network, and "

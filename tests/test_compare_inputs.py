@@ -128,7 +128,8 @@ def latin1(tmp_path):
 @pytest.mark.parametrize("flag", ["--prompts", "--forgetting-text"])
 def test_non_utf8_files_give_one_line(trained_demo, latin1, capsys, flag):
     error = _one_error(capsys, compare.main(["--adapter", str(trained_demo), flag, str(latin1)]))
-    assert f"{flag} file {latin1} is not UTF-8 text (byte 0xfb on line 1)" in error and "iconv" in error
+    assert f"{flag} file {latin1} is not UTF-8 text (byte 0xfb on line 1; it looks like Latin-1/Windows-1252)" in error
+    assert "iconv -f LATIN-1 -t UTF-8" in error
 
 
 def test_bad_prompt_line_through_main_is_one_line_before_loading(trained_demo, tmp_path, capsys, caplog):
@@ -204,3 +205,11 @@ def test_moved_base_model_suggests_base_model(trained_demo, demo_assets, tmp_pat
 )
 def test_bad_flags_are_one_line(trained_demo, capsys, argv, needle):
     assert needle in _one_error(capsys, compare.main(["--adapter", str(trained_demo), *argv]))
+
+
+def test_a_utf16_prompts_file_is_named_as_utf16(trained_demo, tmp_path, capsys):
+    """It used to suggest converting from latin1; the encoding is named as for data and --config files."""
+    path = tmp_path / "prompts.txt"
+    path.write_bytes("What is 2 + 2?\n".encode("utf-16"))
+    error = _one_error(capsys, compare.main(["--adapter", str(trained_demo), "--prompts", str(path)]))
+    assert f"--prompts file {path} is not UTF-8 but looks like UTF-16; convert it, e.g. iconv -f UTF-16" in error

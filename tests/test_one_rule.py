@@ -137,3 +137,38 @@ def test_another_programs_run_record_is_neither_a_run_nor_a_replay(tmp_path):
     assert run_folder.read_run_config(tmp_path / "theirs") is None
     with pytest.raises(config.UsageError, match="written by another program .suite 'another-trainer'"):
         config.load_config(str(tmp_path / "theirs" / run_folder.RUN_CONFIG))
+
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        (
+            "lora_r: 8\n".encode("utf-16"),
+            "--config file {path} is not UTF-8 but looks like UTF-16; convert it, e.g. iconv",
+        ),
+        (b"lora_r: 8\x00\x01", "--config file {path} holds binary data (a NUL byte at offset 9)"),
+        (b"lora_r: 8\n\xff\xfe", "--config file {path} is not UTF-8"),
+    ],
+)
+def test_a_config_file_in_another_encoding_is_one_line_naming_it(tmp_path, capsys, data, needle):
+    """A UTF-16 --config used to end in 'while checking the flags: UnicodeDecodeError', exit 1."""
+    path = tmp_path / "flags.yaml"
+    path.write_bytes(data)
+    assert train_grpo.main(["--demo", "--config", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert needle.format(path=path) in err and err.count("\n") == 1
+
+
+def test_a_config_file_with_a_utf8_bom_is_read(tmp_path):
+    path = tmp_path / "flags.json"
+    path.write_bytes(b'\xef\xbb\xbf{"lora_r": 8}')
+    assert config.load_config(str(path)) == {"lora_r": 8}
+
+
+def test_the_readme_table_shows_every_default_the_help_shows():
+    """Preset defaults and zeros used to be blank in the table: 0 == False in Python."""
+    table = flags.flag_table(train_grpo.build_parser())
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| `--")}
+    assert "| `1e-05` (`--demo`: `0.001`) |" in rows["`--learning-rate` `LR`"]
+    assert "| `0` |" in rows["`--seed` `N`"] and "| `0.0` |" in rows["`--beta` `X`"]
+    assert "| on |" in rows["`--watchdog`, `--no-watchdog`"]
