@@ -74,6 +74,7 @@ class ProbeResult:
     steps: int | None
     seconds_total: float | None
     verdicts: list[dict] = field(default_factory=list)
+    system_prompt: str | None = None  # the run's --system-prompt: a fix does not suggest adding one again
 
     @property
     def cannot_learn(self) -> bool:
@@ -90,6 +91,7 @@ def summarise(
     seconds_per_group: float,
     seconds_per_step: float,
     steps: int | None,
+    system_prompt: str | None = None,
 ) -> ProbeResult:
     """The probe's figures from per-completion scores, grouped by prompt."""
     names = list(weights)
@@ -121,6 +123,7 @@ def summarise(
         seconds_per_step=seconds_per_step,
         steps=steps,
         seconds_total=seconds_per_step * steps if steps else None,
+        system_prompt=system_prompt,
     )
     result.verdicts = verdicts(result, weights)
     return result
@@ -129,6 +132,17 @@ def summarise(
 def _total(score: dict[str, float | None], weights: dict[str, float]) -> float:
     """The weighted total as TRL computes it: a None (no reward) counts as nothing."""
     return sum(w * score[n] for n, w in weights.items() if score.get(n) is not None)
+
+
+def _answer_instruction(r: ProbeResult) -> str:
+    """The fix that asks the model for an explicit answer; a run that already gave one is told so."""
+    if not r.system_prompt:
+        return "add a --system-prompt asking for 'Final answer: ...'"
+    shown = r.system_prompt if len(r.system_prompt) <= 60 else r.system_prompt[:57] + "..."
+    return (
+        f"the --system-prompt given ({shown!r}) did not get the model to write 'Final answer: ...': shorten or "
+        "reword it, or drop it (a chat template's own system prompt is then kept)"
+    )
 
 
 def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
@@ -150,8 +164,8 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
             "cannot learn",
             f"no prompt was ever solved ({r.prompts} prompts x {r.group_size} completions): "
             "reference_reward is 0 everywhere, so it gives no signal",
-            "use easier data, add a --system-prompt asking for 'Final answer: ...', raise --num-generations, or "
-            "warm the model up with SFT first; check the references with --dry-run",
+            f"use easier data, {_answer_instruction(r)}, raise --num-generations, or warm the model up with SFT "
+            "first; check the references with --dry-run",
         )
     if r.zero_spread >= ZERO_SPREAD_LIMIT:
         add(
@@ -166,7 +180,7 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
             "warning",
             f"{r.unreadable:.0%} of completions state no explicit final answer (the reward falls back "
             "to their last number or line)",
-            "add a --system-prompt asking for 'Final answer: ...' and raise format_reward's weight in --reward-weights",
+            f"{_answer_instruction(r)}, and raise format_reward's weight in --reward-weights",
         )
     if r.reference_rows and r.always_solved is not None and r.always_solved >= ALWAYS_SOLVED_LIMIT:
         add(
@@ -272,6 +286,7 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
         seconds_per_group=per_round_seconds / per_round,
         seconds_per_step=per_round_seconds * plan.rounds_per_step,
         steps=steps,
+        system_prompt=getattr(args, "system_prompt", None),
     )
 
 

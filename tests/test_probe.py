@@ -249,3 +249,15 @@ def test_stop_when_stuck_saves_and_stops_a_run_that_cannot_learn(demo_assets, un
     assert "nothing was learned: the adapter is unchanged after 3 step(s)" in err and "frac_reward_zero_std" in err
     assert (out / "checkpoint-3").is_dir() and not (out / "checkpoint-4").exists()
     assert not (out / "adapter_model.safetensors").exists()
+
+
+def test_a_run_that_already_asks_for_a_final_answer_is_not_told_to_add_a_system_prompt():
+    """Seen on SmolLM2-135M: a --system-prompt asking for 'Final answer:' made it worse, and the fix said to add one."""
+    table = [[(0.0, 0.0), (0.0, 1.0), (0.0, 0.0), (0.0, 1.0)]] * 2  # never solved, some format credit
+    plain = _summary(table, unreadable=[True] * 8)
+    asked = _summary(table, unreadable=[True] * 8, system_prompt="End with a line 'Final answer: N'.")
+    plain_fixes = " ".join(v["fix"] for v in plain.verdicts)
+    asked_fixes = " ".join(v["fix"] for v in asked.verdicts)
+    assert "add a --system-prompt asking for 'Final answer: ...'" in plain_fixes
+    assert "add a --system-prompt" not in asked_fixes
+    assert "the --system-prompt given (\"End with a line 'Final answer: N'.\") did not get the model" in asked_fixes
