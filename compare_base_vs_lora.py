@@ -31,7 +31,7 @@ from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, set
 from grpo_suite.compare_summary import BASE, Scorer
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
 from grpo_suite.files import looks_like_path
-from grpo_suite.prompts import prompt_ids, render_prompt
+from grpo_suite.prompts import answer_instruction, prompt_ids, render_prompt
 
 logger = logging.getLogger("compare_base_vs_lora")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -244,6 +244,7 @@ class Contract:
     """How the run rendered and scored prompts, and where this comparison departs from it."""
 
     system_prompt: str | None
+    instruction: str | None  # the run's --answer-instruction, resolved
     template_kwargs: dict
     max_new_tokens: int
     scorer: Scorer
@@ -263,6 +264,12 @@ def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
     if args.system_prompt is not None and args.system_prompt != system_prompt:
         notes.append(f"--system-prompt {args.system_prompt!r} here; the run used {system_prompt!r}")
         system_prompt = args.system_prompt
+    # A run recorded before --answer-instruction existed trained without one; unknown runs get the default.
+    instruction = recorded.get("answer_instruction", "") if run else None
+    if args.answer_instruction is not None and args.answer_instruction != instruction:
+        notes.append(f"--answer-instruction {args.answer_instruction!r} here; the run used {instruction!r}")
+        instruction = args.answer_instruction
+    instruction = answer_instruction(instruction, system_prompt)
     run_tokens = recorded.get("max_completion_length")
     if args.max_new_tokens and run_tokens and args.max_new_tokens != run_tokens:
         notes.append(f"--max-new-tokens {args.max_new_tokens} here; the run generated at most {run_tokens} tokens")
@@ -279,7 +286,12 @@ def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
                 f"{other.label} was trained with system prompt {theirs!r}; compared here with {system_prompt!r}"
             )
     return Contract(
-        system_prompt, _template_kwargs(recorded), args.max_new_tokens or run_tokens or 256, _scorer(run, notes), notes
+        system_prompt,
+        instruction,
+        _template_kwargs(recorded),
+        args.max_new_tokens or run_tokens or 256,
+        _scorer(run, notes),
+        notes,
     )
 
 
@@ -486,7 +498,7 @@ def load_prompts(
         rows = [
             {
                 "prompt": dataset_utils.build_prompt(
-                    {"prompt": i["prompt"]}, _TEXT_PROMPT, contract.system_prompt, chat
+                    {"prompt": i["prompt"]}, _TEXT_PROMPT, contract.system_prompt, chat, None, contract.instruction
                 ),
                 "reference": i["reference"],
             }
@@ -497,7 +509,9 @@ def load_prompts(
         loaded = dataset_utils.load_any(source["dataset"], source["dataset_config"], args.local_only)
         train, held_out = dataset_utils.pick_splits(loaded, source["split"], source["seed"])
         detection = dataset_utils.detect_dataset(train, source["prompt_field"], source["reference_field"])
-        rows = dataset_utils.prepare(held_out, detection, contract.system_prompt, chat).to_list()
+        rows = dataset_utils.prepare(
+            held_out, detection, contract.system_prompt, chat, instruction=contract.instruction
+        ).to_list()
     if len(rows) < args.num_prompts and args.num_prompts != build_parser().get_default("num_prompts"):
         notes.append(f"only {len(rows)} prompts available; --num-prompts {args.num_prompts} asked for more")
         logger.warning("only %d prompts available; --num-prompts %d asked for more", len(rows), args.num_prompts)

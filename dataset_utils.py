@@ -49,6 +49,9 @@ from grpo_suite.files import (
     read_file,
 )
 from grpo_suite.prompts import (
+    ANSWER_INSTRUCTION,
+    add_instruction,
+    answer_instruction,
     build_prompt,
     build_reference,
     fold_system,
@@ -60,6 +63,9 @@ from grpo_suite.reward_funcs import correct_completion
 from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields
 
 __all__ = [
+    "ANSWER_INSTRUCTION",
+    "add_instruction",
+    "answer_instruction",
     "Detection",
     "UsageError",
     "LETTERS",
@@ -117,10 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _examples(dataset, detection: Detection, system_prompt: str | None, count: int = 3) -> list[dict]:
+def _examples(
+    dataset, detection: Detection, system_prompt: str | None, instruction: str | None, count: int = 3
+) -> list[dict]:
     examples = []
     for row in dataset.select(range(min(count, len(dataset)))).to_list():
-        mapped = map_row(row, detection, system_prompt)
+        mapped = map_row(row, detection, system_prompt, instruction=instruction)
         answers = extract_reference(mapped["reference"])
         answer = answers[0] if len(answers) == 1 else (answers or None)
         examples.append({**mapped, "answer": answer})
@@ -131,10 +139,11 @@ def inspect(args) -> tuple[Detection, list[dict], Coverage]:
     """Detection, the first rows of the split as stored, and coverage over its first 1,000 rows."""
     dataset = select_split(load_any(args.dataset, args.dataset_config, args.local_only), args.split)
     detection = detect_dataset(dataset, args.prompt_field, args.reference_field)
+    instruction = answer_instruction(args.answer_instruction, args.system_prompt)
     return (
         detection,
-        _examples(dataset, detection, args.system_prompt),
-        coverage_of(dataset, detection, args.system_prompt),
+        _examples(dataset, detection, args.system_prompt, instruction),
+        coverage_of(dataset, detection, args.system_prompt, instruction=instruction),
     )
 
 

@@ -12,6 +12,7 @@ variance to learn from.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -20,10 +21,12 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from grpo_suite.models import PROMPTING_FILE
+
 logger = logging.getLogger(__name__)
 
 DEMO_SEED = 0
-DEMO_VERSION = "1"  # bump when the model, tokenizer, task or warm-start change
+DEMO_VERSION = "2"  # bump when the model, tokenizer, task or warm-start change
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 ROLE_TOKENS = ("<|system|>", "<|user|>", "<|assistant|>")
@@ -63,10 +66,10 @@ SLIP_RATE = 0.6  # share of warm-start solutions whose result is one too many
 # --------------------------------------------------------------------------------------------
 
 
-def make_problem(rng: random.Random) -> dict:
+def make_problem(rng: random.Random, max_operand: int = MAX_OPERAND) -> dict:
     """One word problem in GSM8K's schema, with its operands kept for the warm-start."""
     name, obj = rng.choice(NAMES), rng.choice(OBJECTS)
-    a, b = rng.randint(0, MAX_OPERAND), rng.randint(0, MAX_OPERAND)
+    a, b = rng.randint(0, max_operand), rng.randint(0, max_operand)
     if rng.random() < 0.5:
         template, op, result = rng.choice(ADD_TEMPLATES), "+", a + b
     else:
@@ -77,17 +80,20 @@ def make_problem(rng: random.Random) -> dict:
     return {"question": question, "answer": answer}
 
 
-def make_splits(seed: int = DEMO_SEED, n_train: int = 2000, n_test: int = 200) -> dict[str, list[dict]]:
-    """Train and test problems, deterministic from ``seed``; no question is in both splits."""
+def make_splits(
+    seed: int = DEMO_SEED, n_train: int = 2000, n_test: int = 200, max_operand: int = MAX_OPERAND
+) -> dict[str, list[dict]]:
+    """Train and test problems, deterministic from ``seed``; no question is in both splits.
+    ``max_operand`` above the demo's 5 makes the harder task benchmarks give a real model."""
     rng = random.Random(seed)
     seen, train, test = set(), [], []
     while len(test) < n_test:
-        row = make_problem(rng)
+        row = make_problem(rng, max_operand)
         if row["question"] not in seen:
             seen.add(row["question"])
             test.append(row)
     while len(train) < n_train:
-        row = make_problem(rng)
+        row = make_problem(rng, max_operand)
         if row["question"] not in seen:
             seen.add(row["question"])
             train.append(row)
@@ -248,6 +254,8 @@ def _build_and_save_model(train_rows: list[dict], target: Path, seed: int) -> No
     tmp = _atomic_dir(target)
     model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
+    # Warm-started on the bare questions: an answer instruction would be text it never saw.
+    (tmp / PROMPTING_FILE).write_text(json.dumps({"answer_instruction": ""}) + "\n", encoding="utf-8")
     _publish(tmp, target)
 
 

@@ -52,7 +52,7 @@ from grpo_suite.guard import (
     report_interrupt,
     weights_finite,
 )
-from grpo_suite.prompts import prompt_ids, render_prompt
+from grpo_suite.prompts import answer_instruction, prompt_ids, render_prompt
 from grpo_suite.records import (
     append_history,
     is_main_process,
@@ -85,6 +85,9 @@ def resolve_args(args: argparse.Namespace) -> argparse.Namespace:
         args.dataset = args.dataset or str(assets.data_dir)
         args.local_only = True
     args.model = model_cache.local_model(args.model)  # a .gguf file: its safetensors folder, converted once
+    # Recorded as resolved ('' for none), so that a replay, a resume and the comparison use the very sentence.
+    declared = models.declared_answer_instruction(args.model)
+    args.answer_instruction = answer_instruction(args.answer_instruction, args.system_prompt, declared) or ""
     check_args(args)
     return args
 
@@ -139,8 +142,8 @@ def load_data(args, tokenizer):
     if args.max_samples:
         train = train.shuffle(seed=args.seed).select(range(min(args.max_samples, len(train))))
     # With the tokenizer, a system message its template rejects is folded into the first user turn.
-    train = dataset_utils.prepare(train, detection, args.system_prompt, chat, tokenizer=tokenizer)
-    held_out = dataset_utils.prepare(held_out, detection, args.system_prompt, chat, tokenizer=tokenizer)
+    train = dataset_utils.prepare(train, detection, args.system_prompt, chat, tokenizer, args.answer_instruction)
+    held_out = dataset_utils.prepare(held_out, detection, args.system_prompt, chat, tokenizer, args.answer_instruction)
     logger.info("dataset: %d training rows, %d held out; %s", len(train), len(held_out), describe(detection))
     if len(train) == 0:
         raise UsageError(
@@ -380,9 +383,12 @@ def adopt_run_record(args, explicit: set[str]) -> None:
     record = run_folder.read_run_config(Path(args.output_dir))
     if record is None:
         return
-    for name, value in checks.effective_args(record).items():
+    recorded = checks.effective_args(record)
+    for name, value in recorded.items():
         if name not in flags.PER_INVOCATION and name not in explicit and hasattr(args, name):
             setattr(args, name, value)
+    if "answer_instruction" not in recorded and "answer_instruction" not in explicit:
+        args.answer_instruction = ""  # a run recorded before the flag existed trained without one
 
 
 def _negative_values_attached(argv: list[str]) -> list[str]:

@@ -329,6 +329,7 @@ FIXED_ON_RESUME = (
     "prompt_field",
     "reference_field",
     "system_prompt",
+    "answer_instruction",
     "max_samples",
     "seed",
     "quantization",

@@ -116,7 +116,19 @@ def add_dataset_args(
         metavar="FIELD",
         help="reference field or dotted path (reward_model.ground_truth); auto-detected if unset",
     )
-    group.add("--system-prompt", default=None, metavar="TEXT", help="system message put before every prompt")
+    group.add(
+        "--system-prompt",
+        default=None,
+        metavar="TEXT",
+        help="system message before every prompt, in place of the chat template's own (drops the default --answer-instruction)",
+    )
+    group.add(
+        "--answer-instruction",
+        default=None,
+        metavar="TEXT",
+        help="sentence after each prompt so that the model states an answer the reward reads; '' for none (default: "
+        "'End your reply with a line ...'; none with --system-prompt or a model folder's grpo_suite.json saying so)",
+    )
     group.add("--local-only", action="store_true", help="never touch the network: local files and caches only")
     group.add(
         "--allow-low-coverage",

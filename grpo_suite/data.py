@@ -208,11 +208,19 @@ def detect_dataset(dataset, prompt_field: str | None = None, reference_field: st
     return detect_fields(dataset.column_names, rows, prompt_field, reference_field)
 
 
-def prepare(dataset, detection: Detection, system_prompt: str | None = None, chat: bool = True, tokenizer=None):
+def prepare(
+    dataset,
+    detection: Detection,
+    system_prompt: str | None = None,
+    chat: bool = True,
+    tokenizer=None,
+    instruction: str | None = None,
+):
     """Map rows to ``prompt`` and ``reference`` columns; drop rows with an empty prompt, loudly.
 
     Tool and function turns are dropped from chat prompts, with a logged count. Given the
     ``tokenizer``, a system message its chat template rejects is folded into the first user turn.
+    The answer ``instruction`` follows each prompt that does not ask for a format of its own.
     """
     counter: dict[str, int] = {}
     fold = bool(
@@ -223,7 +231,7 @@ def prepare(dataset, detection: Detection, system_prompt: str | None = None, cha
     )
 
     def mapping(row):
-        mapped = map_row(dict(row), detection, system_prompt, chat, counter)
+        mapped = map_row(dict(row), detection, system_prompt, chat, counter, instruction)
         if fold and isinstance(mapped["prompt"], list):
             mapped["prompt"] = fold_system(mapped["prompt"])
         return mapped
@@ -233,6 +241,14 @@ def prepare(dataset, detection: Detection, system_prompt: str | None = None, cha
         logger.warning(
             "dropped %d tool/function turns from chat prompts: the chat template sees user and assistant turns only",
             counter["tool_turns"],
+        )
+    if instruction:
+        logger.info(
+            "answer instruction %r added to %d prompts; %d already ask for an answer format and keep their own "
+            "(--answer-instruction '' for none)",
+            instruction,
+            counter.get("instruction_added", 0),
+            counter.get("instruction_skipped", 0),
         )
     if fold:
         logger.warning("the chat template rejects system messages: folded them into the first user turn")
@@ -320,10 +336,12 @@ def coverage_of(
     system_prompt: str | None = None,
     chat: bool = True,
     sample_size: int = COVERAGE_SAMPLE,
+    instruction: str | None = None,
 ) -> Coverage:
     """Coverage of a raw (unprepared) split: its first rows mapped, empty prompts included."""
     sample = dataset.select(range(min(sample_size, len(dataset)))).to_list()
-    return measure_coverage([map_row(row, detection, system_prompt, chat) for row in sample], sample_size)
+    rows = [map_row(row, detection, system_prompt, chat, instruction=instruction) for row in sample]
+    return measure_coverage(rows, sample_size)
 
 
 def coverage_lines(coverage: Coverage) -> list[str]:

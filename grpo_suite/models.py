@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grpo_suite.errors import UsageError
-from grpo_suite.files import looks_like_path
+from grpo_suite.files import looks_like_path, read_utf8
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,25 @@ def _not_on_disk(name: str, what: str, err: Exception, local_only: bool = False)
         f"could not load {what} {name!r} from the hub: {first}; check the id, your network, and "
         "for a gated model your token (hf auth login)"
     )
+
+
+# A model folder may say how it wants to be prompted: the demo's toy, warm-started on the bare
+# questions, declares no answer instruction. Keys: answer_instruction (a string, '' for none).
+PROMPTING_FILE = "grpo_suite.json"
+
+
+def declared_answer_instruction(model: str | None) -> str | None:
+    """The answer instruction a local model folder declares in grpo_suite.json; None when it declares none."""
+    path = Path(model) / PROMPTING_FILE if model and looks_like_path(model) else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        value = json.loads(read_utf8(path, "model prompting file")).get("answer_instruction")
+    except (ValueError, AttributeError) as err:
+        raise UsageError(f"{path} is not a JSON object ({err}); fix or remove it") from None
+    if value is not None and not isinstance(value, str):
+        raise UsageError(f"{path}: answer_instruction must be a string ('' for none), got {value!r}")
+    return value
 
 
 def load_tokenizer(name: str, revision: str | None = None, local_only: bool = False, trust_remote_code: bool = False):

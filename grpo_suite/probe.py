@@ -24,7 +24,7 @@ from typing import Sequence
 
 from grpo_suite.answers import extract_answer
 from grpo_suite.compare_stats import pass_at_k
-from grpo_suite.prompts import prompt_ids
+from grpo_suite.prompts import ANSWER_INSTRUCTION, prompt_ids
 
 logger = logging.getLogger("train_grpo")
 
@@ -75,6 +75,7 @@ class ProbeResult:
     seconds_total: float | None
     verdicts: list[dict] = field(default_factory=list)
     system_prompt: str | None = None  # the run's --system-prompt: a fix does not suggest adding one again
+    answer_instruction: str | None = None  # the run's --answer-instruction, resolved ('' or None: none)
 
     @property
     def cannot_learn(self) -> bool:
@@ -92,6 +93,7 @@ def summarise(
     seconds_per_step: float,
     steps: int | None,
     system_prompt: str | None = None,
+    answer_instruction: str | None = None,
 ) -> ProbeResult:
     """The probe's figures from per-completion scores, grouped by prompt."""
     names = list(weights)
@@ -124,6 +126,7 @@ def summarise(
         steps=steps,
         seconds_total=seconds_per_step * steps if steps else None,
         system_prompt=system_prompt,
+        answer_instruction=answer_instruction,
     )
     result.verdicts = verdicts(result, weights)
     return result
@@ -134,15 +137,24 @@ def _total(score: dict[str, float | None], weights: dict[str, float]) -> float:
     return sum(w * score[n] for n, w in weights.items() if score.get(n) is not None)
 
 
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 def _answer_instruction(r: ProbeResult) -> str:
-    """The fix that asks the model for an explicit answer; a run that already gave one is told so."""
-    if not r.system_prompt:
-        return "add a --system-prompt asking for 'Final answer: ...'"
-    shown = r.system_prompt if len(r.system_prompt) <= 60 else r.system_prompt[:57] + "..."
-    return (
-        f"the --system-prompt given ({shown!r}) did not get the model to write 'Final answer: ...': shorten or "
-        "reword it, or drop it (a chat template's own system prompt is then kept)"
-    )
+    """The fix that asks the model for an explicit answer; a run that already asks is told so."""
+    if r.answer_instruction:
+        return (
+            f"the answer instruction ({_shown(r.answer_instruction)}) did not get the model to write "
+            "'Final answer: ...': reword it with --answer-instruction, or warm the model up with SFT"
+        )
+    if r.system_prompt:
+        return (
+            f"the --system-prompt given ({_shown(r.system_prompt)}) did not get the model to write 'Final "
+            f"answer: ...': add --answer-instruction {ANSWER_INSTRUCTION!r} (a --system-prompt drops it), or "
+            "drop the --system-prompt"
+        )
+    return f"ask for the answer: --answer-instruction {ANSWER_INSTRUCTION!r} (this run has none)"
 
 
 def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
@@ -287,6 +299,7 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
         seconds_per_step=per_round_seconds * plan.rounds_per_step,
         steps=steps,
         system_prompt=getattr(args, "system_prompt", None),
+        answer_instruction=getattr(args, "answer_instruction", None),
     )
 
 
@@ -377,12 +390,19 @@ class Watchdog:
     """Reads each logged step and warns once per cause, naming the flag; can stop a stuck run."""
 
     ENTROPY_COLLAPSE = 0.1  # entropy below this share of its first logged value
+    # Completions under this share of their first logged length, with reference_reward no better
+    # than at the start plus SHORTCUT_GAIN: the shaping rewards are being learned, not the answers
+    # (seen on SmolLM2-135M: a bare "Final answer: N", held-out accuracy 35.5% -> 14.5%).
+    SHORTCUT_LENGTH = 0.25
+    SHORTCUT_GAIN = 0.1
 
     def __init__(self, warn_after: int = 3, stop_after: int = 0):
         self.warn_after = warn_after  # logged steps a condition must hold before the warning
         self.stop_after = stop_after  # ... before the run is stopped (0: never)
         self.rewards: list[float] = []
         self.first_entropy: float | None = None
+        self.first_length: float | None = None
+        self.first_reference: float | None = None
         self.streak: dict[str, int] = {}
         self.warned: set[str] = set()
 
@@ -420,6 +440,9 @@ class Watchdog:
                     "collapsed onto one answer; lower --learning-rate, raise --temperature or "
                     "--beta"
                 )
+        shortcut = self._shortcut(logs)
+        if shortcut:
+            found["shortcut"] = shortcut
         quarter = len(self.rewards) // 4
         if len(self.rewards) >= 8 and quarter >= 2 and "nan_reward" not in found:
             recent = self.rewards[-quarter:]
@@ -429,6 +452,22 @@ class Watchdog:
                     "steps; check --learning-rate and the probe (--probe)"
                 )
         return found
+
+    def _shortcut(self, logs: dict) -> str | None:
+        length, reference = logs.get("completions/mean_length"), logs.get("rewards/reference_reward/mean")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (length, reference)):
+            return None
+        if self.first_length is None:
+            self.first_length, self.first_reference = float(length), float(reference)
+            return None
+        if length < self.SHORTCUT_LENGTH * self.first_length and reference <= self.first_reference + self.SHORTCUT_GAIN:
+            return (
+                f"completions shrank from {self.first_length:.0f} to {length:.0f} tokens while reference_reward "
+                f"stayed at {reference:.2f} (from {self.first_reference:.2f}): the model is learning the format "
+                "and length rewards, not the answers; lower --learning-rate or format_reward's weight "
+                "(--reward-weights), or use --scale-rewards batch"
+            )
+        return None
 
     def check(self, logs: dict) -> list[str]:
         """Warn once per cause that has held long enough; return the causes that should stop the run."""

@@ -225,11 +225,83 @@ PROMPT_BUILDERS: dict[str, Callable[..., Any]] = {
 }
 
 
+# --------------------------------------------------------------------------------------------
+# The answer instruction
+# --------------------------------------------------------------------------------------------
+
+# Said after each prompt so that an instruct model states an answer the reward reads. Measured
+# on SmolLM2-135M-Instruct, greedy, 48 word problems (operands to 20), 128 new tokens, its
+# template's own system prompt kept: without it 17% right and 23% of replies with an explicit
+# answer; with it 27% and 79%, and replies of 44 tokens instead of 75 (benchmarks/bench_real_model.py).
+ANSWER_INSTRUCTION = "End your reply with a line 'Final answer: ' followed by your answer."
+# A prompt that already asks for a format keeps its own: two instructions would contradict.
+_ASKS_FOR_FORMAT_RE = re.compile(
+    r"final\s+answer|\\boxed|\banswer\s*[:：]|####|<answer>|\banswer\s+is\b|\banswer\s+(?:with|in)\b",
+    re.IGNORECASE,
+)
+
+
+def answer_instruction(value: str | None, system_prompt: str | None = None, declared: str | None = None) -> str | None:
+    """The instruction a run appends to its prompts, from ``--answer-instruction``'s ``value``.
+
+    None (the flag not given) means: none where the user wrote their own ``--system-prompt``
+    (their instructions are theirs), else what the model folder ``declared`` (the demo's toy,
+    warm-started on the bare questions, declares none), else :data:`ANSWER_INSTRUCTION`.
+    '' means none.
+
+    >>> answer_instruction(None) == ANSWER_INSTRUCTION, answer_instruction(None, "Be brief."), answer_instruction("")
+    (True, None, None)
+    """
+    if value is None:
+        if system_prompt:
+            return None
+        value = ANSWER_INSTRUCTION if declared is None else declared
+    return value.strip() or None
+
+
+def add_instruction(prompt: Any, instruction: str | None, counter: dict | None = None) -> Any:
+    """``prompt`` with ``instruction`` after its last user turn's text (or after plain text),
+    unless that text already asks for an answer format; counted in ``counter``."""
+    if not instruction or prompt is None:
+        return prompt
+    if isinstance(prompt, list):
+        users = [i for i, m in enumerate(prompt) if m["role"] == "user" and str(m["content"]).strip()]
+        if not users:
+            return prompt  # nothing asked: the row is dropped as empty, not saved by the instruction
+        if _ASKS_FOR_FORMAT_RE.search(prompt[users[-1]]["content"]):
+            _count(counter, "instruction_skipped")
+            return prompt
+        at = users[-1]
+        turn = {**prompt[at], "content": prompt[at]["content"].rstrip() + "\n\n" + instruction}
+        _count(counter, "instruction_added")
+        return [*prompt[:at], turn, *prompt[at + 1 :]]
+    if not str(prompt).strip():
+        return prompt
+    if _ASKS_FOR_FORMAT_RE.search(str(prompt)):
+        _count(counter, "instruction_skipped")
+        return prompt
+    _count(counter, "instruction_added")
+    return str(prompt).rstrip() + "\n\n" + instruction
+
+
+def _count(counter: dict | None, key: str) -> None:
+    if counter is not None:
+        counter[key] = counter.get(key, 0) + 1
+
+
 def build_prompt(
-    row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True, counter: dict | None = None
+    row: dict,
+    detection: Detection,
+    system_prompt: str | None = None,
+    chat: bool = True,
+    counter: dict | None = None,
+    instruction: str | None = None,
 ) -> Any:
-    """The prompt GRPOTrainer takes: a message list when ``chat``, else plain text."""
+    """The prompt GRPOTrainer takes: a message list when ``chat``, else plain text; ``instruction``
+    (see :func:`answer_instruction`) follows the last user turn."""
     prompt = PROMPT_BUILDERS[detection.prompt_kind](row, detection, counter)
+    if isinstance(prompt, list) or (prompt is not None and str(prompt).strip()):
+        prompt = add_instruction(prompt, instruction, counter)
     system = system_prompt or (
         text_of(get_path(row, detection.system_field), detection.system_field) if detection.system_field else None
     )
@@ -417,10 +489,15 @@ def build_reference(row: dict, detection: Detection) -> Any:
 
 
 def map_row(
-    row: dict, detection: Detection, system_prompt: str | None = None, chat: bool = True, counter: dict | None = None
+    row: dict,
+    detection: Detection,
+    system_prompt: str | None = None,
+    chat: bool = True,
+    counter: dict | None = None,
+    instruction: str | None = None,
 ) -> dict:
     return {
-        "prompt": build_prompt(row, detection, system_prompt, chat, counter),
+        "prompt": build_prompt(row, detection, system_prompt, chat, counter, instruction),
         "reference": build_reference(row, detection),
     }
 

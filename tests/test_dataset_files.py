@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import dataset_utils
-from dataset_utils import UsageError
+from dataset_utils import ANSWER_INSTRUCTION, UsageError
 
 
 def _cli(*args):
@@ -86,7 +86,8 @@ def test_official_squad_json_is_flattened_to_one_row_per_question(tmp_path):
     assert (report["prompt_field"], report["reference_field"]) == ("context+question", "answers.text")
     first = report["examples"][0]
     assert "Normandy, a region in France" in first["prompt"][0]["content"]
-    assert first["prompt"][0]["content"].endswith("In what country is Normandy located?")
+    # The question last, then the answer instruction the suite adds.
+    assert first["prompt"][0]["content"].endswith("In what country is Normandy located?\n\n" + ANSWER_INSTRUCTION)
     assert first["reference"] == ["France"]
     assert report["examples"][1]["reference"] is None  # unanswerable: no reference
     assert report["coverage"]["rows"] == 3
@@ -225,7 +226,9 @@ def test_gzipped_hh_rlhf_transcripts(tmp_path):
     ] * 2
     path.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in rows).encode()))
     report = _report(path)
-    assert report["examples"][0]["prompt"] == [{"role": "user", "content": "What is the capital of Norway?"}]
+    assert report["examples"][0]["prompt"] == [
+        {"role": "user", "content": "What is the capital of Norway?\n\n" + ANSWER_INSTRUCTION}
+    ]
     assert report["examples"][0]["reference"] == "Oslo."
 
 
@@ -390,7 +393,9 @@ def test_inspect_json_shows_the_first_rows_as_stored_with_family_reasons_and_cov
         report
     )
     assert [e["reference"] for e in report["examples"]] == ["2", "3", "4"]  # rows 0, 1, 2: not a shuffled carve
-    assert report["examples"][0]["prompt"][0]["content"] == "There are 0 red and 2 green apples.\n\nHow many apples?"
+    assert report["examples"][0]["prompt"][0]["content"] == (
+        "There are 0 red and 2 green apples.\n\nHow many apples?\n\n" + ANSWER_INSTRUCTION
+    )
     assert report["prompt_field"] == "body+question" and report["reasons"]
     assert report["coverage"] == {
         "rows": 60,

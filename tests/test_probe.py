@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import train_grpo
 from grpo_suite import probe
+from grpo_suite.prompts import ANSWER_INSTRUCTION
 
 
 @given(st.integers(1, 12).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
@@ -62,7 +63,7 @@ def test_never_solved_is_cannot_learn_and_names_the_fix():
     result = _summary([[(0.0, 1.0), (0.0, 0.5)]] * 4)
     causes = [v for v in result.verdicts if v["severity"] == "cannot learn"]
     assert result.cannot_learn and "no prompt was ever solved" in causes[0]["cause"]
-    assert "--system-prompt" in causes[0]["fix"]
+    assert f"--answer-instruction {ANSWER_INSTRUCTION!r} (this run has none)" in causes[0]["fix"]
 
 
 def test_groups_without_spread_are_cannot_learn():
@@ -137,6 +138,27 @@ def test_watchdog_is_quiet_when_all_is_well_and_names_each_cause(caplog):
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "has stayed at 0.300" in text and "cut off at --max-completion-length" in text
     assert "collapsed" in text and "the reward is NaN" in text
+
+
+def test_watchdog_names_a_run_that_learns_the_format_instead_of_the_answers(caplog):
+    """The logged figures of SmolLM2-135M's collapse (bench_real_model.py, --scale-rewards group, temperature 1.0)."""
+    seen = [(67.9, 0.0), (64.1, 0.0125), (44.7, 0.05), (15.8, 0.0625), (7.0, 0.075), (6.5, 0.075)]
+    dog = probe.Watchdog(warn_after=2)
+    with caplog.at_level(logging.WARNING, logger="train_grpo"):
+        for length, reference in seen:
+            dog.check({"completions/mean_length": length, "rewards/reference_reward/mean": reference})
+    shortcut = [r.getMessage() for r in caplog.records if "shrank" in r.getMessage()]
+    assert shortcut == [
+        "watchdog: completions shrank from 68 to 7 tokens while reference_reward stayed at 0.07 (from 0.00): the "
+        "model is learning the format and length rewards, not the answers; lower --learning-rate or "
+        "format_reward's weight (--reward-weights), or use --scale-rewards batch"
+    ]
+    learning = probe.Watchdog(warn_after=1)  # shorter answers that are right more often: no warning
+    with caplog.at_level(logging.WARNING, logger="train_grpo"):
+        caplog.clear()
+        for length, reference in [(80.0, 0.1), (40.0, 0.2), (15.0, 0.3), (12.0, 0.35)]:
+            learning.check({"completions/mean_length": length, "rewards/reference_reward/mean": reference})
+    assert not caplog.records
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,6 +280,15 @@ def test_a_run_that_already_asks_for_a_final_answer_is_not_told_to_add_a_system_
     asked = _summary(table, unreadable=[True] * 8, system_prompt="End with a line 'Final answer: N'.")
     plain_fixes = " ".join(v["fix"] for v in plain.verdicts)
     asked_fixes = " ".join(v["fix"] for v in asked.verdicts)
-    assert "add a --system-prompt asking for 'Final answer: ...'" in plain_fixes
-    assert "add a --system-prompt" not in asked_fixes
+    assert f"ask for the answer: --answer-instruction {ANSWER_INSTRUCTION!r}" in plain_fixes
+    assert "add a --system-prompt" not in asked_fixes + plain_fixes
     assert "the --system-prompt given (\"End with a line 'Final answer: N'.\") did not get the model" in asked_fixes
+    assert "(a --system-prompt drops it)" in asked_fixes
+
+
+def test_a_run_whose_answer_instruction_did_not_work_is_told_to_reword_it_not_to_add_one():
+    table = [[(0.0, 0.0), (0.0, 1.0), (0.0, 0.0), (0.0, 1.0)]] * 2
+    told = _summary(table, unreadable=[True] * 8, answer_instruction=ANSWER_INSTRUCTION)
+    fixes = " ".join(v["fix"] for v in told.verdicts)
+    assert "the answer instruction (\"End your reply with a line 'Final answer: ' followed by y...\") did not" in fixes
+    assert "reword it with --answer-instruction" in fixes and "ask for the answer" not in fixes

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.slow
 import compare_base_vs_lora as compare
 import train_grpo
 from grpo_suite import model_cache
+from grpo_suite.prompts import ANSWER_INSTRUCTION
 
 SMOLLM_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
@@ -86,6 +87,8 @@ def test_dry_run_shows_the_templates_own_system_prompt_and_its_turn_markers(real
     prompt = out.split("prompt as the model sees it:\n", 1)[1].split("\nreference:", 1)[0]
     assert prompt.startswith(f"<|im_start|>system\n{SMOLLM_SYSTEM}<|im_end|>")
     assert "<|im_start|>user\nMia has" in prompt and prompt.endswith("<|im_start|>assistant\n")
+    # The default answer instruction ends the user turn; the template's system prompt stays.
+    assert f"How many stickers does she have now?\n\n{ANSWER_INSTRUCTION}<|im_end|>" in prompt
     assert "reference earns reference_reward 1 100.0%" in out
 
 
@@ -127,6 +130,9 @@ def test_compare_runs_base_and_adapter_on_the_same_prompts(trained_real, tmp_pat
     rows = [json.loads(line) for line in (report / "comparison.jsonl").read_text().splitlines()]
     assert len(rows) == 2  # --num-prompts 3 of the run's held-out split, which is 5% of 48 rows
     assert all(SMOLLM_SYSTEM in row["prompt"] for row in rows)  # rendered as in training
+    assert all(ANSWER_INSTRUCTION in row["prompt"] for row in rows)
+    recorded = json.loads((trained_real / "run_config.json").read_text())["args"]
+    assert recorded["answer_instruction"] == ANSWER_INSTRUCTION
     assert json.loads((report / "summary.json").read_text())
 
 
