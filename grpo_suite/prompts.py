@@ -129,8 +129,7 @@ def chat_turns(messages: Any, counter: dict | None = None) -> list[dict]:
         role = ROLES.get(role, role)
         text = content_text(message.get(content_key))
         if role in TOOL_ROLES or (message.get("tool_calls") and not text.strip()):
-            if counter is not None:
-                counter["tool_turns"] = counter.get("tool_turns", 0) + 1
+            _count(counter, "tool_turns")
             continue
         turns.append({"role": role, "content": text})
     return turns
