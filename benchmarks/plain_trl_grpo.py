@@ -1,8 +1,8 @@
 """The reference of bench_real_model.py: the GRPO LoRA run a careful user writes by hand with plain TRL.
 
     python benchmarks/plain_trl_grpo.py --model DIR --data DIR/train.jsonl --output-dir OUT \
-        --max-steps 40 --learning-rate 2e-4 --num-generations 4 --batch-size 8 --max-completion-length 96 \
-        --temperature 0.7
+        --max-steps 40 --learning-rate 5e-5 --num-generations 4 --batch-size 8 --max-completion-length 96 \
+        --temperature 0.7 --mask-truncated-completions
 
 TRL's documented recipe and nothing of this suite: the question as one user turn (the chat
 template's own system prompt kept), TRL's ``accuracy_reward`` on a ``solution`` column (the
@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, required=True, help="completions per step")
     parser.add_argument("--max-completion-length", type=int, required=True, help="tokens")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (TRL's default: 1.0)")
+    parser.add_argument(
+        "--mask-truncated-completions", action="store_true", help="leave truncated completions out of the loss"
+    )
     parser.add_argument("--seed", type=int, default=42)
     return parser
 
@@ -56,6 +59,7 @@ def main(argv=None) -> int:
         per_device_train_batch_size=args.batch_size,
         max_completion_length=args.max_completion_length,
         temperature=args.temperature,
+        mask_truncated_completions=args.mask_truncated_completions,
         logging_steps=5,
         save_strategy="no",
         report_to="none",
