@@ -16,7 +16,6 @@ how much of the base model's language it forgot (log-likelihood of a text sample
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import sys
@@ -26,12 +25,18 @@ from typing import Any, Sequence
 
 import dataset_utils
 import rewards
-from grpo_suite import compare_inputs, compare_summary, model_cache, models, run_folder
+from grpo_suite import compare_inputs, compare_summary, merge, model_cache, models, run_folder
 from grpo_suite.cli import OneLineParser, add_dataset_args, set_offline_env, setup_logging
 from grpo_suite.compare_summary import BASE, Scorer
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
 from grpo_suite.files import looks_like_path
-from grpo_suite.prompts import answer_instruction, prompt_ids, render_prompt
+from grpo_suite.prompts import (
+    answer_instruction,
+    prompt_ids,
+    recorded_instruction,
+    recorded_template_kwargs,
+    render_prompt,
+)
 
 logger = logging.getLogger("compare_base_vs_lora")
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -57,7 +62,8 @@ def build_parser() -> OneLineParser:
         action="append",
         required=True,
         metavar="DIR",
-        help="adapter folder written by train_grpo.py; repeat to compare several on the same prompts",
+        help="adapter folder written by train_grpo.py, or a merged model folder written by merge_adapter.py; "
+        "repeat to compare several on the same prompts",
     )
     model.add(
         "--checkpoints",
@@ -166,6 +172,7 @@ class Adapter:
     config: dict
     run: dict  # run_config.json of the training run, {} if none was found
     name: str = "default"  # its name inside the PeftModel
+    merged: bool = False  # a merge_adapter.py export: a full model of its own, not an adapter
 
 
 def resolve_adapters(args, notes: list[str]) -> list[Adapter]:
@@ -174,19 +181,22 @@ def resolve_adapters(args, notes: list[str]) -> list[Adapter]:
     else:
         paths = [Path(p) for p in args.adapter]
         labels = adapter_labels(paths)
-    adapters = [
-        Adapter(
-            label,
-            path,
-            models.read_adapter_config(path),
-            run_folder.run_record_of(path) or {},
-            f"a{i}" if i else "default",
-        )
-        for i, (label, path) in enumerate(zip(labels, paths))
-    ]
+    adapters = [_adapter(label, path) for label, path in zip(labels, paths)]
     if len({a.path.resolve() for a in adapters}) < len(adapters):
         raise UsageError("the same --adapter folder is given twice; pass each adapter once")
+    if len(adapters) == 1 and adapters[0].merged:
+        adapters[0].label = "merged"
     return adapters
+
+
+def _adapter(label: str, path: Path) -> Adapter:
+    """An adapter folder, or a merged model folder (merge_adapter.py's export, which records its base and run)."""
+    record = merge.read_record(path) if path.is_dir() else None
+    if record is not None:
+        return Adapter(
+            label, path, {"base_model_name_or_path": record.get("base_model")}, record.get("run") or {}, merged=True
+        )
+    return Adapter(label, path, models.read_adapter_config(path), run_folder.run_record_of(path) or {})
 
 
 def checkpoint_adapters(run_dir: Path, notes: list[str]) -> tuple[list[Path], list[str]]:
@@ -264,8 +274,7 @@ def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
     if args.system_prompt is not None and args.system_prompt != system_prompt:
         notes.append(f"--system-prompt {args.system_prompt!r} here; the run used {system_prompt!r}")
         system_prompt = args.system_prompt
-    # A run recorded before --answer-instruction existed trained without one; unknown runs get the default.
-    instruction = recorded.get("answer_instruction", "") if run else None
+    instruction = recorded_instruction(run)
     if args.answer_instruction is not None and args.answer_instruction != instruction:
         notes.append(f"--answer-instruction {args.answer_instruction!r} here; the run used {instruction!r}")
         instruction = args.answer_instruction
@@ -288,21 +297,11 @@ def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
     return Contract(
         system_prompt,
         instruction,
-        _template_kwargs(recorded),
+        recorded_template_kwargs(recorded),
         args.max_new_tokens or run_tokens or 256,
         _scorer(run, notes),
         notes,
     )
-
-
-def _template_kwargs(recorded: dict) -> dict:
-    value = recorded.get("chat_template_kwargs") or {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise UsageError(f"run_config.json: chat_template_kwargs {value!r} is not JSON ({err.msg})") from err
-    return dict(value)
 
 
 def _scorer(run: dict, notes: list[str]) -> Scorer:
@@ -357,7 +356,7 @@ def base_model_name(args, adapters: list[Adapter], notes: list[str]) -> str:
 
 
 def load_models(args, adapters: list[Adapter], base: str, notes: list[str]):
-    """One base model with every adapter attached, and the run's tokenizer."""
+    """One base model with every adapter attached, the run's tokenizer, and each merged model (by label)."""
     tokenizer_source = next((str(a.path) for a in adapters if (a.path / "tokenizer_config.json").exists()), None)
     if tokenizer_source is None:
         notes.append("the adapter folder holds no tokenizer: the base model's tokenizer and chat template are used")
@@ -379,11 +378,22 @@ def load_models(args, adapters: list[Adapter], base: str, notes: list[str]):
     recorded = adapters[0].run.get("quantization")
     if recorded and recorded != quantization:
         notes.append(f"the base model is loaded with quantization {quantization}; the run trained with {recorded}")
-    model = models.attach_adapter(model, adapters[0].path, base, base_flag="--base-model")
-    for adapter in adapters[1:]:
+    attached = [a for a in adapters if not a.merged]
+    for i, adapter in enumerate(attached):
+        adapter.name = f"a{i}" if i else "default"
+    if attached:
+        model = models.attach_adapter(model, attached[0].path, base, base_flag="--base-model")
+    for adapter in attached[1:]:
         load_extra_adapter(model, adapter, base)
     model.eval()
-    return model, tokenizer
+    merged = {
+        a.label: models.load_model(
+            str(a.path), quantization, args.dtype, local_only=args.local_only, trust_remote_code=args.trust_remote_code
+        ).eval()
+        for a in adapters
+        if a.merged
+    }
+    return model, tokenizer, merged
 
 
 def load_extra_adapter(model, adapter: Adapter, base: str) -> None:
@@ -397,10 +407,13 @@ def load_extra_adapter(model, adapter: Adapter, base: str) -> None:
 
 
 def side_context(model, side: str, adapters: list[Adapter]):
-    """The model as one side: adapters disabled for the base, else that adapter active."""
+    """The model as one side: adapters disabled for the base, else that adapter active (a merged
+    side is a model of its own, used as it is)."""
     if side == BASE:
-        return model.disable_adapter()
-    model.set_adapter(next(a.name for a in adapters if a.label == side))
+        return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
+    adapter = next(a for a in adapters if a.label == side)
+    if not adapter.merged:
+        model.set_adapter(adapter.name)
     return contextlib.nullcontext()
 
 
@@ -569,7 +582,7 @@ def compare(args, created: list[Path]) -> int:
     contract = run_contract(args, adapters, notes)
     args.local_only = args.local_only or bool(adapters[0].run.get("args", {}).get("demo", False))
     base = base_model_name(args, adapters, notes)
-    model, tokenizer = load_models(args, adapters, base, notes)
+    model, tokenizer, merged = load_models(args, adapters, base, notes)
     prompts = load_prompts(args, items, adapters, contract, tokenizer.chat_template is not None, notes)
     # The one renderer of the suite, with the run's chat template kwargs and system-prompt fold.
     rendered = [render_prompt(tokenizer, p["prompt"], contract.template_kwargs) for p in prompts]
@@ -579,11 +592,11 @@ def compare(args, created: list[Path]) -> int:
     for side in sides:
         logger.info("generating %s on %d prompts", side, len(rendered))
         with side_context(model, side, adapters):
-            outputs[side] = generate(model, tokenizer, encoded, args, contract.max_new_tokens)
+            outputs[side] = generate(merged.get(side, model), tokenizer, encoded, args, contract.max_new_tokens)
     forgetting = (
         None
         if args.no_forgetting
-        else forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters, sides, notes)
+        else forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters, sides, notes, merged)
     )
     rows = compare_summary.build_rows(prompts, rendered, outputs, contract.scorer)
     summary = compare_summary.summarize(rows, [a.label for a in adapters], args.num_samples_per_prompt, args.seed)
@@ -604,7 +617,7 @@ def compare(args, created: list[Path]) -> int:
     return 0
 
 
-def forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters, sides, notes):
+def forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters, sides, notes, merged):
     texts, source = forgetting_texts(args, texts, prompts, rendered)
     window = min(FORGETTING_WINDOW, getattr(model.config, "max_position_embeddings", None) or FORGETTING_WINDOW)
     sequences, kept, skipped = token_ids(tokenizer, texts, window)
@@ -614,7 +627,7 @@ def forgetting_check(args, texts, model, tokenizer, prompts, rendered, adapters,
     per_side = {}
     for side in sides:
         with side_context(model, side, adapters):
-            per_side[side] = mean_log_likelihoods(model, tokenizer, sequences, args.batch_size)
+            per_side[side] = mean_log_likelihoods(merged.get(side, model), tokenizer, sequences, args.batch_size)
     return compare_summary.summarize_forgetting(source, args.forgetting_threshold, kept, per_side, skipped, args.seed)
 
 

@@ -258,6 +258,23 @@ def answer_instruction(value: str | None, system_prompt: str | None = None, decl
     return value.strip() or None
 
 
+def recorded_instruction(run: dict) -> str | None:
+    """The ``--answer-instruction`` value a training run recorded, for :func:`answer_instruction`:
+    '' (none) for a run recorded before the flag existed, None (the default) for no record at all."""
+    return run.get("args", {}).get("answer_instruction", "") if run else None
+
+
+def recorded_template_kwargs(recorded: dict) -> dict:
+    """A run's recorded ``chat_template_kwargs`` (a dict, or the JSON text given on the command line)."""
+    value = recorded.get("chat_template_kwargs") or {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"run_config.json: chat_template_kwargs {value!r} is not JSON ({err.msg})") from err
+    return dict(value)
+
+
 def add_instruction(prompt: Any, instruction: str | None, counter: dict | None = None) -> Any:
     """``prompt`` with ``instruction`` after its last user turn's text (or after plain text),
     unless that text already asks for an answer format; counted in ``counter``."""

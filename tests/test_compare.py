@@ -127,7 +127,7 @@ def test_base_outputs_use_the_same_weights_with_adapter_disabled(trained_demo):
     args = compare.build_parser().parse_args(["--adapter", str(trained_demo), "--local-only"])
     notes = []
     adapters = compare.resolve_adapters(args, notes)
-    model, _ = compare.load_models(args, adapters, compare.base_model_name(args, adapters, notes), notes)
+    model, _, _ = compare.load_models(args, adapters, compare.base_model_name(args, adapters, notes), notes)
     base_params = [p for n, p in model.named_parameters() if "lora_" not in n]
     total = sum(p.numel() for p in model.parameters())
     assert sum(p.numel() for p in base_params) < total < 1.6 * sum(p.numel() for p in base_params)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = {"train_grpo.py", "compare_base_vs_lora.py", "rewards.py", "dataset_utils.py", "demo.py"}
+SCRIPTS = {"train_grpo.py", "compare_base_vs_lora.py", "merge_adapter.py", "rewards.py", "dataset_utils.py", "demo.py"}
 PACKAGE = ROOT / "grpo_suite"
 MAX_LINES = 800
 

@@ -7,8 +7,10 @@ generation. The runs are kept tiny (a few steps, short completions) so CI stays 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 import compare_base_vs_lora as compare
+import merge_adapter
 import train_grpo
 from grpo_suite import model_cache
 from grpo_suite.prompts import ANSWER_INSTRUCTION
@@ -145,13 +148,96 @@ def test_probe_on_the_real_model_reports_what_it_sees(real_model, word_problems,
     assert report["truncated"] > 0 and "completions truncated" in text and "verdict:" in text
 
 
-def test_four_bit_lora_trains_on_the_cpu_without_a_false_alarm(real_model, word_problems, tmp_path, capfd):
-    out = tmp_path / "q4"
-    assert train_grpo.main(_args(real_model, word_problems, out, "--max-steps", "1", "--quantization", "4bit")) == 0
+@pytest.fixture(scope="module")
+def qlora_run(real_model, word_problems, tmp_path_factory):
+    """One QLoRA step (4-bit nf4 base) on the CPU, and what it printed on stderr."""
+    out = tmp_path_factory.mktemp("q4") / "run"
+    with _stderr() as err:
+        assert train_grpo.main(_args(real_model, word_problems, out, "--max-steps", "1", "--quantization", "4bit")) == 0
+    return out, err.getvalue()
+
+
+@contextlib.contextmanager
+def _stderr():
+    """stderr of this process, Python's and the C libraries', as text."""
+    import io
+    import os
+    import tempfile
+
+    buffer = io.StringIO()
+    with tempfile.TemporaryFile(mode="w+") as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            with contextlib.redirect_stderr(tmp):
+                yield buffer
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            buffer.write(tmp.read())
+
+
+def test_four_bit_lora_trains_on_the_cpu_without_a_false_alarm(qlora_run):
+    out, err = qlora_run
     assert json.loads((out / "run_config.json").read_text())["quantization"] == "4bit"
     assert (out / "adapter_model.safetensors").is_file()
-    err = capfd.readouterr().err
     assert "gemm_4bit_forward" not in err and "No module named 'kernels'" not in err
+
+
+def test_a_qlora_adapter_merges_into_full_precision_weights_with_tied_embeddings(real_model, qlora_run, capsys):
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run, _ = qlora_run
+    out = run.parent / "merged"
+    assert (
+        merge_adapter.main(["--adapter", str(run), "--output-dir", str(out), "--local-only", "--check-tokens", "16"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "faithfulness (float32): FAITHFUL" in printed and "trained with 4bit quantization" in printed
+    record = json.loads((out / "merge_record.json").read_text())
+    assert record["trained_quantization"] == "4bit" and record["dtype"] == "float32" and record["step"] == 1
+    served = record["faithfulness"]["served"]
+    assert served["prompts_identical"] == served["prompts"] == 8
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+        assert f.get_tensor("model.embed_tokens.weight").dtype == torch_dtype("float32")
+    assert "lm_head.weight" not in keys and not any("lora" in k or "absmax" in k for k in keys)
+    merged = AutoModelForCausalLM.from_pretrained(str(out))
+    assert merged.config.tie_word_embeddings
+    assert merged.lm_head.weight.data_ptr() == merged.model.embed_tokens.weight.data_ptr()
+    tokenizer, base = AutoTokenizer.from_pretrained(str(out)), AutoTokenizer.from_pretrained(str(real_model))
+    assert tokenizer.chat_template == base.chat_template and SMOLLM_SYSTEM in tokenizer.chat_template
+    eos = merged.generation_config.eos_token_id
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in (eos if isinstance(eos, list) else [eos])
+    assert record["answer_instruction"] == ANSWER_INSTRUCTION  # what a server must send with each prompt
+
+
+def test_a_bfloat16_export_of_the_real_model_is_merged_in_float32_and_saved_as_it_was_cast(
+    trained_real, tmp_path, capsys
+):
+    out = tmp_path / "bf16"
+    argv = ["--adapter", str(trained_real), "--output-dir", str(out), "--local-only", "--dtype", "bfloat16"]
+    assert merge_adapter.main([*argv, "--check-tokens", "8"]) == 0
+    check = json.loads((out / "merge_record.json").read_text())["faithfulness"]
+    assert check["faithful"] and check["dtype"] == "bfloat16"
+    # The merge is judged in float32, the saved folder against the same weights cast in memory.
+    assert check["merge"]["max_logit_diff"] <= check["merge"]["allowed"] <= 0.01
+    assert check["saved"]["max_logit_diff"] <= check["saved"]["allowed"]
+    assert check["served"]["max_logit_diff"] > check["merge"]["max_logit_diff"]  # bfloat16 rounding, shown
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    printed = capsys.readouterr().out
+    assert "faithfulness (bfloat16): FAITHFUL" in printed and "bfloat16 rounding against the float32 adapter" in printed
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)
 
 
 def test_a_gguf_model_is_converted_once_and_found_again_by_its_checksum(real_model, tmp_path):
