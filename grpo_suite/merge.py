@@ -9,7 +9,6 @@ from disk with plain ``from_pretrained``) and compares greedy tokens and logits.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grpo_suite import run_folder
+from grpo_suite import model_cache, run_folder
 from grpo_suite.errors import UsageError
 from grpo_suite.files import looks_like_path
 
@@ -394,13 +393,7 @@ class Verdict:
 
 
 def sha256_of(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return model_cache.sha256(path) if path.is_file() else None
 
 
 def build_record(
