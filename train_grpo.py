@@ -36,7 +36,7 @@ from typing import Sequence
 
 import dataset_utils
 import rewards
-from grpo_suite import checks, config, flags, model_cache, models, probe, run_folder
+from grpo_suite import checks, config, flags, model_cache, models, probe, run_folder, symbolic
 from grpo_suite.cli import set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.guard import (
@@ -618,7 +618,9 @@ def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int)
             out,
         )
         return 0
-    append_history(out, "finished", step=step)
+    append_history(out, "finished", step=step, math_verify=dict(symbolic.TIMEOUTS))
+    if symbolic.TIMEOUTS["pairs"]:
+        logger.info(symbolic.timeout_summary())
     logger.info("adapter saved in %s; compare it with: python compare_base_vs_lora.py --adapter %s", out, out)
     return 0
 

@@ -1,9 +1,14 @@
 """math_verify, under a time limit: the symbolic verdict on one answer/reference pair for answers.py.
 
 :func:`symbolic_match` parses both sides with math_verify (``math-verify``, the checker TRL and
-open-r1 use) and compares them within :data:`SYMBOLIC_TIME_LIMIT` seconds, by SIGALRM on the
-main thread or through a worker process elsewhere, so that no answer can stall training. An
-overrun or an error counts as no match. Verdicts are cached.
+open-r1 use) and compares them within :data:`SYMBOLIC_TIME_LIMIT` seconds of CPU time, by a
+CPU-time timer (SIGVTALRM) on the main thread or through a worker process elsewhere, so that no
+answer can stall training. The limit is CPU time, not wall time, so that a busy machine (other
+jobs, dataloader workers) cannot turn a right answer into an overrun: math_verify's own limits
+are wall-clock. A pair that overruns is tried once more with :data:`RETRY_FACTOR` times the
+limit; one that overruns again counts as no match, and every such timeout is counted
+(:data:`TIMEOUTS`) and logged, loudly once they pass :data:`LOUD_SHARE` of the pairs checked.
+Verdicts are cached.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from grpo_suite.number_parsing import unwrap_math
 
 logger = logging.getLogger(__name__)
 
-SYMBOLIC_TIME_LIMIT = 2.0  # seconds for one pair (both parses and the comparison)
+SYMBOLIC_TIME_LIMIT = 2.0  # CPU seconds for one pair (both parses and the comparison)
+RETRY_FACTOR = 4.0  # an overrun is tried once more with this many times the limit
+LOUD_SHARE = 0.01  # timeouts beyond this share of the pairs checked are announced loudly
+_LOUD_MIN_PAIRS = 20
+# A wall-clock backstop for what uses no CPU (a blocked call): far beyond any load's slowdown.
+_WALL_BACKSTOP_FACTOR, _WALL_BACKSTOP_MIN = 30.0, 60.0
+TIMEOUTS = {"pairs": 0, "retried": 0, "timeouts": 0}
 _SYMBOLIC_MAX_CHARS = 500  # longer spans are prose that extraction could not narrow, not answers
 _WORKER_START_LIMIT = 120.0  # importing sympy in a fresh process, once
 _WORKER_GRACE = 2.0  # the worker times itself; the parent waits this much longer before killing it
@@ -87,29 +98,44 @@ def _parse_and_verify(mv, answer: str, reference: str) -> bool:
     return bool(pred) and bool(mv.verify(gold, pred, timeout_seconds=None, allow_set_relation_comp=True))
 
 
+_TIMERS = (
+    ((signal.ITIMER_VIRTUAL, signal.SIGVTALRM), (signal.ITIMER_REAL, signal.SIGALRM)) if os.name == "posix" else ()
+)
+
+
 def _alarm_usable() -> bool:
-    """SIGALRM is ours to use: the main thread of a POSIX process, with no alarm or handler set."""
+    """The timers are ours to use: the main thread of a POSIX process, with none set and no handler."""
     return (
         os.name == "posix"
         and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
-        and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, signal.SIG_IGN)
+        and all(
+            signal.getitimer(timer) == (0.0, 0.0) and signal.getsignal(sig) in (signal.SIG_DFL, signal.SIG_IGN)
+            for timer, sig in _TIMERS
+        )
     )
 
 
+def wall_backstop(limit: float) -> float:
+    return max(_WALL_BACKSTOP_MIN, _WALL_BACKSTOP_FACTOR * limit)
+
+
 def run_limited(func, args: tuple, limit: float):
-    """``func(*args)``, or None if it runs longer than ``limit`` seconds (SIGALRM, main thread)."""
-    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    """``func(*args)``, or None if it uses more than ``limit`` seconds of this process's CPU time
+    (or blocks past :func:`wall_backstop`); main thread only."""
+    previous = {sig: signal.signal(sig, _on_alarm) for _, sig in _TIMERS}
     try:
         try:
-            signal.setitimer(signal.ITIMER_REAL, limit)
+            signal.setitimer(signal.ITIMER_VIRTUAL, limit)
+            signal.setitimer(signal.ITIMER_REAL, wall_backstop(limit))
             return func(*args)
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            for timer, _ in _TIMERS:
+                signal.setitimer(timer, 0)
     except _Timeout:
         return None
     finally:
-        signal.signal(signal.SIGALRM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class _Worker:
@@ -131,7 +157,7 @@ class _Worker:
                     self._start()
                 self.proc.stdin.write(json.dumps([answer, reference, limit]) + "\n")
                 self.proc.stdin.flush()
-                reply = self._read_line(limit + _WORKER_GRACE)
+                reply = self._read_line(wall_backstop(limit) + _WORKER_GRACE)  # the worker limits its CPU itself
                 return None if reply is None else json.loads(reply)
             except (OSError, ValueError) as err:
                 logger.warning("math_verify worker failed (%s); the pair counts as not matching", err)
@@ -151,7 +177,7 @@ class _Worker:
     def _read_line(self, limit: float) -> str | None:
         ready, _, _ = select.select([self.proc.stdout], [], [], limit)
         if not ready:
-            logger.warning("math_verify overran %.1f s; the pair counts as not matching", limit)
+            logger.warning("the math_verify worker gave no reply within %.0f s; restarting it", limit)
             self.stop()
             return None
         return self.proc.stdout.readline().strip()
@@ -178,15 +204,22 @@ def _serve_worker() -> None:
 
 @functools.lru_cache(maxsize=16384)
 def symbolic_match(answer: str, reference: str, limit: float | None = None) -> bool:
-    """math_verify's verdict on one pair within ``limit`` seconds (default
-    :data:`SYMBOLIC_TIME_LIMIT`); an overrun or an error counts as no match."""
+    """math_verify's verdict on one pair within ``limit`` CPU seconds (default
+    :data:`SYMBOLIC_TIME_LIMIT`), tried once more with :data:`RETRY_FACTOR` times the limit after an
+    overrun; a second overrun or an error counts as no match."""
     limit = SYMBOLIC_TIME_LIMIT if limit is None else limit
+    TIMEOUTS["pairs"] += 1
     try:
-        if _alarm_usable():
-            _math_verify()  # the import is not the pair's time
-            verdict = run_limited(_verify, (answer, reference), limit)
-        else:
-            verdict = _WORKER.ask(answer, reference, limit)
+        verdict = _limited_verdict(answer, reference, limit)
+        if verdict is None:
+            TIMEOUTS["retried"] += 1
+            logger.info(
+                "math_verify overran %.1f CPU s on %.60r; trying once more with %.1f s",
+                limit,
+                answer,
+                limit * RETRY_FACTOR,
+            )
+            verdict = _limited_verdict(answer, reference, limit * RETRY_FACTOR)
     except ImportError as err:
         _warn_once(
             f"math_verify cannot be imported ({err}); symbolic answers count as not matching. "
@@ -197,8 +230,37 @@ def symbolic_match(answer: str, reference: str, limit: float | None = None) -> b
         logger.debug("math_verify failed on %r / %r", answer, reference, exc_info=True)
         return False
     if verdict is None:
-        logger.warning("math_verify gave no verdict within %.1f s on %.60r; counted as no match", limit, answer)
+        _count_timeout(answer, limit * RETRY_FACTOR)
     return bool(verdict)
+
+
+def _limited_verdict(answer: str, reference: str, limit: float) -> bool | None:
+    if _alarm_usable():
+        _math_verify()  # the import is not the pair's time
+        return run_limited(_verify, (answer, reference), limit)
+    return _WORKER.ask(answer, reference, limit)
+
+
+def _count_timeout(answer: str, limit: float) -> None:
+    TIMEOUTS["timeouts"] += 1
+    done, out = TIMEOUTS["pairs"], TIMEOUTS["timeouts"]
+    logger.warning("math_verify gave no verdict within %.1f CPU s on %.60r; counted as no match", limit, answer)
+    # Loudly at the first crossing of the share, then each time the count doubles.
+    if done >= _LOUD_MIN_PAIRS and out > LOUD_SHARE * done and out & (out - 1) == 0:
+        logger.warning(
+            "MATH_VERIFY TIMED OUT ON %d OF %d SYMBOLIC PAIRS (%.1f%%): those answers earned 0 whether right or "
+            "not. The limit is CPU time, so load is not the cause: the answers are expressions math_verify "
+            "cannot settle; check them in the completions log",
+            out,
+            done,
+            100 * out / done,
+        )
+
+
+def timeout_summary() -> str:
+    """One line on the symbolic checks of this process: pairs, retries, timeouts."""
+    t = TIMEOUTS
+    return f"math_verify: {t['pairs']} symbolic pairs checked, {t['retried']} retried, {t['timeouts']} timed out"
 
 
 @functools.lru_cache(maxsize=8)

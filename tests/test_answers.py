@@ -6,6 +6,7 @@ lighteval, TRL, open-r1, AReaL, Hendrycks MATH, SQuAD); the rows are this suite'
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -522,13 +523,53 @@ def test_symbolic_pairs_go_to_math_verify_once_and_are_cached():
     assert (info.currsize, info.hits) == (1, 1)
 
 
-def test_time_limit_stops_a_slow_check_and_restores_the_signal_handler():
-    before = signal.getsignal(signal.SIGALRM)
+def _burn_cpu():
+    while True:
+        pass
+
+
+def test_time_limit_stops_a_slow_check_and_restores_the_signal_handlers():
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGALRM, signal.SIGVTALRM)}
     start = time.monotonic()
-    assert answers.run_limited(time.sleep, (30,), 0.05) is None
+    assert answers.run_limited(_burn_cpu, (), 0.05) is None
     assert time.monotonic() - start < 30  # stopped, not waited out
-    assert signal.getsignal(signal.SIGALRM) == before
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    assert signal.getitimer(signal.ITIMER_REAL) == signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+
+
+def test_the_limit_is_cpu_time_so_waiting_for_a_busy_machine_is_not_an_overrun():
+    # Sleeping uses no CPU, as a pair does not while other jobs hold the cores.
+    assert answers.run_limited(lambda: (time.sleep(0.3), "done")[1], (), 0.05) == "done"
+
+
+def test_symbolic_verdicts_stay_right_with_every_core_busy():
+    import multiprocessing
+
+    burners = [multiprocessing.Process(target=_burn_cpu, daemon=True) for _ in range(3 * (os.cpu_count() or 2))]
+    for p in burners:
+        p.start()
+    try:
+        answers.clear_caches()
+        assert answers_match("\\boxed{(x+1)^2}", ["x^2+2x+1"])
+        assert answers_match("\\frac{\\sqrt{8}}{2}", ["\\sqrt{2}"])
+        assert not answers_match("\\boxed{(x+1)^3}", ["x^2+2x+1"])
+    finally:
+        for p in burners:
+            p.kill()
+            p.join()
+
+
+def test_an_overrun_is_retried_once_then_counted_and_announced_loudly_past_a_share(caplog, monkeypatch):
+    from grpo_suite import symbolic
+
+    monkeypatch.setattr(symbolic, "TIMEOUTS", {"pairs": 99, "retried": 0, "timeouts": 1})
+    answers.clear_caches()
+    with caplog.at_level("INFO", logger="grpo_suite.symbolic"):
+        assert answers.symbolic_match("\\frac{(x+1)^{9}}{x^{3}}", "(x+1)^9 x^{-3}", 1e-6) is False
+    assert symbolic.TIMEOUTS == {"pairs": 100, "retried": 1, "timeouts": 2}
+    text = caplog.text
+    assert "trying once more with" in text and "MATH_VERIFY TIMED OUT ON 2 OF 100 SYMBOLIC PAIRS (2.0%)" in text
+    assert symbolic.timeout_summary() == "math_verify: 100 symbolic pairs checked, 1 retried, 2 timed out"
 
 
 def test_an_overrun_counts_as_no_match_instead_of_raising():

@@ -76,6 +76,8 @@ def test_max_steps_is_exact_and_every_checkpoint_is_marked_complete(finished):
     record = json.loads((finished / "run_config.json").read_text())
     assert record["suite"] == run_folder.SUITE
     assert [e["event"] for e in record["history"]] == ["start", "finished"]
+    counts = record["history"][-1]["math_verify"]  # the symbolic checks' pairs, retries and timeouts
+    assert set(counts) == {"pairs", "retried", "timeouts"} and counts["timeouts"] <= counts["pairs"]
     assert not (finished / run_folder.LOCK_NAME).exists()
 
 
