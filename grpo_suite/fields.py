@@ -205,6 +205,12 @@ def is_worked(value: Any) -> bool:
     )
 
 
+def marks_final_answer(value: Any) -> bool:
+    """A text that states its final answer with a marker a reader finds ("#### 72", "\\boxed{72}",
+    "The answer is: 72", "Answer: 72"), as SFT/RL math responses do (MetaMathQA, GSM8K)."""
+    return isinstance(value, str) and any(m in value for m in _WORKED_MARKERS)
+
+
 def _values(rows: Sequence[dict], path: str) -> list:
     return [v for v in (get_path(row, path) for row in rows) if v is not None and v != "" and v != []]
 

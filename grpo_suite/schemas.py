@@ -40,6 +40,7 @@ from grpo_suite.fields import (
     is_scalar,
     is_text,
     is_worked,
+    marks_final_answer,
     message_keys,
     norm,
     option_base,
@@ -602,6 +603,10 @@ def _reference_kind(path: str, values: list, has_options: bool) -> str:
         return "aliases"
     name = norm(path.rsplit(".", 1)[-1])
     if name in SOLUTION_NAMES and 2 * sum(map(is_worked, values)) >= len(values) > 0:
+        return "solution"
+    # A response column that ends in a marked final answer ("The answer is: 72") is a worked
+    # solution too; one without markers (an SFT output, a summary) stays text.
+    if name in RESPONSE_NAMES and 2 * sum(map(marks_final_answer, values)) >= len(values) > 0:
         return "solution"
     return "text"
 

@@ -1205,6 +1205,28 @@ def _mapped(row, rows=None, **overrides):
     return detection, map_row(row, detection)
 
 
+def test_a_response_ending_in_the_answer_is_is_a_worked_solution_read_to_that_answer():
+    rows = [
+        {
+            "type": "GSM_Rephrased",
+            "query": f"Mark has 12 apples and buys {n} more, then eats 10. How many are left?",
+            "original_question": "Apples left?",
+            "response": f"He has 12 + {n} = {12 + n} apples.\nAfter eating 10: {12 + n} - 10 = {2 + n}.\nThe answer is: {2 + n}",
+        }
+        for n in (60, 30, 45)
+    ]
+    detection, mapped = _mapped(rows[0], rows)
+    assert (detection.reference_field, detection.reference_kind) == ("response", "solution")
+    assert any("read to its marked final answer" in r for r in detection.reasons)
+    assert _earns(mapped["reference"], "62")
+    assert not _earns(mapped["reference"], "72")  # the trap: a number of the working, not the answer
+
+
+def test_a_response_without_a_marked_answer_stays_text():
+    rows = [{"instruction": "Give two tips for sleep.", "input": "", "output": "Keep a schedule. Avoid screens."}] * 3
+    assert detect_fields(list(rows[0]), rows).reference_kind == "text"
+
+
 @pytest.mark.parametrize("answer", ["$10-4 n$", "\\frac13", "\\{x|-2\\leq x<1\\}", "(45,2),(-10,-9)", "x = 5"])
 def test_short_symbolic_answers_are_kept_whole_not_reduced_to_a_number(answer):
     _, mapped = _mapped({"question": "Solve it.", "answer": answer})
