@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,6 +36,7 @@ logger = logging.getLogger("merge_adapter")
 EXIT_UNFAITHFUL = 1
 GGUF_CONVERTER = "convert_hf_to_gguf.py"  # llama.cpp's converter: the gguf package writes files, it does not convert
 GGUF_TYPES = ("f32", "f16", "bf16", "q8_0")
+SHARD_SIZE_RE = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*$", re.IGNORECASE)  # transformers' units
 
 # Prompts of several kinds (arithmetic, facts, free text) for the check when --check-prompts is not given.
 CHECK_PROMPTS = (
@@ -128,6 +130,10 @@ def build_parser() -> OneLineParser:
 def check_args(args) -> merge.Source:
     if args.check_tokens < 1:
         raise UsageError(f"--check-tokens {args.check_tokens}: must be at least 1")
+    if not SHARD_SIZE_RE.match(args.max_shard_size):
+        raise UsageError(f"--max-shard-size {args.max_shard_size!r}: give a size such as 5GB, 500MB or 2TB")
+    if args.check_prompts:
+        compare_inputs.read_prompt_items(args.check_prompts, "--check-prompts")  # a bad file fails before loading
     adapter = Path(args.adapter).expanduser()
     source = merge.read_source(adapter)
     if args.base_model:
@@ -185,7 +191,7 @@ def serving_prompting(source: merge.Source) -> dict:
 def check_prompt_ids(args, tokenizer, serving: dict) -> list[list[int]]:
     """The check's prompts as the run rendered its own: its system prompt, instruction and template."""
     texts = (
-        [item["prompt"] for item in compare_inputs.read_prompt_items(args.check_prompts)]
+        [item["prompt"] for item in compare_inputs.read_prompt_items(args.check_prompts, "--check-prompts")]
         if args.check_prompts
         else list(CHECK_PROMPTS)
     )

@@ -48,26 +48,32 @@ def read_text(path: str, flag: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def read_prompt_items(path: str) -> list[dict]:
-    """``prompt`` / ``reference`` items of a --prompts file: .jsonl, .json, or text (a prompt per line)."""
+def read_prompt_items(path: str, flag: str = "--prompts") -> list[dict]:
+    """``prompt`` / ``reference`` items of a prompts file (``flag`` names it in errors): .jsonl, .json,
+    or text (a prompt per line)."""
     suffix = Path(path).suffix.lower()
     if suffix in DATASET_SUFFIXES:
         raise UsageError(
-            f"--prompts {path} is a {suffix} table; pass it as --dataset {path} (its columns are detected)"
+            f"{flag} {path} is a {suffix} table; pass it as --dataset {path} (its columns are detected)"
+            if flag == "--prompts"
+            else f'{flag} {path} is a {suffix} table; pass a .jsonl of {{"prompt": ...}} lines or a prompt per line'
         )
-    text = read_text(path, "--prompts")
+    text = read_text(path, flag)
     if suffix == ".jsonl":
         items = [
-            _prompt_item(_json_line(path, number, line), f"{path} line {number}")
+            _prompt_item(_json_line(path, number, line), f"{path} line {number}", flag)
             for number, line in enumerate(text.splitlines(), 1)
             if line.strip()
         ]
     elif suffix == ".json":
-        items = [_prompt_item(value, f"{path} item {number}") for number, value in enumerate(_json_list(path, text), 1)]
+        items = [
+            _prompt_item(value, f"{path} item {number}", flag)
+            for number, value in enumerate(_json_list(path, text, flag), 1)
+        ]
     else:
         items = [{"prompt": line, "reference": None} for line in text.splitlines() if line.strip()]
     if not items:
-        raise UsageError(f"--prompts file {path} holds no prompts")
+        raise UsageError(f"{flag} file {path} holds no prompts")
     return items
 
 
@@ -78,7 +84,7 @@ def _json_line(path: str, number: int, line: str) -> Any:
         raise UsageError(f"{path} line {number}: not valid JSON ({err.msg})") from err
 
 
-def _json_list(path: str, text: str) -> list:
+def _json_list(path: str, text: str, flag: str) -> list:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
@@ -88,13 +94,13 @@ def _json_list(path: str, text: str) -> list:
         ) from err
     if not isinstance(value, list):
         raise UsageError(
-            f"{path} holds a JSON {type(value).__name__}; --prompts takes a list of "
+            f"{path} holds a JSON {type(value).__name__}; {flag} takes a list of "
             '{"prompt": ..., "reference": ...} objects or of strings'
         )
     return value
 
 
-def _prompt_item(value: Any, where: str) -> dict:
+def _prompt_item(value: Any, where: str, flag: str = "--prompts") -> dict:
     """One checked item: a string is a prompt; an object has ``prompt`` and maybe ``reference``."""
     if isinstance(value, str):
         return {"prompt": _prompt_text(value, where), "reference": None}
@@ -105,8 +111,9 @@ def _prompt_item(value: Any, where: str) -> dict:
     unknown = [key for key in value if key not in PROMPT_KEYS]
     if "prompt" not in value:
         raise UsageError(
-            f'{where}: no "prompt" key (keys: {", ".join(map(repr, value)) or "none"}); --prompts lines '
-            'hold "prompt" and optionally "reference"; for a dataset with other columns pass --dataset FILE'
+            f'{where}: no "prompt" key (keys: {", ".join(map(repr, value)) or "none"}); {flag} lines '
+            'hold "prompt" and optionally "reference"'
+            + ("; for a dataset with other columns pass --dataset FILE" if flag == "--prompts" else "")
         )
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: prompt, reference")

@@ -167,6 +167,12 @@ def _refusal(trained_demo, tmp_path, case):
         fake.mkdir()
         merge.write_record(fake, {"suite": "grpo-suite", "kind": merge.KIND})
         return ["--adapter", str(fake), "--local-only"], "is a merged model already", None
+    if case == "a shard size without a unit":
+        return [*argv, "--max-shard-size", "banana"], "--max-shard-size 'banana': give a size such as 5GB", out
+    if case == "check prompts of another layout":
+        prompts = tmp_path / "rows.jsonl"
+        prompts.write_text('{"query": "What is 3+4?", "response": "The answer is: 7"}\n')
+        return [*argv, "--check-prompts", str(prompts)], '--check-prompts lines hold "prompt"', out
     if case == "no adapter":
         return ["--adapter", str(tmp_path / "nope")], "does not exist", None
     raise AssertionError(case)
@@ -182,6 +188,8 @@ def _refusal(trained_demo, tmp_path, case):
         "llama.cpp folder without the converter",
         "push offline",
         "a merged folder as adapter",
+        "a shard size without a unit",
+        "check prompts of another layout",
         "no adapter",
     ],
 )
