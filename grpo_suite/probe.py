@@ -351,7 +351,7 @@ def format_report(r: ProbeResult) -> str:
         f"  {'weighted total':<28} mean {r.total_mean:.3f}",
         f"  pass@1 {pct(r.pass_at_1)}   pass@{r.group_size} {pct(r.pass_at_k)}   "
         f"(reference_reward, {r.reference_rows} prompts with a reference)",
-        f"  groups with no reward spread  {pct(r.zero_spread)}   (TRL's frac_reward_zero_std at the first step)",
+        f"  groups with no reward spread  {pct(r.zero_spread)}   (TRL's frac_reward_zero_std at the first step, with --scale-rewards group)",
         f"  prompts never solved {pct(r.never_solved)}   always solved {pct(r.always_solved)}",
         f"  completions truncated {pct(r.truncated)}   length median {r.length_median:.0f}, "
         f"p90 {r.length_p90:.0f} tokens",

@@ -39,7 +39,10 @@ def wrecked(demo_assets, tmp_path_factory):
     return out
 
 
-def test_later_checkpoint_wins_and_is_named_best(trained_demo, tmp_path):
+def test_the_most_accurate_checkpoint_is_named_best(trained_demo, tmp_path):
+    # Which checkpoint of the demo run scores higher depends on the CPU's float rounding (seen:
+    # checkpoint-20 ahead of the final adapter on one machine, behind on another), so the test
+    # pins the ranking the comparison reports against the accuracies it reports.
     out = tmp_path / "report"
     argv = [
         "--adapter",
@@ -59,13 +62,15 @@ def test_later_checkpoint_wins_and_is_named_best(trained_demo, tmp_path):
     final = trained_demo.name
     assert summary["labels"] == ["checkpoint-20", final]
     accuracy = next(m for m in summary["metrics"] if m["name"] == "strict accuracy")["values"]
-    assert accuracy[final] > accuracy["checkpoint-20"] > accuracy["base"]
-    assert summary["best"] == final and summary["runner_up"] == "checkpoint-20"
+    assert min(accuracy["checkpoint-20"], accuracy[final]) > accuracy["base"]
+    best, runner_up = summary["best"], summary["runner_up"]
+    assert {best, runner_up} == {"checkpoint-20", final}
+    assert accuracy[best] == max(accuracy["checkpoint-20"], accuracy[final])
     rows = [json.loads(line) for line in (out / "comparison.jsonl").read_text().splitlines()]
     strict = {side: sum(r[side]["scores"][0]["strict"] for r in rows) / len(rows) for side in summary["labels"]}
-    assert summary["best_vs_runner_up"]["pair"]["diff"] == pytest.approx(strict[final] - strict["checkpoint-20"])
+    assert summary["best_vs_runner_up"]["pair"]["diff"] == pytest.approx(strict[best] - strict[runner_up])
     markdown = (out / "comparison.md").read_text()
-    assert f"| {final} (best) |" in markdown and f"best: {final} (strict accuracy" in markdown
+    assert f"| {best} (best) |" in markdown and f"best: {best} (strict accuracy" in markdown
     html = (out / "comparison.html").read_text()
     assert '<table id="adapters">' in html and f"<th>checkpoint-20</th><th>{final}</th>" in html
 
