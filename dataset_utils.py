@@ -55,18 +55,21 @@ from grpo_suite.prompts import (
     build_prompt,
     build_reference,
     fold_system,
+    instruction_for,
     map_row,
     render_prompt,
     template_rejects_system,
 )
 from grpo_suite.reward_funcs import correct_completion
-from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields
+from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields, has_no_reference
 
 __all__ = [
     "ANSWER_INSTRUCTION",
     "add_instruction",
     "answer_instruction",
     "Detection",
+    "has_no_reference",
+    "instruction_for",
     "UsageError",
     "LETTERS",
     "SAMPLE_ROWS",
@@ -139,7 +142,7 @@ def inspect(args) -> tuple[Detection, list[dict], Coverage]:
     """Detection, the first rows of the split as stored, and coverage over its first 1,000 rows."""
     dataset = select_split(load_any(args.dataset, args.dataset_config, args.local_only), args.split)
     detection = detect_dataset(dataset, args.prompt_field, args.reference_field)
-    instruction = answer_instruction(args.answer_instruction, args.system_prompt)
+    instruction = instruction_for(answer_instruction(args.answer_instruction, args.system_prompt), detection)
     return (
         detection,
         _examples(dataset, detection, args.system_prompt, instruction),
@@ -186,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(f"family:          {detection.family}")
     print(f"prompt field:    {detection.prompt_field} ({detection.prompt_kind})")
-    print(f"reference field: {detection.reference_field} ({detection.reference_kind})")
+    kind = f" ({detection.reference_kind})" if detection.reference_field else ""
+    print(f"reference field: {detection.reference_field}{kind}")
     print(f"conversational:  {detection.conversational}")
     for reason in detection.reasons:
         print(f"  because {reason}")

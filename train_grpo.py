@@ -52,13 +52,14 @@ from grpo_suite.guard import (
     report_interrupt,
     weights_finite,
 )
-from grpo_suite.prompts import answer_instruction, prompt_ids, render_prompt
+from grpo_suite.prompts import answer_instruction, instruction_for, prompt_ids, render_prompt
 from grpo_suite.records import (
     append_history,
     is_main_process,
     plot_reward_curves,
     write_run_config,
 )
+from grpo_suite.schemas import REWARD_ADVICE, has_no_reference
 
 logger = logging.getLogger("train_grpo")
 
@@ -138,6 +139,10 @@ def load_data(args, tokenizer):
     loaded = dataset_utils.load_any(args.dataset, args.dataset_config, args.local_only)
     train, held_out = dataset_utils.pick_splits(loaded, args.split, args.seed)
     detection = dataset_utils.detect_dataset(train, args.prompt_field, args.reference_field)
+    instruction = instruction_for(args.answer_instruction, detection) or ""
+    if instruction != args.answer_instruction:
+        logger.info("no answer instruction: %s data has no final answer to state", detection.family)
+        args.answer_instruction = instruction  # recorded as used: a resume and the comparison read it
     chat = tokenizer.chat_template is not None
     if args.max_samples:
         train = train.shuffle(seed=args.seed).select(range(min(args.max_samples, len(train))))
@@ -173,6 +178,25 @@ def check_coverage(args, train, names: list[str]) -> list[str]:
     finally:
         quiet.disabled = False
     return lines
+
+
+def check_reward_fits(args, detection) -> list[str]:
+    """Data with no answer to check (preference pairs, SFT outputs, summaries) needs a reward of the
+    user's: without one the built-in rewards teach only format and length, so the run is refused
+    unless --allow-low-coverage. With --dry-run the refusal comes back as a line to print."""
+    if not has_no_reference(detection) or args.extra_reward:
+        return []
+    message = (
+        f"{detection.family} data has no answer a completion can be checked against, so the built-in "
+        f"rewards would teach only format and length; {REWARD_ADVICE}; or pass --allow-low-coverage to "
+        "train on format and length anyway"
+    )
+    if args.allow_low_coverage:
+        logger.warning("--allow-low-coverage: %s", message)
+        return []
+    if args.dry_run:
+        return [f"WARNING: TRAINING WOULD BE REFUSED: {message}"]
+    raise UsageError(message)
 
 
 def describe(detection) -> str:
@@ -290,7 +314,7 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
     print(f"reference:     {row['reference']!r}")
     print(f"final answer:  {rewards.extract_reference(row['reference']) or None}")
     print(f"reward of the reference itself: total {total:.3f} " + json.dumps(parts))
-    if row["reference"] is None:
+    if row["reference"] is None and not has_no_reference(detection):  # else the reasons above said why
         print(
             "WARNING: no reference column: reference_reward is skipped and the model learns only format and "
             "length. Pass --reference-field if the data has answers."
@@ -673,7 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
         run.phase = "loading the data"
         train_rows, held_out, detection = load_data(args, tokenizer)
-        coverage = check_coverage(args, train_rows, names)
+        coverage = check_reward_fits(args, detection) + check_coverage(args, train_rows, names)
         if args.dry_run:
             code = dry_run(args, tokenizer, train_rows, detection, funcs, weights, coverage)
             return code

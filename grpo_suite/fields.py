@@ -126,13 +126,17 @@ RESPONSE_NAMES = (
     "chosen",
     "message2",
 )
+# A reference summary: what a summarisation set holds beside its document, never a checkable answer.
+SUMMARY_NAMES = ("summary", "summaries", "highlights", "tldr", "abstract", "headline", "summarytext")
+# The text a summary is written from, where no prompt column says what to do with it.
+DOCUMENT_NAMES = ("document", "article", "dialogue", "dialog", "text", "post", "content", "body", "story")
 ALIAS_NAMES = ("correctanswers", "aliases", "answeraliases", "acceptedanswers", "validanswers")
 CHAT_NAMES = ("messages", "conversations", "conversation", "prompt", "dialog", "dialogue", "chat", "turns")
 SYSTEM_NAMES = ("system", "systemprompt", "systemmessage")
 _OPTION_GROUP_RE = re.compile(r"^(option|opt|op|choice|answer|ending|sol|candidate|)([a-j]|[0-9])$")
 _NAME_RE = re.compile(r"[\s_\-\ufeff]+")
 _QA_SPLIT_RE = re.compile(r"\n\s*(?:A|Answer)\s*[:：]\s*")
-_WORKED_MARKERS = ("####", "\\boxed", "\\fbox", "answer is", "answer:", "Answer:")
+_WORKED_MARKERS = ("####", "\\boxed", "\\fbox", "answer is", "answer:", "Answer:", "</answer>")
 _SHORT_CHARS = 120
 _WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # a word, not a LaTeX command: "=" chains in prose are work
 _ROLE_KEYS = (("role", "content"), ("from", "value"), ("role", "value"), ("speaker", "text"), ("role", "text"))
@@ -209,6 +213,19 @@ def marks_final_answer(value: Any) -> bool:
     """A text that states its final answer with a marker a reader finds ("#### 72", "\\boxed{72}",
     "The answer is: 72", "Answer: 72"), as SFT/RL math responses do (MetaMathQA, GSM8K)."""
     return isinstance(value, str) and any(m in value for m in _WORKED_MARKERS)
+
+
+_MATH_RE = re.compile(r"\d|\$|\\\(|\\\[")  # a number or LaTeX: something a worked solution's answer is read from
+
+
+def is_free_text(value: Any, math_counts: bool = False) -> bool:
+    """Prose to imitate, not an answer to check: several lines or long, with no marked final answer
+    (an SFT output, a chat reply, a long-form answer). With ``math_counts``, a number or LaTeX
+    makes it a worked solution instead (a ``solution`` column read to its last number)."""
+    if not isinstance(value, str) or marks_final_answer(value):
+        return False
+    long = "\n" in value.strip() or len(value) > _SHORT_CHARS
+    return long and not (math_counts and _MATH_RE.search(value))
 
 
 def _values(rows: Sequence[dict], path: str) -> list:

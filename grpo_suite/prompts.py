@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from grpo_suite.errors import UsageError, first_line
 from grpo_suite.fields import LETTERS, get_path, is_worked, message_keys, norm, parse_options
-from grpo_suite.schemas import Detection, split_qa_text
+from grpo_suite.schemas import Detection, has_no_reference, split_qa_text
 
 logger = logging.getLogger("dataset_utils")
 
@@ -204,6 +204,15 @@ def _first_turn(row: dict, d: Detection) -> str | None:
     return content_text(turns[0]) if turns else None
 
 
+# A summarisation set's bare document says nothing of what to do with it; this sentence does.
+SUMMARY_REQUEST = "Summarize the following text."
+
+
+def _summarize(row: dict, d: Detection) -> str | None:
+    text = text_of(get_path(row, d.prompt_fields[0]), d.prompt_fields[0])
+    return f"{SUMMARY_REQUEST}\n\n{text}" if text else None
+
+
 PROMPT_BUILDERS: dict[str, Callable[..., Any]] = {
     "text": lambda row, d, c: (
         _history(row, d, c)
@@ -221,6 +230,7 @@ PROMPT_BUILDERS: dict[str, Callable[..., Any]] = {
     "qa_text": lambda row, d, c: split_qa_text(str(get_path(row, d.prompt_fields[0]) or ""))[0],
     "first_turn": lambda row, d, c: _first_turn(row, d),
     "countdown": lambda row, d, c: _countdown(row, d),
+    "summarize": lambda row, d, c: _summarize(row, d),
 }
 
 
@@ -256,6 +266,15 @@ def answer_instruction(value: str | None, system_prompt: str | None = None, decl
             return None
         value = ANSWER_INSTRUCTION if declared is None else declared
     return value.strip() or None
+
+
+def instruction_for(instruction: str | None, detection: Detection) -> str | None:
+    """The answer instruction for a dataset's rows: the default's "Final answer:" line is dropped
+    for data with no answer to state (preference pairs, SFT outputs, summaries), where a run
+    would learn it as noise; an instruction of the user's own stays."""
+    if instruction == ANSWER_INSTRUCTION and has_no_reference(detection):
+        return None
+    return instruction
 
 
 def recorded_instruction(run: dict) -> str | None:

@@ -10,6 +10,7 @@ guess: a tie or no fit is a UsageError that lists the columns with their types a
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
@@ -20,12 +21,14 @@ from grpo_suite.fields import (
     ALIAS_NAMES,
     CHAT_NAMES,
     CONTEXT_NAMES,
+    DOCUMENT_NAMES,
     OPTION_NAMES,
     PROMPT_STRONG,
     PROMPT_WEAK,
     REFERENCE_TIERS,
     RESPONSE_NAMES,
     SOLUTION_NAMES,
+    SUMMARY_NAMES,
     SYSTEM_NAMES,
     _all,
     _by_name,
@@ -36,6 +39,7 @@ from grpo_suite.fields import (
     _values,
     fail,
     get_path,
+    is_free_text,
     is_messages,
     is_scalar,
     is_text,
@@ -48,6 +52,17 @@ from grpo_suite.fields import (
 )
 
 SAMPLE_ROWS = 32  # rows detection looks at: enough to see a context column that is often empty
+
+# Families whose rows hold replies to imitate or rank, not answers to check: detection takes no
+# reference from them, and a run needs a reward that judges free text.
+NO_REFERENCE_FAMILIES = ("preference", "preference_transcript", "sft", "summary", "long_form", "candidates")
+NO_REFERENCE = "no reference: "  # how the reason that says so starts
+REWARD_ADVICE = (
+    "a reward that judges free text fits this data: --extra-reward MODULE:FUNCTION (a reward model or judge "
+    "of your own); or --reference-field COLUMN if a column does hold gold answers"
+)
+REPLY_ROLES = ("assistant", "gpt", "model", "chatgpt", "bot")
+_ASKS_FOR_SUMMARY_RE = re.compile(r"\bTL\s?;\s?DR\b|\bsummari[sz]e\b|\bsummary\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -99,21 +114,45 @@ def detect_fields(
     prompt_paths = [resolve_path(p.strip(), columns, rows) for p in prompt_field.split("+")] if prompt_field else None
     reference_path = resolve_path(reference_field, columns, rows) if reference_field else None
     if prompt_paths:
-        detection = _auto_if_same(columns, rows, tuple(prompt_paths)) or _with_prompt_override(
+        detection = _auto_if_same(columns, rows, tuple(prompt_paths), reference_path) or _with_prompt_override(
             columns, rows, prompt_paths
         )
     else:
-        detection = _detect(columns, rows)
-    if reference_path and reference_path != detection.reference_field:
+        detection = _detect(columns, rows, reference_path)
+    if reference_path is None:
+        return _free_text_reference(detection, rows)
+    if reference_path != detection.reference_field:
+        if detection.family in NO_REFERENCE_FAMILIES and detection.reference_field is None:
+            kept = tuple(r for r in detection.reasons if not r.startswith(NO_REFERENCE) and r != REWARD_ADVICE)
+            detection = replace(detection, reasons=kept)
+            detection = replace(detection, family=_family(detection, rows))
         detection = _with_reference(detection, rows, reference_path, "from --reference-field")
+        detection = replace(detection, family=_family(detection, rows))
     return detection
 
 
-def _auto_if_same(columns, rows, prompt_paths: tuple[str, ...]) -> Detection | None:
+def has_no_reference(detection: Detection) -> bool:
+    """Data that holds replies to imitate or rank (preference, SFT, summaries), not answers to check."""
+    return detection.family in NO_REFERENCE_FAMILIES and detection.reference_field is None
+
+
+def _without_reference(detection: Detection, family: str, why: str) -> Detection:
+    said = f"reference {detection.reference_field!r} "  # what _with_reference said of the dropped column
+    return replace(
+        detection,
+        family=family,
+        reference_field=None,
+        reference_kind="text",
+        alias_fields=(),
+        reasons=tuple(r for r in detection.reasons if not r.startswith(said)) + (NO_REFERENCE + why, REWARD_ADVICE),
+    )
+
+
+def _auto_if_same(columns, rows, prompt_paths: tuple[str, ...], reference_path: str | None) -> Detection | None:
     """The automatic detection when the override names the fields it found: a run's recorded
     fields then read the data exactly as the run did (countdown, transcripts, MT-Bench turns)."""
     try:
-        auto = _detect(columns, rows)
+        auto = _detect(columns, rows, reference_path)
     except UsageError:
         return None
     if auto.prompt_fields != prompt_paths:
@@ -135,20 +174,27 @@ def resolve_path(path: str, columns: Sequence[str], rows: Sequence[dict]) -> str
     return full
 
 
-def _detect(columns: list[str], rows: list[dict]) -> Detection:
+def _detect(columns: list[str], rows: list[dict], reference_path: str | None = None) -> Detection:
     fields = _fields(columns, rows)
-    for special in (_countdown, _preference, _kto, _mt_bench):
-        found = special(fields, rows, columns)
-        if found:
-            return found
+    found = _countdown(fields, rows, columns) or _preference(fields, rows, columns, reference_path)
+    found = found or _kto(fields, rows, columns) or _mt_bench(fields, rows, columns)
+    if found:
+        return found
     chat = _chat_field(fields, rows)
     # Inside a chat schema, nested text (verl's extra_info.question) is metadata, not the prompt.
-    question = _question(fields, rows, columns, nested=chat is None)
-    if question is None and chat is None:
-        raise fail("no column looks like a prompt", rows, columns)
+    summary = _field(fields, *SUMMARY_NAMES)
+    summary = summary if summary and _all(rows, summary.path, is_text) else None
+    rest = [f for f in fields if not summary or f.path != summary.path]
+    question = _question(rest, rows, columns, nested=chat is None)
     options = _options(fields, rows, question) if question else ()
     exclude = set(question or ()) | set(options) | ({chat.path} if chat else set())
     reference = _reference(fields, rows, columns, exclude)
+    if summary and (reference is None or reference.name in RESPONSE_NAMES):
+        found = _summary(rest, rows, question, summary)
+        if found:
+            return found
+    if question is None and chat is None:
+        raise fail("no column looks like a prompt", rows, columns)
     if question is not None and reference is None and chat is None and _all(rows, question[-1], _has_qa_split):
         return Detection(
             "qa_text",
@@ -206,12 +252,33 @@ def _reply_shape(value: Any) -> bool:
     )
 
 
-def _preference(fields, rows, columns) -> Detection | None:
+def _preference(fields, rows, columns, reference_path: str | None = None) -> Detection | None:
+    """Preference pairs: the prompt as the pair shares it, and no reference, since the chosen reply
+    is a reply people preferred, not an answer a completion can match; unless ``--reference-field``
+    names the chosen column, which then is read as the last reply (the user knows their data)."""
     chosen = _field(fields, "chosen", "chosenresponse", "chosenmessages", "chosenconversation")
     rejected = _field(fields, "rejected", "rejectedresponse", "rejectedmessages", "rejectedconversation")
     if not (chosen and rejected and _all(rows, chosen.path, _reply_shape)):
         return None
-    chat = _chat_field([f for f in fields if f.path not in (chosen.path, rejected.path)], rows)
+    found = _preference_prompt(fields, rows, columns, chosen, rejected)
+    if found is None:
+        return None
+    if reference_path == chosen.path:
+        return replace(
+            found,
+            reasons=found.reasons + (f"the chosen reply {chosen.path!r} is the reference, from --reference-field",),
+        )
+    return _without_reference(
+        replace(found, reference_field=None),
+        found.family,
+        f"{chosen.path!r} and {rejected.path!r} are replies ranked by people, not answers a completion can be checked against",
+    )
+
+
+def _preference_prompt(fields, rows, columns, chosen: _Field, rejected: _Field) -> Detection | None:
+    """Where a preference pair's prompt is; the detection reads ``chosen`` as its reference."""
+    pair = (chosen.path, rejected.path)
+    chat = _chat_field([f for f in fields if f.path not in pair], rows)
     system = _field(fields, *SYSTEM_NAMES)
     if chat is not None:
         return Detection(
@@ -221,10 +288,10 @@ def _preference(fields, rows, columns) -> Detection | None:
             "history",
             "last_reply",
             True,
-            (f"preference data: prompt {chat.path!r}, the chosen reply {chosen.path!r} is the reference",),
+            (f"preference data: the prompt is {chat.path!r}",),
             system_field=system.path if system and _all(rows, system.path, is_text) else None,
         )
-    question = _question([f for f in fields if f.path not in (chosen.path, rejected.path)], rows, columns)
+    question = _question([f for f in fields if f.path not in pair], rows, columns)
     if question is not None:
         base = _tabular(fields, rows, question, None)
         return replace(
@@ -232,9 +299,7 @@ def _preference(fields, rows, columns) -> Detection | None:
             family="preference",
             reference_field=chosen.path,
             reference_kind="last_reply",
-            reasons=(
-                f"preference data: prompt {base.prompt_field!r}, the chosen reply {chosen.path!r} is the reference",
-            ),
+            reasons=(f"preference data: the prompt is {base.prompt_field!r}",),
         )
     if _all(rows, chosen.path, is_messages):
         return Detection(
@@ -305,6 +370,87 @@ def _mt_bench(fields, rows, columns) -> Detection | None:
         "first_item",
         reasons=("MT-Bench questions: the first turn is the prompt, reference[0] its reference",),
     )
+
+
+def _summary(fields, rows, question: tuple[str, ...] | None, summary: _Field) -> Detection | None:
+    """A summarisation set (CNN/DailyMail, XSum, SAMSum, TL;DR): its summaries are no reference.
+    A prompt column that says what to do is the prompt; a bare document is asked for a summary."""
+    why = f"{summary.path!r} holds reference summaries, which no completion matches word for word"
+    if question and norm(question[0].rsplit(".", 1)[-1]) in PROMPT_STRONG:
+        base = _tabular(fields, rows, question, None)
+        return _without_reference(
+            replace(base, reasons=(f"summaries: the prompt is {base.prompt_field!r}",)), "summary", why
+        )
+    documents = [
+        f for f in _by_name([f for f in fields if not f.nested], DOCUMENT_NAMES + CONTEXT_NAMES, rows, is_text)
+    ]
+    if not documents:
+        return None
+    document = documents[0].path
+    reason = f"summaries: the prompt asks for a summary of {document!r}"
+    return _without_reference(Detection("summary", (document,), None, "summarize", reasons=(reason,)), "summary", why)
+
+
+def _free_text_reference(detection: Detection, rows) -> Detection:
+    """No reference where the detected one is a reply to imitate rather than an answer to check:
+    several model outputs per row, a summary, an SFT output or chat reply in free text, or a
+    long-form answer in prose. Short answers and marked final answers stay references."""
+    ref = detection.reference_field
+    if ref is None:
+        return detection
+    name = norm(ref.rsplit(".", 1)[-1])
+    values = _values(rows, ref)
+    if detection.reference_kind == "last_reply":
+        texts = [t for t in map(_reply_text, values) if t]
+    elif detection.reference_kind == "aliases":
+        texts = [t for v in values if isinstance(v, list) for t in v if isinstance(t, str)]
+    else:
+        texts = [v for v in values if isinstance(v, str)]
+    what = f"the last replies in {ref!r}" if detection.reference_kind == "last_reply" else repr(ref)
+    if name in RESPONSE_NAMES and values and all(isinstance(v, list) and not is_messages(v) for v in values):
+        return _without_reference(
+            detection, "candidates", f"{ref!r} holds several outputs per row, not one gold answer"
+        )
+    if not texts or detection.reference_kind not in ("text", "last_reply", "solution", "aliases"):
+        return detection
+    if detection.reference_kind == "aliases":
+        if 2 * sum(map(is_free_text, texts)) > len(texts):
+            return _without_reference(detection, "long_form", f"{ref!r} holds long free-text answers, not short ones")
+        return detection
+    if detection.reference_kind == "solution":
+        if name in SOLUTION_NAMES and 2 * sum(is_free_text(t, math_counts=True) for t in texts) > len(texts):
+            why = f"{ref!r} holds prose answers (long, with no marked final answer and no number to read one from)"
+            return _without_reference(detection, "long_form", why)
+        return detection
+    if name not in RESPONSE_NAMES and detection.reference_kind != "last_reply":
+        return detection
+    if _asks_for_summary(rows, detection) and not any(map(marks_final_answer, texts)):
+        return _without_reference(
+            detection, "summary", f"{what} are summaries, which no completion matches word for word"
+        )
+    if 2 * sum(map(is_free_text, texts)) > len(texts):
+        why = f"{what} are free text (long, with no marked final answer), as in SFT data: no completion can match them"
+        return _without_reference(detection, "sft", why)
+    return detection
+
+
+def _reply_text(value: Any) -> str | None:
+    """The text of the last reply in a chat list or reply dict (the reference a chat schema reads)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        value = [value] if message_keys([value]) else None
+    keys = message_keys(value)
+    if not keys:
+        return None
+    replies = [m.get(keys[1]) for m in value if str(m.get(keys[0])).lower() in REPLY_ROLES]
+    return replies[-1] if replies and isinstance(replies[-1], str) else None
+
+
+def _asks_for_summary(rows, detection: Detection) -> bool:
+    """Most prompts ask for a summary ("TL;DR:", "Summarize ...")."""
+    prompts = [str(get_path(r, detection.prompt_fields[-1]) or "") for r in rows]
+    return 2 * sum(bool(_ASKS_FOR_SUMMARY_RE.search(p)) for p in prompts) > len(prompts) > 0
 
 
 # --- prompt ---------------------------------------------------------------------------------
@@ -483,9 +629,7 @@ def _chat(fields, rows, chat: _Field, reference: _Field | None, reason: str | No
 
 def _has_reply(messages: list) -> bool:
     keys = message_keys(messages)
-    return bool(keys) and any(
-        str(m.get(keys[0])).lower() in ("assistant", "gpt", "model", "chatgpt", "bot") for m in messages
-    )
+    return bool(keys) and any(str(m.get(keys[0])).lower() in REPLY_ROLES for m in messages)
 
 
 # --- reference ------------------------------------------------------------------------------

@@ -226,10 +226,13 @@ def test_gzipped_hh_rlhf_transcripts(tmp_path):
     ] * 2
     path.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in rows).encode()))
     report = _report(path)
-    assert report["examples"][0]["prompt"] == [
-        {"role": "user", "content": "What is the capital of Norway?\n\n" + ANSWER_INSTRUCTION}
-    ]
-    assert report["examples"][0]["reference"] == "Oslo."
+    # A preference pair: the prompt without the default's "Final answer:" line, and no reference.
+    assert report["examples"][0]["prompt"] == [{"role": "user", "content": "What is the capital of Norway?"}]
+    assert (report["family"], report["reference_field"], report["examples"][0]["reference"]) == (
+        "preference_transcript",
+        None,
+        None,
+    )
 
 
 def test_csv_with_a_byte_order_mark_keeps_its_first_header(tmp_path):

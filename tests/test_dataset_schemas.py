@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import rewards
-from dataset_utils import UsageError, detect_fields, map_row
+from dataset_utils import ANSWER_INSTRUCTION, UsageError, detect_fields, has_no_reference, instruction_for, map_row
 
 USER = "user"
 
@@ -783,68 +783,6 @@ CASES = {
         "5",
         "6",
     ),
-    "sharegpt_preference": (
-        [
-            {
-                "conversations": [{"from": "human", "value": "Capital of Italy?"}],
-                "chosen": {"from": "gpt", "value": "Rome"},
-                "rejected": {"from": "gpt", "value": "Milan"},
-            }
-        ],
-        ("conversations",),
-        "chosen",
-        ["Capital of Italy?"],
-        "Rome",
-        "Milan",
-    ),
-    "trl_preference_conversational": (
-        [
-            {
-                "prompt": [{"role": USER, "content": "Color of grass?"}],
-                "chosen": [{"role": "assistant", "content": "green"}],
-                "rejected": [{"role": "assistant", "content": "red"}],
-            }
-        ],
-        ("prompt",),
-        "chosen",
-        ["Color of grass?"],
-        "green",
-        "red",
-    ),
-    "ultrafeedback_binarized": (
-        [
-            {
-                "prompt": "Name a prime.",
-                "prompt_id": "p1",
-                "chosen": [{"role": USER, "content": "Name a prime."}, {"role": "assistant", "content": "7"}],
-                "rejected": [{"role": USER, "content": "Name a prime."}, {"role": "assistant", "content": "8"}],
-                "messages": [{"role": USER, "content": "Name a prime."}, {"role": "assistant", "content": "7"}],
-                "score_chosen": 8.0,
-                "score_rejected": 2.0,
-            }
-        ],
-        ("messages",),
-        "chosen",
-        ["Name a prime."],
-        "7",
-        "8",
-    ),
-    "alpaca_preference": (
-        [{"instruction": "Say hello in French.", "input": "", "chosen": "Bonjour", "rejected": "Hola"}],
-        ("instruction", "input"),
-        "chosen",
-        ["French"],
-        "Bonjour",
-        "Hola",
-    ),
-    "hh_rlhf_transcript": (
-        [{"chosen": "\n\nHuman: What is 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: What is 2+2?\n\nAssistant: 5"}],
-        ("chosen",),
-        "chosen",
-        ["What is 2+2?"],
-        "4",
-        "5",
-    ),
     "kto_trl": (
         [
             {"prompt": "Capital of Spain?", "completion": "Madrid", "label": True},
@@ -1169,6 +1107,102 @@ CASES = {
 }
 
 
+# Preference pairs in their real layouts: (rows, prompt_fields, chosen column, fragments in
+# prompt, the chosen reply's answer, the rejected reply's answer). The chosen reply is a reply
+# people preferred, not a gold answer: no reference unless --reference-field names it.
+PREFERENCE_CASES = {
+    "sharegpt_preference": (
+        [
+            {
+                "conversations": [{"from": "human", "value": "Capital of Italy?"}],
+                "chosen": {"from": "gpt", "value": "Rome"},
+                "rejected": {"from": "gpt", "value": "Milan"},
+            }
+        ],
+        ("conversations",),
+        "chosen",
+        ["Capital of Italy?"],
+        "Rome",
+        "Milan",
+    ),
+    "trl_preference_conversational": (
+        [
+            {
+                "prompt": [{"role": USER, "content": "Color of grass?"}],
+                "chosen": [{"role": "assistant", "content": "green"}],
+                "rejected": [{"role": "assistant", "content": "red"}],
+            }
+        ],
+        ("prompt",),
+        "chosen",
+        ["Color of grass?"],
+        "green",
+        "red",
+    ),
+    "ultrafeedback_binarized": (
+        [
+            {
+                "prompt": "Name a prime.",
+                "prompt_id": "p1",
+                "chosen": [{"role": USER, "content": "Name a prime."}, {"role": "assistant", "content": "7"}],
+                "rejected": [{"role": USER, "content": "Name a prime."}, {"role": "assistant", "content": "8"}],
+                "messages": [{"role": USER, "content": "Name a prime."}, {"role": "assistant", "content": "7"}],
+                "score_chosen": 8.0,
+                "score_rejected": 2.0,
+            }
+        ],
+        ("messages",),
+        "chosen",
+        ["Name a prime."],
+        "7",
+        "8",
+    ),
+    "alpaca_preference": (
+        [{"instruction": "Say hello in French.", "input": "", "chosen": "Bonjour", "rejected": "Hola"}],
+        ("instruction", "input"),
+        "chosen",
+        ["French"],
+        "Bonjour",
+        "Hola",
+    ),
+    "hh_rlhf_transcript": (
+        [{"chosen": "\n\nHuman: What is 2+2?\n\nAssistant: 4", "rejected": "\n\nHuman: What is 2+2?\n\nAssistant: 5"}],
+        ("chosen",),
+        "chosen",
+        ["What is 2+2?"],
+        "4",
+        "5",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PREFERENCE_CASES)
+def test_preference_pairs_get_their_prompt_and_no_reference(name):
+    rows, prompt_fields, chosen, fragments, _, _ = PREFERENCE_CASES[name]
+    detection = detect_fields(list(rows[0]), rows)
+    assert detection.prompt_fields == prompt_fields, detection
+    assert (detection.family.startswith("preference"), detection.reference_field) == (True, None), detection
+    mapped = map_row(rows[0], detection)
+    assert mapped["reference"] is None
+    for fragment in fragments:
+        assert fragment in _text(mapped["prompt"]), (name, mapped["prompt"])
+    assert any("ranked by people" in r for r in detection.reasons), detection.reasons
+    assert any("--extra-reward" in r and "--reference-field" in r for r in detection.reasons), detection.reasons
+
+
+@pytest.mark.parametrize("name", PREFERENCE_CASES)
+def test_preference_chosen_reply_is_the_reference_only_when_named(name):
+    rows, prompt_fields, chosen, _, right, wrong = PREFERENCE_CASES[name]
+    detection = detect_fields(list(rows[0]), rows, reference_field=chosen)
+    assert (detection.prompt_fields, detection.reference_field) == (prompt_fields, chosen)
+    assert not any(r.startswith("no reference") for r in detection.reasons), detection.reasons
+    reference = map_row(rows[0], detection)["reference"]
+    assert _earns(reference, right), (name, reference)
+    assert not _earns(reference, wrong), (name, reference)
+    again = detect_fields(list(rows[0]), rows, prompt_field=detection.prompt_field, reference_field=chosen)
+    assert [map_row(r, again) for r in rows] == [map_row(r, detection) for r in rows]
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_each_real_schema_gets_its_prompt_fields_and_reference(name):
     rows, prompt_fields, reference_field, fragments, _, _ = CASES[name]
@@ -1399,3 +1433,227 @@ def test_options_in_every_container_form_give_the_same_texts(texts):
 )
 def test_a_short_answer_without_wrappers_is_kept_whole(answer):
     assert clean_short_answer(answer) == answer.strip()
+
+
+# --- round two: final-answer phrasings, and data with no answer to check ---------------------
+
+# A worked solution whose last number (72, from a check) is not its answer (62): each phrasing of
+# real SFT/RL math sets must be read at its marker, and the last number is the trap.
+_WORKING = "She had 12 apples and bought 60 more: 12 + 60 = 72. She ate 10, so 62 are left. Check: 62 + 10 = 72."
+FINAL_ANSWER_PHRASINGS = {
+    "gsm8k_hashes": _WORKING + "\n#### 62",
+    "metamathqa_the_answer_is_colon": _WORKING + "\nThe answer is: 62",
+    "answer_colon": _WORKING + "\nAnswer: 62",
+    "math_boxed_inline": _WORKING + " So she has $\\boxed{62}$ apples.",
+    "numina_final_answer_boxed": _WORKING + "\n\nThe final answer is $\\boxed{62}$.",
+    "minerva_final_answer": _WORKING + "\nFinal Answer: The final answer is $62$. I hope it is correct.",
+    "cot_therefore": _WORKING + " Therefore, the answer is 62.",
+    "markdown_bold_answer": _WORKING + "\n\n**Answer:** 62",
+    "markdown_display_boxed": _WORKING + "\n\n**Final Answer**\n\\[\n\\boxed{62}\n\\]",
+    "r1_answer_tags": "<think>" + _WORKING + "</think>\n<answer>62</answer>",
+    "hashes_with_unit": _WORKING + "\n#### 62 apples",
+}
+
+
+@pytest.mark.parametrize("column", ["solution", "response", "answer"])
+@pytest.mark.parametrize("name", FINAL_ANSWER_PHRASINGS)
+def test_each_final_answer_phrasing_is_read_at_its_marker_not_at_the_last_number(name, column):
+    rows = [{"question": "How many apples are left?", column: FINAL_ANSWER_PHRASINGS[name]}] * 3
+    detection, mapped = _mapped(rows[0], rows)
+    assert (detection.reference_field, detection.reference_kind) == (column, "solution"), detection
+    assert _earns(mapped["reference"], "62")
+    assert not _earns(mapped["reference"], "72")  # the trap: the working's last number
+
+
+_PROSE = (
+    "Getting good sleep starts with a regular schedule: go to bed and wake up at the same time every day, "
+    "even on weekends. Keep your bedroom cool, dark and quiet, and avoid screens for an hour before bed."
+)
+
+# name: (rows in the real columns, prompt fields, family, fragments of the prompt, words of the reason)
+NO_REFERENCE_CASES = {
+    "alpaca": (
+        [{"instruction": "Give three tips for sleep.", "input": "", "output": _PROSE, "text": "### Response: ..."}],
+        ("instruction", "input"),
+        "sft",
+        ["Give three tips"],
+        "'output' are free text",
+    ),
+    "dolly_open_qa": (
+        [{"instruction": "How do I sleep better?", "context": "", "response": _PROSE, "category": "open_qa"}],
+        ("instruction",),
+        "sft",
+        ["sleep better"],
+        "'response' are free text",
+    ),
+    "code_alpaca": (
+        [
+            {
+                "instruction": "Write a function adding two numbers.",
+                "input": "",
+                "output": "def add(a, b):\n    return a + b",
+            }
+        ],
+        ("instruction", "input"),
+        "sft",
+        ["adding two"],
+        "free text",
+    ),
+    "ultrachat_messages": (
+        [
+            {
+                "prompt": "How do I sleep better?",
+                "prompt_id": "4f2a",
+                "messages": [
+                    {"role": USER, "content": "How do I sleep better?"},
+                    {"role": "assistant", "content": _PROSE},
+                ],
+            }
+        ],
+        ("messages",),
+        "sft",
+        ["sleep better"],
+        "the last replies in 'messages' are free text",
+    ),
+    "slimorca_sharegpt": (
+        [
+            {
+                "conversations": [
+                    {"from": "system", "value": "You are an AI assistant."},
+                    {"from": "human", "value": "How do I sleep better?"},
+                    {"from": "gpt", "value": _PROSE},
+                ]
+            }
+        ],
+        ("conversations",),
+        "sft",
+        ["sleep better"],
+        "free text",
+    ),
+    "tldr_prompt_completion": (
+        [
+            {
+                "prompt": "SUBREDDIT: r/relationships\n\nTITLE: Move in?\n\nPOST: She wants to move in after 6 months.\n\nTL;DR:",
+                "completion": " girlfriend wants to move in, not sure I'm ready",
+            }
+        ],
+        ("prompt",),
+        "summary",
+        ["POST: She wants", "TL;DR:"],
+        "'completion' are summaries",
+    ),
+    "cnn_dailymail": (
+        [{"article": "LONDON (CNN) -- " + _PROSE, "highlights": "Sleep on a schedule .\nKeep it dark .", "id": "42c0"}],
+        ("article",),
+        "summary",
+        ["Summarize the following text.", "LONDON (CNN)"],
+        "'highlights' holds reference summaries",
+    ),
+    "xsum": (
+        [{"document": _PROSE, "summary": "Experts share tips for sleep.", "id": "3518"}],
+        ("document",),
+        "summary",
+        ["Summarize the following text.", "regular schedule"],
+        "'summary' holds reference summaries",
+    ),
+    "samsum": (
+        [
+            {
+                "id": "13818513",
+                "dialogue": "Amanda: I baked cookies.\r\nJerry: Sure!",
+                "summary": "Amanda baked cookies.",
+            }
+        ],
+        ("dialogue",),
+        "summary",
+        ["Summarize the following text.", "Amanda: I baked"],
+        "'summary' holds reference summaries",
+    ),
+    "best_of_n_outputs": (
+        [{"prompt": "What is 2+3?", "responses": ["5", "It is 6."]}],
+        ("prompt",),
+        "candidates",
+        ["2+3"],
+        "several outputs per row",
+    ),
+    "long_form_prose_answer": (
+        [{"question": "Why do we need sleep?", "answer": _PROSE}],
+        ("question",),
+        "long_form",
+        ["need sleep"],
+        "prose answers",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", NO_REFERENCE_CASES)
+def test_data_with_no_answer_to_check_gets_its_prompt_no_reference_and_the_reward_that_fits(name):
+    rows, prompt_fields, family, fragments, why = NO_REFERENCE_CASES[name]
+    detection = detect_fields(list(rows[0]), rows)
+    assert (detection.prompt_fields, detection.family, detection.reference_field) == (prompt_fields, family, None)
+    mapped = map_row(rows[0], detection)
+    assert mapped["reference"] is None
+    for fragment in fragments:
+        assert fragment in _text(mapped["prompt"]), (name, mapped["prompt"])
+    assert any(r.startswith("no reference: ") and why in r for r in detection.reasons), detection.reasons
+    assert any("--extra-reward" in r and "--reference-field" in r for r in detection.reasons)
+    # The default answer instruction asks for a 'Final answer:' line this data never has.
+    assert instruction_for(ANSWER_INSTRUCTION, detection) is None
+    assert instruction_for("Answer in one paragraph.", detection) == "Answer in one paragraph."
+
+
+# Each trap beside its family: the same layout holding a checkable answer keeps its reference.
+VERIFIABLE_TWINS = {
+    "alpaca_short_output": ({"instruction": "Capital of Peru?", "input": "", "output": "Lima"}, "output", "Lima"),
+    "sft_output_with_marked_answer": (
+        {"instruction": "2+3?", "input": "", "output": "We add 2 and 3 to get 5.\nThe answer is: 5"},
+        "output",
+        "5",
+    ),
+    "chat_short_reply": (
+        {"messages": [{"role": USER, "content": "Capital of Peru?"}, {"role": "assistant", "content": "Lima"}]},
+        "messages",
+        "Lima",
+    ),
+    "prose_with_numbers_is_a_worked_solution": (
+        {"question": "How far?", "answer": "Multiply speed by time.\n\nDistance = 60 km/h * 2 h = 120 km."},
+        "answer",
+        "120",
+    ),
+    "outputs_beside_a_gold_answer": ({"prompt": "2+3?", "responses": ["5", "6"], "answer": "5"}, "answer", "5"),
+    "summary_column_beside_a_short_answer": (
+        {"question": "How many?", "summary": "A count of apples over several days.", "answer": "7"},
+        "answer",
+        "7",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", VERIFIABLE_TWINS)
+def test_the_same_layouts_with_a_checkable_answer_keep_their_reference(name):
+    row, reference, right = VERIFIABLE_TWINS[name]
+    detection, mapped = _mapped(row, [row] * 3)
+    assert detection.reference_field == reference and not has_no_reference(detection), detection
+    assert _earns(mapped["reference"], right)
+
+
+def test_reference_field_overrides_the_no_reference_verdict():
+    rows = NO_REFERENCE_CASES["alpaca"][0]
+    detection, mapped = _mapped(rows[0], rows, reference_field="output")
+    assert (detection.reference_field, detection.family) == ("output", "instruction")
+    assert not any(r.startswith("no reference") for r in detection.reasons)
+    assert mapped["reference"] == _PROSE
+
+
+def test_a_model_solution_column_beside_the_gold_answer_is_never_the_reference():
+    # OpenAI's GSM8K example-solutions layout: model solutions (with their own wrong final
+    # answers) next to the gold answer.
+    row = {
+        "question": "Ann has 3 pens and buys 4. How many?",
+        "answer": "3 + 4 = <<3+4=7>>7\n#### 7",
+        "6b_finetuning.solution": "3 + 4 = 8\n#### 8",
+        "175b_verification.solution": "She has 3 + 4 = 7 pens.\n#### 7",
+    }
+    detection, mapped = _mapped(row, [row] * 3)
+    assert detection.reference_field == "answer"
+    assert _earns(mapped["reference"], "7") and not _earns(mapped["reference"], "8")

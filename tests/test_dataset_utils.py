@@ -161,7 +161,8 @@ FAMILIES = {
         ["yes", "true"],
     ),
     "countdown": ({"target": 24, "nums": [2, 3, 4]}, ["[2, 3, 4]", "24"], ["24"]),
-    "preference": ({"prompt": "Say hi", "chosen": "Hi!", "rejected": "No."}, ["Say hi"], ["Hi!"]),
+    # Preference pairs: the chosen reply is no gold answer, so no reference is read.
+    "preference": ({"prompt": "Say hi", "chosen": "Hi!", "rejected": "No."}, ["Say hi"], []),
     "preference_chat": (
         {
             "chosen": [{"role": "user", "content": "Say hi"}, {"role": "assistant", "content": "Hi!"}],
@@ -169,7 +170,7 @@ FAMILIES = {
             "score_chosen": 9.0,
         },
         ["Say hi"],
-        ["Hi!"],
+        [],
     ),
     "ultrachat": ({"prompt": "2+2?", "prompt_id": "abc", "messages": MSGS}, ["2+2?"], ["4"]),
     "lmsys_conversation": ({"conversation_id": "c", "model": "m", "conversation": MSGS[1:]}, ["2+2?"], ["4"]),

@@ -125,6 +125,67 @@ def test_training_refuses_data_whose_references_cannot_be_earned(demo_assets, tm
     assert "--allow-low-coverage" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+def _write_jsonl(path, rows):
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+_HH_PAIRS = [
+    {
+        "chosen": f"\n\nHuman: How do I keep {plant} alive?\n\nAssistant: Water it weekly and give it bright, indirect light.",
+        "rejected": f"\n\nHuman: How do I keep {plant} alive?\n\nAssistant: Plants are boring.",
+    }
+    for plant in ("a fern", "a cactus", "basil", "a palm") * 10
+]
+
+
+def test_preference_data_dry_run_says_there_is_no_reference_and_which_reward_fits(demo_assets, tmp_path, capsys):
+    from grpo_suite.prompts import ANSWER_INSTRUCTION
+
+    data = _write_jsonl(tmp_path / "hh.jsonl", _HH_PAIRS)
+    assert train_grpo.main(_args(demo_assets, tmp_path / "x", "--dry-run", "--dataset", str(data))) == 0
+    out = capsys.readouterr().out
+    assert "family preference_transcript" in out and "reference None" in out
+    assert "no reference: 'chosen' and 'rejected' are replies ranked by people" in out
+    assert "--extra-reward MODULE:FUNCTION" in out and "TRAINING WOULD BE REFUSED" in out
+    assert "How do I keep a fern alive?" in out and ANSWER_INSTRUCTION not in out
+    assert not (tmp_path / "x").exists()
+
+
+def test_sft_data_without_a_reward_that_fits_is_refused_before_any_weight_loads(demo_assets, tmp_path, capsys):
+    rows = [
+        {"instruction": f"Describe {city} in two sentences.", "input": "", "output": f"{city} is a city. " * 12}
+        for city in ("Oslo", "Lima", "Pune", "Kyiv") * 10
+    ]
+    data = _write_jsonl(tmp_path / "alpaca.jsonl", rows)
+    assert train_grpo.main(_args(demo_assets, tmp_path / "x", "--dataset", str(data))) == 2
+    err = capsys.readouterr().err
+    assert "sft data has no answer a completion can be checked against" in err
+    assert "--extra-reward" in err and "--allow-low-coverage" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_preference_data_trains_with_a_reward_of_the_users_and_records_no_instruction(
+    demo_assets, tmp_path, monkeypatch
+):
+    (tmp_path / "my_judge.py").write_text(
+        "def brevity(completions, **kwargs):\n"
+        "    return [1.0 / (1 + len(c[-1]['content'] if isinstance(c, list) else str(c))) for c in completions]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = _write_jsonl(tmp_path / "hh.jsonl", _HH_PAIRS)
+    out = tmp_path / "run"
+    argv = _args(demo_assets, out, "--dataset", str(data), "--extra-reward", "my_judge:brevity", "--max-steps", "1")
+    assert train_grpo.main(argv) == 0
+    run = json.loads((out / "run_config.json").read_text())
+    assert (run["detection"]["family"], run["detection"]["reference_field"]) == ("preference_transcript", None)
+    assert run["args"]["answer_instruction"] == ""
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("rewards/brevity/mean" in row for row in logged)
+    assert (out / "adapter_model.safetensors").exists()
+
+
 def test_extra_reward_is_loaded_by_import_path_and_weighted(demo_assets, tmp_path, capsys, monkeypatch):
     (tmp_path / "my_rewards.py").write_text(
         "def brevity(completions, **kwargs):\n    return [1.0 if len(str(c)) < 50 else 0.0 for c in completions]\n"
