@@ -48,6 +48,7 @@ from grpo_suite.files import (
     looks_like_path,
     read_file,
 )
+from grpo_suite.no_reference import has_no_reference
 from grpo_suite.prompts import (
     ANSWER_INSTRUCTION,
     add_instruction,
@@ -61,7 +62,7 @@ from grpo_suite.prompts import (
     template_rejects_system,
 )
 from grpo_suite.reward_funcs import correct_completion
-from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields, has_no_reference
+from grpo_suite.schemas import SAMPLE_ROWS, Detection, detect_fields
 
 __all__ = [
     "ANSWER_INSTRUCTION",

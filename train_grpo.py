@@ -36,7 +36,7 @@ from typing import Sequence
 
 import dataset_utils
 import rewards
-from grpo_suite import checks, config, flags, model_cache, models, probe, run_folder, symbolic
+from grpo_suite import checks, config, flags, model_cache, models, preflight, probe, run_folder, symbolic
 from grpo_suite.cli import set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.guard import (
@@ -52,6 +52,7 @@ from grpo_suite.guard import (
     report_interrupt,
     weights_finite,
 )
+from grpo_suite.no_reference import REWARD_ADVICE, has_no_reference
 from grpo_suite.prompts import answer_instruction, instruction_for, prompt_ids, render_prompt
 from grpo_suite.records import (
     append_history,
@@ -59,7 +60,6 @@ from grpo_suite.records import (
     plot_reward_curves,
     write_run_config,
 )
-from grpo_suite.schemas import REWARD_ADVICE, has_no_reference
 
 logger = logging.getLogger("train_grpo")
 
@@ -102,7 +102,8 @@ def check_args(args: argparse.Namespace) -> None:
     if not args.output_dir and not args.dry_run and args.probe is None:
         raise UsageError("no output folder given; pass --output-dir DIR")
     checks.check_flags(args)
-    config.generation_plan(args)  # TRL's GRPOConfig built and checked: the batch rule and its refusals
+    check_trackers(args.report_to)  # a missing package first: installing it is the first fix
+    config.generation_plan(args)  # TRL's GRPOConfig built and pre-flight checked (grpo_suite/preflight.py)
     if args.use_vllm and args.quantization in ("4bit", "8bit"):
         raise UsageError(
             "--use-vllm cannot be combined with 4-bit or 8-bit quantization: TRL cannot sync quantized "
@@ -112,7 +113,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("--use-vllm needs vLLM: pip install vllm")
     if args.overwrite and args.resume:
         raise UsageError("--overwrite and --resume contradict each other; pass one")
-    check_trackers(args.report_to)
     models.check_model_source(args.model)
     if args.adapter:
         checks.check_adapter_flags(args, build_parser())
@@ -178,6 +178,19 @@ def check_coverage(args, train, names: list[str]) -> list[str]:
     finally:
         quiet.disabled = False
     return lines
+
+
+def no_format_reward(args, detection) -> bool:
+    """Data with no answer to state (preference, SFT, summaries) trains without format_reward, which
+    pays for a 'Final answer:' line, unless the user chose the components or weighed that one.
+    Changes --rewards as recorded, so that a resume and a replay use the same components."""
+    if not has_no_reference(detection) or args.rewards != flags.DEFAULT_REWARDS:
+        return False
+    if "format_reward" in checks.weighted_names(args.reward_weights):
+        return False
+    args.rewards = ",".join(n for n in checks.selected_components(args.rewards) if n != "format_reward")
+    logger.info("no format_reward: %s data has no final answer to state (rewards: %s)", detection.family, args.rewards)
+    return True
 
 
 def check_reward_fits(args, detection) -> list[str]:
@@ -264,6 +277,13 @@ TRACKER_MODULES = {
 }
 
 
+def check_model(args) -> None:
+    """The model's config, before any weight loads: LoRA flags or the adapter against its layers,
+    and the --grpo-arg settings that depend on the model (a router loss needs experts)."""
+    skeleton = checks.check_model_shape(args)
+    preflight.check_model_settings(config.grpo_arg_overrides(args.grpo_arg), skeleton)
+
+
 def check_trackers(report_to) -> None:
     """A tracker that is not installed fails here, not after the model has loaded."""
     names = report_to if isinstance(report_to, (list, tuple)) else str(report_to or "none").split(",")
@@ -319,7 +339,7 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
             "WARNING: no reference column: reference_reward is skipped and the model learns only format and "
             "length. Pass --reference-field if the data has answers."
         )
-    elif parts.get("reference_reward") != 1.0:
+    elif row["reference"] is not None and parts.get("reference_reward") != 1.0:
         print(
             "WARNING: THE REFERENCE SOLUTION DOES NOT EARN reference_reward 1.0: the reward will always be 0. "
             "Check --reference-field, or the answer format of the data."
@@ -673,14 +693,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "--local-only" in raw or "--demo" in raw:
             set_offline_env()  # before any Hugging Face library is imported (parsing may)
         setup_logging()
-        args = config.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
-        if args.local_only or args.demo:
-            set_offline_env()  # --local-only given in a --config file
-        if args.resume and args.output_dir:
-            adopt_run_record(args, flags.explicit_flags(build_parser(), raw))
+        try:
+            args = config.parse_with_config(build_parser(), argv)  # --config FILE, then the command line
             if args.local_only or args.demo:
-                set_offline_env()
-        args = resolve_args(args)
+                set_offline_env()  # --local-only given in a --config file
+            if args.resume and args.output_dir:
+                adopt_run_record(args, flags.explicit_flags(build_parser(), raw))
+                if args.local_only or args.demo:
+                    set_offline_env()
+            args = resolve_args(args)
+        except UsageError as err:
+            raise config.blame_config(err, build_parser(), argv) from err
         run.out = Path(args.output_dir) if args.output_dir else None
         run.watchdog, run.stop_after = args.watchdog, args.stop_when_stuck
         resume_from, changed = None, {}
@@ -692,11 +715,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return code
         run.phase = "loading the rewards"
         funcs, weights, names = build_rewards(args)
-        checks.check_model_shape(args)  # LoRA flags or the adapter against the model, before loading weights
+        check_model(args)
         run.phase = "loading the tokenizer"
         tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
         run.phase = "loading the data"
         train_rows, held_out, detection = load_data(args, tokenizer)
+        if no_format_reward(args, detection):
+            funcs, weights, names = build_rewards(args)
         coverage = check_reward_fits(args, detection) + check_coverage(args, train_rows, names)
         if args.dry_run:
             code = dry_run(args, tokenizer, train_rows, detection, funcs, weights, coverage)

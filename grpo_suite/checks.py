@@ -22,6 +22,11 @@ from grpo_suite.flags import FREE_ON_RESUME, PER_INVOCATION
 
 logger = logging.getLogger("train_grpo")
 
+# Counts above these are typos or unit mistakes, beyond what any run can use: refused, not planned
+# (a max_steps of 1e23 once drew a progress bar of 605 quadrillion hours).
+MAX_STEPS = 10**7
+MAX_EPOCHS = 10**4
+
 # Every number flag's range, the one table: (dest, low, high, low inclusive, high inclusive); None is
 # unbounded. Checked after the presets are filled in, so every value here is a number.
 RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
@@ -60,6 +65,27 @@ RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("vllm_server_port", 1, 65535, True, True),
     ("num_completions_to_print", 0, None, True, True),
 )
+# Counts, the caps beyond which a value is a typo or a unit mistake (flag dest -> at most).
+CAPS = {
+    "max_steps": MAX_STEPS,
+    "num_train_epochs": MAX_EPOCHS,
+    "num_generations": 2**16,
+    "max_completion_length": 2**20,
+    "per_device_train_batch_size": 2**16,
+    "gradient_accumulation_steps": 2**16,
+    "logging_steps": MAX_STEPS,
+    "save_steps": MAX_STEPS,
+    "num_iterations": 1000,
+    "max_samples": 10**12,
+    "max_eval_samples": 10**12,
+    "eval_steps": MAX_STEPS,
+    "length_target": 10**9,
+    "length_max": 10**9,
+    "steps_per_generation": 2**16,
+    "generation_batch_size": 2**24,
+    "top_k": 10**7,
+    "num_completions_to_print": 10**6,
+}
 WHY = {
     "num_generations": ": GRPO compares completions within a group",
     "lora_alpha": ": the adapter's update is scaled by alpha / r, so 0 gives an adapter that does nothing",
@@ -87,6 +113,10 @@ def check_flags(args) -> None:
             raise UsageError(
                 f"{flag_name(name)} must be {range_text(low, high, low_in, high_in)} (got {value})" + WHY.get(name, "")
             )
+    for name, cap in CAPS.items():
+        value = getattr(args, name, None)
+        if value is not None and value > cap:
+            raise UsageError(f"{flag_name(name)} must be at most {cap:,} (got {value}): beyond what any run can use")
     if args.length_max <= args.length_target:
         raise UsageError(
             f"--length-max ({args.length_max}) must be greater than --length-target ({args.length_target})"
@@ -144,12 +174,13 @@ def check_adapter_flags(args, parser) -> None:
 
 
 def check_model_shape(args) -> None:
-    """LoRA flags, or the adapter, against the model built from its config on the meta device."""
+    """LoRA flags, or the adapter, against the model built from its config on the meta device;
+    returns that skeleton (None where it cannot be built here) for the other checks of the model."""
     from grpo_suite import models
 
     skeleton = models.model_skeleton(args.model, args.revision, args.local_only, args.trust_remote_code)
     if skeleton is None:
-        return
+        return None
     if not args.adapter:
         check_lora_shape(args, models.lora_target_widths(skeleton))
     elif (misfit := models.adapter_misfit(args.adapter, skeleton)) is not None:
@@ -158,6 +189,7 @@ def check_model_shape(args) -> None:
             f"--adapter {args.adapter} does not fit --model {args.model}: {misfit}; pass the model it was "
             f"trained on{f' ({base})' if base else ''} as --model"
         )
+    return skeleton
 
 
 def range_text(low, high, low_in, high_in) -> str:

@@ -21,6 +21,7 @@ import enum
 import json
 import logging
 import math
+import os
 import re
 import sys
 import types
@@ -28,10 +29,11 @@ import typing
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
+from grpo_suite import preflight
 from grpo_suite.cli import set_offline_env
 from grpo_suite.errors import UsageError, first_line
 from grpo_suite.files import read_utf8
-from grpo_suite.flags import KEY_VALUE, PER_INVOCATION
+from grpo_suite.flags import KEY_VALUE, PER_INVOCATION, explicit_flags
 from grpo_suite.run_folder import SUITE
 
 logger = logging.getLogger(__name__)
@@ -300,12 +302,27 @@ def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
                 f"{FLAG_FOR_FIELD.get(key, 'its own flags')}; use that instead"
             )
     try:
-        return GRPOConfig(**fields, **overrides)
+        built = GRPOConfig(**fields, **overrides)
+    except ImportError as err:  # a setting whose package is missing (deepspeed): importlib's words name it
+        raise UsageError(f"TRL's GRPOConfig needs a package for these settings: {first_line(err)}") from err
     except (ValueError, TypeError) as err:
         raise UsageError(
             _batch_refusal(first_line(err), {**fields, **overrides})
             or f"TRL's GRPOConfig refused these settings: {first_line(err)}"
         ) from err
+
+    def source(field: str) -> str:
+        if field in overrides:
+            return f"--grpo-arg {field}"
+        return FLAG_FOR_FIELD.get(field, f"GRPOConfig.{field}")
+
+    preflight.check_config(built, source, offline=_offline(), given=overrides)
+    return built
+
+
+def _offline() -> bool:
+    """Whether this run may not reach the network: --local-only sets HF_HUB_OFFLINE (cli.set_offline_env)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 _NOT_WHOLE_GROUPS = re.compile(r"generation_batch_size \((\d+)\) must be divisible by num_generations \((\d+)\)")
@@ -479,6 +496,25 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     return args
 
 
+_FLAG_RE = re.compile(r"(--[a-z0-9][a-z0-9-]*)")
+
+
+def blame_config(err: UsageError, parser: argparse.ArgumentParser, argv: Sequence[str]) -> UsageError:
+    """A refusal of a flag that the --config file set (and the command line did not) names the file."""
+    path = config_path(argv)
+    flag = _FLAG_RE.match(str(err))
+    if not path or not flag or flag.group(1) == "--config":
+        return err
+    dest = flag.group(1)[2:].replace("-", "_")
+    try:
+        in_file = dest in load_config(path)
+    except UsageError:
+        return err
+    if in_file and dest not in explicit_flags(parser, argv):
+        return UsageError(f"--config {path}: {err}")
+    return err
+
+
 def config_path(argv: Sequence[str]) -> str | None:
     """The last --config FILE (or --config=FILE) before any ``--``."""
     path = None
@@ -512,6 +548,8 @@ def load_config(path: str) -> dict[str, Any]:
             data = yaml.safe_load(text)
     except json.JSONDecodeError as err:
         raise UsageError(f"--config {path}: not valid JSON at line {err.lineno}: {err.msg}") from err
+    except RecursionError as err:  # json's and yaml's parsers recurse once per level of nesting
+        raise UsageError(f"--config {path}: nested too deep to read; {_NESTING}") from err
     except Exception as err:  # yaml.YAMLError, imported lazily: its first line names the line and column
         raise UsageError(f"--config {path}: not valid YAML: {' '.join(str(err).split())}") from err
     if data is None:
@@ -530,8 +568,22 @@ def load_config(path: str) -> dict[str, Any]:
         name = str(key).lstrip("-").replace("-", "_")
         if name in values:
             raise UsageError(f"--config {path}: {key!r} is given twice (dashes and underscores name the same flag)")
+        if _depth(value) > MAX_NESTING:
+            raise UsageError(f"--config {path}: {key!r} is nested more than {MAX_NESTING} levels deep; {_NESTING}")
         values[name] = value
     return values
+
+
+MAX_NESTING = 3  # a flag's value: a scalar, a list, or a mapping of plain values (chat_template_kwargs)
+_NESTING = "a flag takes a value, a list, or a mapping of plain values"
+
+
+def _depth(value: Any, limit: int = MAX_NESTING + 1) -> int:
+    """Levels of lists and mappings in ``value`` (a scalar is 0), counted up to ``limit``."""
+    if limit <= 0 or not isinstance(value, (list, dict)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(v, limit - 1) for v in items), default=0)
 
 
 def config_tokens(parser: argparse.ArgumentParser, values: dict[str, Any], path: str) -> list[str]:

@@ -215,17 +215,26 @@ def marks_final_answer(value: Any) -> bool:
     return isinstance(value, str) and any(m in value for m in _WORKED_MARKERS)
 
 
-_MATH_RE = re.compile(r"\d|\$|\\\(|\\\[")  # a number or LaTeX: something a worked solution's answer is read from
+# Arithmetic or LaTeX: a worked solution, whose answer is read from its last number.
+_ARITHMETIC_RE = re.compile(r"\d\s*[=+×÷*/^]\s*[\d($]|=\s*\$?-?\d|\$|\\\(|\\\[|<<")
+# CJK ideographs, kana, hangul and full-width forms: one such character carries about a word.
+_WIDE_RE = re.compile(r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\uff00-\uffef]")
+FREE_TEXT_WORDS = 12  # a sentence this long is no short answer a completion could state exactly
 
 
-def is_free_text(value: Any, math_counts: bool = False) -> bool:
-    """Prose to imitate, not an answer to check: several lines or long, with no marked final answer
-    (an SFT output, a chat reply, a long-form answer). With ``math_counts``, a number or LaTeX
-    makes it a worked solution instead (a ``solution`` column read to its last number)."""
-    if not isinstance(value, str) or marks_final_answer(value):
+def is_free_text(value: Any) -> bool:
+    """Prose to imitate, not an answer to check (an SFT output, a chat reply, a long-form answer):
+    several lines, long (a CJK character counts as four), or a sentence of 12 words or more, with
+    no marked final answer and no arithmetic (a worked solution is read to its last number).
+
+    >>> is_free_text("Lima"), is_free_text("Keep a regular schedule and avoid screens for an hour before bed.")
+    (False, True)
+    """
+    if not isinstance(value, str) or marks_final_answer(value) or _ARITHMETIC_RE.search(value):
         return False
-    long = "\n" in value.strip() or len(value) > _SHORT_CHARS
-    return long and not (math_counts and _MATH_RE.search(value))
+    text = value.strip()
+    size = len(text) + 3 * len(_WIDE_RE.findall(text))
+    return "\n" in text or size > _SHORT_CHARS or len(text.split()) >= FREE_TEXT_WORDS
 
 
 def _values(rows: Sequence[dict], path: str) -> list:

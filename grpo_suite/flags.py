@@ -123,6 +123,9 @@ def preset_help(name: str, text: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+DEFAULT_REWARDS = ",".join(REWARD_COMPONENTS)
+
+
 def build_parser() -> OneLineParser:
     """train_grpo.py's flags, grouped as a user meets them: start here, then each stage of a run."""
     parser = OneLineParser(
@@ -222,7 +225,7 @@ def build_parser() -> OneLineParser:
     reward = parser.group("rewards")
     reward.add(
         "--rewards",
-        default=",".join(REWARD_COMPONENTS),
+        default=DEFAULT_REWARDS,
         metavar="NAMES",
         help=f"reward components to use, comma-separated; valid: {', '.join(REWARD_COMPONENTS)}",
     )

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from grpo_suite.errors import UsageError, first_line
 from grpo_suite.fields import LETTERS, get_path, is_worked, message_keys, norm, parse_options
-from grpo_suite.schemas import Detection, has_no_reference, split_qa_text
+from grpo_suite.no_reference import has_no_reference
+from grpo_suite.schemas import Detection, split_qa_text
 
 logger = logging.getLogger("dataset_utils")
 

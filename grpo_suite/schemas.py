@@ -10,7 +10,6 @@ guess: a tie or no fit is a UsageError that lists the columns with their types a
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
@@ -39,7 +38,6 @@ from grpo_suite.fields import (
     _values,
     fail,
     get_path,
-    is_free_text,
     is_messages,
     is_scalar,
     is_text,
@@ -50,19 +48,18 @@ from grpo_suite.fields import (
     option_base,
     parse_options,
 )
+from grpo_suite.no_reference import (
+    NO_REFERENCE,
+    NO_REFERENCE_FAMILIES,
+    REPLY_ROLES,
+    REWARD_ADVICE,
+    free_text_reference,
+    has_no_reference,
+    summary_beats,
+    without_reference,
+)
 
 SAMPLE_ROWS = 32  # rows detection looks at: enough to see a context column that is often empty
-
-# Families whose rows hold replies to imitate or rank, not answers to check: detection takes no
-# reference from them, and a run needs a reward that judges free text.
-NO_REFERENCE_FAMILIES = ("preference", "preference_transcript", "sft", "summary", "long_form", "candidates")
-NO_REFERENCE = "no reference: "  # how the reason that says so starts
-REWARD_ADVICE = (
-    "a reward that judges free text fits this data: --extra-reward MODULE:FUNCTION (a reward model or judge "
-    "of your own); or --reference-field COLUMN if a column does hold gold answers"
-)
-REPLY_ROLES = ("assistant", "gpt", "model", "chatgpt", "bot")
-_ASKS_FOR_SUMMARY_RE = re.compile(r"\bTL\s?;\s?DR\b|\bsummari[sz]e\b|\bsummary\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -120,7 +117,10 @@ def detect_fields(
     else:
         detection = _detect(columns, rows, reference_path)
     if reference_path is None:
-        return _free_text_reference(detection, rows)
+        detection = free_text_reference(detection, rows)
+        if prompt_paths and detection.reference_field is None and not has_no_reference(detection):
+            detection = _no_reference_of_auto(columns, rows, detection)
+        return detection
     if reference_path != detection.reference_field:
         if detection.family in NO_REFERENCE_FAMILIES and detection.reference_field is None:
             kept = tuple(r for r in detection.reasons if not r.startswith(NO_REFERENCE) and r != REWARD_ADVICE)
@@ -131,21 +131,17 @@ def detect_fields(
     return detection
 
 
-def has_no_reference(detection: Detection) -> bool:
-    """Data that holds replies to imitate or rank (preference, SFT, summaries), not answers to check."""
-    return detection.family in NO_REFERENCE_FAMILIES and detection.reference_field is None
-
-
-def _without_reference(detection: Detection, family: str, why: str) -> Detection:
-    said = f"reference {detection.reference_field!r} "  # what _with_reference said of the dropped column
-    return replace(
-        detection,
-        family=family,
-        reference_field=None,
-        reference_kind="text",
-        alias_fields=(),
-        reasons=tuple(r for r in detection.reasons if not r.startswith(said)) + (NO_REFERENCE + why, REWARD_ADVICE),
-    )
+def _no_reference_of_auto(columns, rows, detection: Detection) -> Detection:
+    """With --prompt-field and no reference found, the automatic detection's verdict that the data
+    holds replies to imitate (preference, SFT, summaries) still stands: the prompt is the user's."""
+    try:
+        auto = free_text_reference(_detect(columns, rows), rows)
+    except UsageError:
+        return detection
+    if not has_no_reference(auto):
+        return detection
+    said = tuple(r for r in auto.reasons if r.startswith(NO_REFERENCE) or r == REWARD_ADVICE)
+    return replace(detection, family=auto.family, reasons=detection.reasons + said)
 
 
 def _auto_if_same(columns, rows, prompt_paths: tuple[str, ...], reference_path: str | None) -> Detection | None:
@@ -189,7 +185,7 @@ def _detect(columns: list[str], rows: list[dict], reference_path: str | None = N
     options = _options(fields, rows, question) if question else ()
     exclude = set(question or ()) | set(options) | ({chat.path} if chat else set())
     reference = _reference(fields, rows, columns, exclude)
-    if summary and (reference is None or reference.name in RESPONSE_NAMES):
+    if summary and (reference is None or summary_beats(reference, rows)):
         found = _summary(rest, rows, question, summary)
         if found:
             return found
@@ -263,16 +259,30 @@ def _preference(fields, rows, columns, reference_path: str | None = None) -> Det
     found = _preference_prompt(fields, rows, columns, chosen, rejected)
     if found is None:
         return None
+    gold = _gold_beside_pair(fields, rows, columns, found, (chosen.path, rejected.path))
+    if gold is not None and reference_path in (None, gold.path):
+        why = f"the gold column {gold.path!r} is the reference, not the chosen reply"
+        return _with_reference(
+            replace(found, reference_field=None, reasons=found.reasons + (why,)), rows, gold.path, "by name"
+        )
     if reference_path == chosen.path:
         return replace(
             found,
             reasons=found.reasons + (f"the chosen reply {chosen.path!r} is the reference, from --reference-field",),
         )
-    return _without_reference(
+    return without_reference(
         replace(found, reference_field=None),
         found.family,
         f"{chosen.path!r} and {rejected.path!r} are replies ranked by people, not answers a completion can be checked against",
     )
+
+
+def _gold_beside_pair(fields, rows, columns, found: Detection, pair: tuple[str, str]) -> _Field | None:
+    """A gold answer column beside a preference pair (``answer``, ``ground_truth``): a reply column never."""
+    pool = [
+        f for f in fields if f.path not in pair and f.path.split(".")[0] not in pair and f.name not in RESPONSE_NAMES
+    ]
+    return _reference(pool, rows, columns, set(found.prompt_fields))
 
 
 def _preference_prompt(fields, rows, columns, chosen: _Field, rejected: _Field) -> Detection | None:
@@ -378,7 +388,7 @@ def _summary(fields, rows, question: tuple[str, ...] | None, summary: _Field) ->
     why = f"{summary.path!r} holds reference summaries, which no completion matches word for word"
     if question and norm(question[0].rsplit(".", 1)[-1]) in PROMPT_STRONG:
         base = _tabular(fields, rows, question, None)
-        return _without_reference(
+        return without_reference(
             replace(base, reasons=(f"summaries: the prompt is {base.prompt_field!r}",)), "summary", why
         )
     documents = [
@@ -388,69 +398,7 @@ def _summary(fields, rows, question: tuple[str, ...] | None, summary: _Field) ->
         return None
     document = documents[0].path
     reason = f"summaries: the prompt asks for a summary of {document!r}"
-    return _without_reference(Detection("summary", (document,), None, "summarize", reasons=(reason,)), "summary", why)
-
-
-def _free_text_reference(detection: Detection, rows) -> Detection:
-    """No reference where the detected one is a reply to imitate rather than an answer to check:
-    several model outputs per row, a summary, an SFT output or chat reply in free text, or a
-    long-form answer in prose. Short answers and marked final answers stay references."""
-    ref = detection.reference_field
-    if ref is None:
-        return detection
-    name = norm(ref.rsplit(".", 1)[-1])
-    values = _values(rows, ref)
-    if detection.reference_kind == "last_reply":
-        texts = [t for t in map(_reply_text, values) if t]
-    elif detection.reference_kind == "aliases":
-        texts = [t for v in values if isinstance(v, list) for t in v if isinstance(t, str)]
-    else:
-        texts = [v for v in values if isinstance(v, str)]
-    what = f"the last replies in {ref!r}" if detection.reference_kind == "last_reply" else repr(ref)
-    if name in RESPONSE_NAMES and values and all(isinstance(v, list) and not is_messages(v) for v in values):
-        return _without_reference(
-            detection, "candidates", f"{ref!r} holds several outputs per row, not one gold answer"
-        )
-    if not texts or detection.reference_kind not in ("text", "last_reply", "solution", "aliases"):
-        return detection
-    if detection.reference_kind == "aliases":
-        if 2 * sum(map(is_free_text, texts)) > len(texts):
-            return _without_reference(detection, "long_form", f"{ref!r} holds long free-text answers, not short ones")
-        return detection
-    if detection.reference_kind == "solution":
-        if name in SOLUTION_NAMES and 2 * sum(is_free_text(t, math_counts=True) for t in texts) > len(texts):
-            why = f"{ref!r} holds prose answers (long, with no marked final answer and no number to read one from)"
-            return _without_reference(detection, "long_form", why)
-        return detection
-    if name not in RESPONSE_NAMES and detection.reference_kind != "last_reply":
-        return detection
-    if _asks_for_summary(rows, detection) and not any(map(marks_final_answer, texts)):
-        return _without_reference(
-            detection, "summary", f"{what} are summaries, which no completion matches word for word"
-        )
-    if 2 * sum(map(is_free_text, texts)) > len(texts):
-        why = f"{what} are free text (long, with no marked final answer), as in SFT data: no completion can match them"
-        return _without_reference(detection, "sft", why)
-    return detection
-
-
-def _reply_text(value: Any) -> str | None:
-    """The text of the last reply in a chat list or reply dict (the reference a chat schema reads)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        value = [value] if message_keys([value]) else None
-    keys = message_keys(value)
-    if not keys:
-        return None
-    replies = [m.get(keys[1]) for m in value if str(m.get(keys[0])).lower() in REPLY_ROLES]
-    return replies[-1] if replies and isinstance(replies[-1], str) else None
-
-
-def _asks_for_summary(rows, detection: Detection) -> bool:
-    """Most prompts ask for a summary ("TL;DR:", "Summarize ...")."""
-    prompts = [str(get_path(r, detection.prompt_fields[-1]) or "") for r in rows]
-    return 2 * sum(bool(_ASKS_FOR_SUMMARY_RE.search(p)) for p in prompts) > len(prompts) > 0
+    return without_reference(Detection("summary", (document,), None, "summarize", reasons=(reason,)), "summary", why)
 
 
 # --- prompt ---------------------------------------------------------------------------------

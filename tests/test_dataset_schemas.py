@@ -1576,6 +1576,52 @@ NO_REFERENCE_CASES = {
         ["2+3"],
         "several outputs per row",
     ),
+    "dolly_half_long": (
+        [
+            {"instruction": f"Tell me about {c}.", "context": "", "response": _PROSE, "category": "open_qa"}
+            for c in ("sleep", "naps", "dreams", "rest")
+        ]
+        + [
+            {"instruction": f"Is {c} a fruit?", "context": "", "response": "Yes", "category": "classification"}
+            for c in ("apple", "kiwi", "pear", "plum")
+        ],
+        ("instruction",),
+        "sft",
+        ["Tell me about sleep"],
+        "free text in 50% of the sampled rows",
+    ),
+    "alpaca_chinese": (
+        [
+            {
+                "instruction": "介绍一下巴黎。",
+                "input": "",
+                "output": "巴黎是法国的首都，也是法国最大的城市，拥有悠久的历史和丰富的文化遗产。",
+            }
+        ],
+        ("instruction", "input"),
+        "sft",
+        ["介绍一下巴黎"],
+        "free text",
+    ),
+    "alpaca_summarize_instruction": (
+        [{"instruction": "Summarize the following article.", "input": _PROSE, "output": "Sleep on a schedule."}],
+        ("instruction", "input"),
+        "summary",
+        ["Summarize the following article.", "regular schedule"],
+        "'output' are summaries",
+    ),
+    "prose_answer_with_years": (
+        [
+            {
+                "question": "What happened in 1789?",
+                "answer": "The French Revolution began in 1789 when the Estates-General met at Versailles and the Bastille fell in July.",
+            }
+        ],
+        ("question",),
+        "long_form",
+        ["1789"],
+        "prose answers",
+    ),
     "long_form_prose_answer": (
         [{"question": "Why do we need sleep?", "answer": _PROSE}],
         ("question",),
@@ -1621,6 +1667,26 @@ VERIFIABLE_TWINS = {
         "120",
     ),
     "outputs_beside_a_gold_answer": ({"prompt": "2+3?", "responses": ["5", "6"], "answer": "5"}, "answer", "5"),
+    "summary_column_beside_a_short_response": (
+        {"context": _PROSE, "question": "How often?", "summary": "Sleep tips.", "response": "Every day"},
+        "response",
+        "Every day",
+    ),
+    "preference_pair_beside_a_gold_answer": (
+        {"prompt": "What is 6*12?", "chosen": "6*12 = 72. The answer is: 72", "rejected": "It is 62.", "answer": "72"},
+        "answer",
+        "72",
+    ),
+    "orca_math_chat_with_arithmetic": (
+        {
+            "messages": [
+                {"role": USER, "content": "A number divided by 10 is 6. What is 15 less than it?"},
+                {"role": "assistant", "content": "The number is x = 6 * 10 = 60.\n\nSo the result is 60 - 15 = 45."},
+            ]
+        },
+        "messages",
+        "45",
+    ),
     "summary_column_beside_a_short_answer": (
         {"question": "How many?", "summary": "A count of apples over several days.", "answer": "7"},
         "answer",
@@ -1657,3 +1723,11 @@ def test_a_model_solution_column_beside_the_gold_answer_is_never_the_reference()
     detection, mapped = _mapped(row, [row] * 3)
     assert detection.reference_field == "answer"
     assert _earns(mapped["reference"], "7") and not _earns(mapped["reference"], "8")
+
+
+def test_a_prompt_field_override_keeps_the_no_reference_verdict():
+    rows = NO_REFERENCE_CASES["ultrachat_messages"][0]
+    detection, mapped = _mapped(rows[0], rows, prompt_field="prompt")
+    assert (detection.prompt_fields, detection.family, detection.reference_field) == (("prompt",), "sft", None)
+    assert mapped["prompt"] == [{"role": "user", "content": "How do I sleep better?"}]
+    assert any(r.startswith("no reference: ") for r in detection.reasons)

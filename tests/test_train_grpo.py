@@ -148,6 +148,7 @@ def test_preference_data_dry_run_says_there_is_no_reference_and_which_reward_fit
     assert "family preference_transcript" in out and "reference None" in out
     assert "no reference: 'chosen' and 'rejected' are replies ranked by people" in out
     assert "--extra-reward MODULE:FUNCTION" in out and "TRAINING WOULD BE REFUSED" in out
+    assert "DOES NOT EARN" not in out and "WARNING: no reference column" not in out
     assert "How do I keep a fern alive?" in out and ANSWER_INSTRUCTION not in out
     assert not (tmp_path / "x").exists()
 
@@ -181,6 +182,8 @@ def test_preference_data_trains_with_a_reward_of_the_users_and_records_no_instru
     run = json.loads((out / "run_config.json").read_text())
     assert (run["detection"]["family"], run["detection"]["reference_field"]) == ("preference_transcript", None)
     assert run["args"]["answer_instruction"] == ""
+    # No 'Final answer:' to state, so no format_reward: the components recorded are the ones used.
+    assert run["args"]["rewards"] == "reference_reward,length_reward,boilerplate_penalty"
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("rewards/brevity/mean" in row for row in logged)
     assert (out / "adapter_model.safetensors").exists()
