@@ -107,9 +107,7 @@ def check_flags(args) -> None:
         value = getattr(args, name, None)
         if value is None:
             continue
-        too_low = low is not None and (value < low if low_in else value <= low)
-        too_high = high is not None and (value > high if high_in else value >= high)
-        if too_low or too_high:
+        if outside(value, low, high, low_in, high_in):
             raise UsageError(
                 f"{flag_name(name)} must be {range_text(low, high, low_in, high_in)} (got {value})" + WHY.get(name, "")
             )
@@ -190,6 +188,12 @@ def check_model_shape(args) -> None:
             f"trained on{f' ({base})' if base else ''} as --model"
         )
     return skeleton
+
+
+def outside(value: float, low, high, low_in: bool, high_in: bool) -> bool:
+    """Whether ``value`` lies outside the range (None: unbounded on that side)."""
+    too_low = low is not None and (value < low if low_in else value <= low)
+    return too_low or (high is not None and (value > high if high_in else value >= high))
 
 
 def range_text(low, high, low_in, high_in) -> str:

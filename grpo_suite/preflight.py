@@ -18,7 +18,7 @@ import math
 import os
 from typing import Any, Callable
 
-from grpo_suite.checks import range_text
+from grpo_suite.checks import outside, range_text
 from grpo_suite.errors import UsageError, first_line
 
 logger = logging.getLogger(__name__)
@@ -157,9 +157,7 @@ def _check_ranges(config: Any, names: _Names) -> None:
         value = getattr(config, field, None)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
-        too_low = low is not None and (value < low if low_in else value <= low)
-        too_high = high is not None and (value > high if high_in else value >= high)
-        if too_low or too_high or not math.isfinite(value):
+        if not math.isfinite(value) or outside(value, low, high, low_in, high_in):
             allowed = range_text(low, high, low_in, high_in)
             raise UsageError(f"{names.shown(field, value)}: {field} must be {allowed}" + (f" ({why})" if why else ""))
     for field, value in vars(config).items():
