@@ -274,7 +274,10 @@ TRACKER_MODULES = {
     "dvclive": ("dvclive",),
     "trackio": ("trackio",),
     "swanlab": ("swanlab",),
+    "codecarbon": ("codecarbon",),
 }
+# Trackers that need an environment variable to start: (variable, what it is).
+TRACKER_ENV = {"kubeflow": ("KUBEFLOW_TRAINER_SERVER_URL", "the Kubeflow trainer server's address")}
 
 
 def check_model(args) -> None:
@@ -289,6 +292,9 @@ def check_trackers(report_to) -> None:
     names = report_to if isinstance(report_to, (list, tuple)) else str(report_to or "none").split(",")
     for name in (n.strip() for n in names):
         modules = TRACKER_MODULES.get(name)
+        if name in TRACKER_ENV and not os.environ.get(TRACKER_ENV[name][0]):
+            variable, what = TRACKER_ENV[name]
+            raise UsageError(f"--report-to {name}: set {variable} ({what}), or pass --report-to none")
         if modules and not any(importlib.util.find_spec(m) for m in modules):
             raise UsageError(
                 f"--report-to {name}: {modules[0]} is not installed; pip install {modules[0]}, or pass --report-to none"

@@ -33,7 +33,7 @@ from grpo_suite import preflight
 from grpo_suite.cli import set_offline_env
 from grpo_suite.errors import UsageError, first_line
 from grpo_suite.files import read_utf8
-from grpo_suite.flags import KEY_VALUE, PER_INVOCATION, explicit_flags
+from grpo_suite.flags import KEY_VALUE, PER_INVOCATION, build_parser, explicit_flags
 from grpo_suite.run_folder import SUITE
 
 logger = logging.getLogger(__name__)
@@ -301,14 +301,17 @@ def build_config(fields: dict[str, Any], grpo_args: Sequence[str]):
                 f"--grpo-arg {key}: train_grpo.py sets {key} from "
                 f"{FLAG_FOR_FIELD.get(key, 'its own flags')}; use that instead"
             )
+    preflight.check_before_build(fields, overrides)
     try:
         built = GRPOConfig(**fields, **overrides)
     except ImportError as err:  # a setting whose package is missing (deepspeed): importlib's words name it
-        raise UsageError(f"TRL's GRPOConfig needs a package for these settings: {first_line(err)}") from err
+        given = ", ".join(f"--grpo-arg {k}" for k in overrides) or "these settings"
+        raise UsageError(f"{given}: a package it needs is missing ({first_line(err)})") from err
     except (ValueError, TypeError) as err:
+        given = f" (--grpo-arg {', '.join(f'{k}={v}' for k, v in overrides.items())})" if overrides else ""
         raise UsageError(
             _batch_refusal(first_line(err), {**fields, **overrides})
-            or f"TRL's GRPOConfig refused these settings: {first_line(err)}"
+            or f"TRL's GRPOConfig refused these settings{given}: {first_line(err)}"
         ) from err
 
     def source(field: str) -> str:
@@ -370,6 +373,9 @@ def grpo_fields() -> dict[str, Any]:
     return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(GRPOConfig) if f.init}
 
 
+CONFIG_PATH_FIELDS = ("deepspeed", "fsdp_config")  # a JSON object, or the path of a JSON file
+
+
 def grpo_arg_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``KEY=VALUE`` strings as typed GRPOConfig keyword arguments; the last value of a key wins."""
     if not items:
@@ -387,6 +393,11 @@ def grpo_arg_overrides(items: Sequence[str]) -> dict[str, Any]:
             raise UsageError(f"--grpo-arg {key}: GRPOConfig has no field {key!r}; {hint}")
         if key in FLAG_FOR_FIELD:
             raise UsageError(f"--grpo-arg {key}: train_grpo.py sets {key} from {FLAG_FOR_FIELD[key]}; use that instead")
+        if key in CONFIG_PATH_FIELDS and not text.startswith("{"):
+            if not Path(text).expanduser().is_file():
+                raise UsageError(f"--grpo-arg {key}={text}: no such file; pass its JSON config file or a JSON object")
+            overrides[key] = text
+            continue
         try:
             overrides[key] = convert(text, fields[key])
         except ValueError as err:
@@ -488,7 +499,12 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     """Parse the command line over the --config file's flags, then check the new flags."""
     argv = list(sys.argv[1:] if argv is None else argv)
     path = config_path(argv)
-    tokens = config_tokens(parser, load_config(path), path) if path else []
+    values = load_config(path) if path else {}
+    if values:  # a flag the command line gives replaces the file's: the file's value is not parsed
+        # A fresh parser: explicit_flags changes the defaults of the one it is given.
+        given = explicit_flags(build_parser(), argv) - {"grpo_arg", "extra_reward", "config"}
+        values = {k: v for k, v in values.items() if k not in given}
+    tokens = config_tokens(parser, values, path) if path else []
     args = parser.parse_args(tokens + argv)
     if args.local_only or args.demo:
         set_offline_env()  # the checks below import transformers
@@ -507,10 +523,18 @@ def blame_config(err: UsageError, parser: argparse.ArgumentParser, argv: Sequenc
         return err
     dest = flag.group(1)[2:].replace("-", "_")
     try:
-        in_file = dest in load_config(path)
+        values = load_config(path)
     except UsageError:
         return err
-    if in_file and dest not in explicit_flags(parser, argv):
+    if dest in ("grpo_arg", "extra_reward") and dest in values:  # added to: blame the file for its own items
+        items = values[dest] if isinstance(values[dest], list) else [values[dest]]
+        key = str(err)[len(flag.group(1)) :].strip().split(":")[0].split("=")[0]
+        if any(str(item).split("=")[0].strip().replace("-", "_") == key for item in items) and key not in " ".join(
+            argv
+        ):
+            return UsageError(f"--config {path}: {err}")
+        return err
+    if dest in values and dest not in explicit_flags(parser, argv):
         return UsageError(f"--config {path}: {err}")
     return err
 

@@ -100,6 +100,8 @@ def guess_encoding(data: bytes) -> str:
 
 def _not_utf8(path: Path, encoding: str, offset: int | None = None, what: str = "dataset file") -> UsageError:
     where = f" (first bad byte at offset {offset})" if offset is not None else ""
+    if encoding.startswith("an unknown"):  # no encoding to convert from: binary, or text we cannot name
+        return UsageError(f"{what} {path} is not text in any encoding recognised here{where}; pass a UTF-8 text file")
     return UsageError(
         f"{what} {path} is not UTF-8 but looks like {encoding}{where}; convert it, e.g. "
         f"iconv -f {encoding.split('/')[0].upper()} -t UTF-8 {path} > {path.stem}.utf8{path.suffix}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import importlib.util
+import json
 import logging
 import math
 import os
@@ -32,7 +33,7 @@ FIELD_RANGES: tuple[tuple[str, float | None, float | None, bool, bool, str], ...
     ("adam_beta2", 0, 1, True, False, "Adam's decay of its second moment"),
     ("adam_epsilon", 0, None, False, True, "it keeps Adam's division finite where a gradient is 0"),
     ("label_smoothing_factor", 0, 1, True, False, ""),
-    ("neftune_noise_alpha", 0, None, True, True, "it scales the noise added to embeddings"),
+    ("neftune_noise_alpha", 0, 100, True, True, "it scales the noise added to embeddings; NEFTune uses 5 to 15"),
     ("torch_empty_cache_steps", 1, None, True, True, ""),
     ("eval_delay", 0, None, True, True, ""),
     ("eval_accumulation_steps", 1, None, True, True, ""),
@@ -91,16 +92,50 @@ NETWORK = (
 # Trackers that send each run to a remote service (report_to).
 REMOTE_TRACKERS = ("wandb", "comet_ml", "neptune", "clearml", "dagshub", "azure_ml", "swanlab", "flyte", "trackio")
 # Settings the run sets itself, or a launcher does: (field, what to use instead).
-NOT_HERE = {
-    "local_rank": "the launcher (accelerate launch or torchrun) sets it",
-    "resume_from_checkpoint": "use --resume, which checks the run folder and its checkpoint first",
-    "save_only_model": "checkpoints without the optimizer and schedule cannot be resumed (--resume)",
+NOT_HERE = {  # field: (its default, why)
+    "local_rank": (-1, "the launcher (accelerate launch or torchrun) sets it"),
+    "resume_from_checkpoint": (None, "use --resume, which checks the run folder and its checkpoint first"),
+    "save_only_model": (False, "checkpoints without the optimizer and schedule cannot be resumed (--resume)"),
+    "sync_ref_model": (False, "TRL cannot sync a reference model under LoRA, which every run here trains"),
 }
+# generation_kwargs keys a flag sets: the flag is the one way (and max_new_tokens would undo the
+# completion length every other check plans with).
+GENERATION_FLAGS = {
+    "max_new_tokens": "--max-completion-length",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "top_k": "--top-k",
+    "min_p": "--min-p",
+    "repetition_penalty": "--repetition-penalty",
+    "do_sample": "train_grpo.py (GRPO samples)",
+}
+# generation_kwargs that GenerationConfig compares as numbers (transformers 5 holds None by default).
+NUMERIC_GENERATION = (
+    "num_beams",
+    "num_beam_groups",
+    "num_return_sequences",
+    "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size",
+    "length_penalty",
+    "diversity_penalty",
+    "typical_p",
+    "epsilon_cutoff",
+    "eta_cutoff",
+    "encoder_repetition_penalty",
+    "max_length",
+    "min_length",
+    "min_new_tokens",
+    "penalty_alpha",
+    "max_time",
+)
+# Metrics an evaluation logs, which metric_for_best_model may name (with or without "eval_").
+EVAL_METRICS = ("loss", "reward", "reward_std", "frac_reward_zero_std", "entropy", "completions/mean_length")
 # Packages some settings need: (field, the value that needs it, module, pip name).
 NEEDS_PACKAGE = (
     ("use_liger_kernel", True, "liger_kernel", "liger-kernel"),
     ("deepspeed", "any", "deepspeed", "deepspeed"),
 )
+COMPILE_MODES = ("default", "lite", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")  # torch.compile's
 DISTRIBUTED_ONLY = ("fsdp", "fsdp_config", "deepspeed", "parallelism_config")
 
 
@@ -114,7 +149,10 @@ class _Names:
         value = self.given.get(field, value)  # what was typed, not what GRPOConfig made of it
         if isinstance(value, enum.Enum):
             value = value.value
-        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, (dict, list)):
+            text = json.dumps(value)
+        else:
+            text = str(value).lower() if isinstance(value, bool) else str(value)
         name = self.source(field)
         return f"{name}={text}" if name.startswith("--grpo-arg") else f"{name} {text}"
 
@@ -130,7 +168,25 @@ def _choices() -> dict[str, tuple[str, ...]]:
         "log_level_replica": tuple(trainer_log_levels),
         "cache_implementation": tuple(ALL_CACHE_IMPLEMENTATIONS),
         "torch_compile_backend": tuple(b.value.lower() for b in DynamoBackend if b.value != "NO"),
+        "torch_compile_mode": COMPILE_MODES,
     }
+
+
+def check_before_build(fields: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """What GRPOConfig itself would refuse in transformers' words, said first in ours."""
+    if fields.get("eval_strategy") == "no":
+        for field, off in (*EVAL_ONLY, ("load_best_model_at_end", False)):
+            value = overrides.get(field, off)
+            if value is not None and value != off:
+                raise UsageError(
+                    f"--grpo-arg {field}={str(value).lower() if isinstance(value, bool) else value}: {field} acts "
+                    "only when the run evaluates on held-out data; pass --eval-steps N to evaluate every N steps"
+                )
+        if str(fields.get("lr_scheduler_type")) == "reduce_lr_on_plateau":
+            raise UsageError(
+                "--lr-scheduler-type reduce_lr_on_plateau lowers the rate when the held-out metric stops improving, "
+                "so it needs evaluation; pass --eval-steps N, or another --lr-scheduler-type"
+            )
 
 
 def check_config(config: Any, source: Callable[[str], str], offline: bool, given: dict[str, Any] | None = None) -> None:
@@ -143,7 +199,9 @@ def check_config(config: Any, source: Callable[[str], str], offline: bool, given
     _check_evaluation(config, names)
     _check_network(config, names, offline)
     _check_packages_and_launch(config, names)
-    _check_reference_sync(config, names)
+    _check_generation(config, names)
+    _check_dataloader(config, names)
+    _check_best_metric(config, names)
     _check_optimizer(config, names)
 
 
@@ -175,10 +233,58 @@ def _check_choices(config: Any, names: _Names) -> None:
 
 
 def _check_not_here(config: Any, names: _Names) -> None:
-    for field, instead in NOT_HERE.items():
-        value = getattr(config, field, None)
-        if value not in (None, False, -1):
+    for field, (default, instead) in NOT_HERE.items():
+        value = getattr(config, field, default)
+        if value is not None and value != default and not (value is False and default is None):
             raise UsageError(f"{names.shown(field, value)}: not a setting for this run; {instead}")
+
+
+def _check_generation(config: Any, names: _Names) -> None:
+    """generation_kwargs: no key a flag sets, token ids as integers, and what GenerationConfig validates."""
+    kwargs = getattr(config, "generation_kwargs", None) or {}
+    if not isinstance(kwargs, dict):
+        return
+    shown = names.shown("generation_kwargs", kwargs)
+    for key, value in kwargs.items():
+        if key in GENERATION_FLAGS:
+            raise UsageError(f"{shown}: {key} is set by {GENERATION_FLAGS[key]}; use that instead")
+        ids = value if isinstance(value, list) else [value]
+        if key.endswith("token_id") and not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise UsageError(f"{shown}: {key} must be a token id (an integer) or a list of them")
+    from transformers import GenerationConfig
+
+    for key, value in kwargs.items():
+        if key in NUMERIC_GENERATION and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise UsageError(f"{shown}: {key} must be a number (got {value!r})")
+        if key in ("num_beams", "num_return_sequences") and value != 1:
+            raise UsageError(
+                f"{shown}: GRPO samples one completion per copy of a prompt ({key} must be 1); "
+                "use --num-generations for the group size"
+            )
+    try:
+        GenerationConfig(**kwargs).validate(strict=True)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"{shown}: {first_line(err)}") from err
+
+
+def _check_dataloader(config: Any, names: _Names) -> None:
+    if getattr(config, "dataloader_persistent_workers", False) and not getattr(config, "dataloader_num_workers", 0):
+        raise UsageError(
+            f"{names.shown('dataloader_persistent_workers', True)}: needs worker processes; "
+            "add --grpo-arg dataloader_num_workers=N (N at least 1), or drop it"
+        )
+
+
+def _check_best_metric(config: Any, names: _Names) -> None:
+    metric = getattr(config, "metric_for_best_model", None)
+    if not metric or str(getattr(config, "eval_strategy", "no")).lower().endswith("no"):
+        return
+    name = metric[5:] if metric.startswith("eval_") else metric
+    if name not in EVAL_METRICS and not (name.startswith("rewards/") and name.endswith(("/mean", "/std"))):
+        raise UsageError(
+            f"{names.shown('metric_for_best_model', metric)}: not a metric the evaluation logs; pass one of "
+            f"{', '.join(EVAL_METRICS)}, or rewards/<component>/mean"
+        )
 
 
 def _check_evaluation(config: Any, names: _Names) -> None:
@@ -232,14 +338,6 @@ def _check_packages_and_launch(config: Any, names: _Names) -> None:
             )
 
 
-def _check_reference_sync(config: Any, names: _Names) -> None:
-    if getattr(config, "sync_ref_model", False) and not getattr(config, "beta", 0):
-        raise UsageError(
-            f"{names.shown('sync_ref_model', True)}: with --beta 0 there is no reference model to sync; "
-            "pass --beta above 0 (e.g. 0.04), or drop sync_ref_model"
-        )
-
-
 def _check_optimizer(config: Any, names: _Names) -> None:
     """The optimizer and its schedule built once on a dummy parameter, as the Trainer builds them
     at step 0: what they refuse (betas, eps, optim_args, lr_scheduler_kwargs) is refused now."""
@@ -263,22 +361,29 @@ def _check_optimizer(config: Any, names: _Names) -> None:
         optimizer = optimizer_cls([torch.nn.Parameter(torch.zeros(1))], **kwargs)
     except (ValueError, TypeError, RuntimeError) as err:
         raise UsageError(
-            f"the optimizer ({names.shown('optim', config.optim)}) refused its settings (--learning-rate, --weight-decay, "
-            f"--grpo-arg adam_beta1/adam_beta2/adam_epsilon/optim_args): {first_line(err)}"
+            f"{names.shown('optim', config.optim)}: the optimizer refused its settings (--learning-rate, "
+            f"--weight-decay, --grpo-arg adam_beta1/adam_beta2/adam_epsilon/optim_args): {first_line(err)}"
         ) from err
     steps = config.max_steps if config.max_steps and config.max_steps > 0 else 100
+    shown = names.shown("lr_scheduler_type", config.lr_scheduler_type)
     try:
-        get_scheduler(
+        schedule = get_scheduler(
             config.lr_scheduler_type,
             optimizer,
             num_warmup_steps=config.get_warmup_steps(steps),
             num_training_steps=steps,
             scheduler_specific_kwargs=config.lr_scheduler_kwargs or {},
         )
-    except (ValueError, TypeError) as err:
+        # The rate at the steps a schedule turns at: a bad power or cycle count fails here, not at the end.
+        warmup = config.get_warmup_steps(steps)
+        for step in sorted({0, 1, warmup, (warmup + steps) // 2, steps - 1, steps}):
+            for rate in (f(step) for f in getattr(schedule, "lr_lambdas", ())):
+                if not math.isfinite(rate) or rate < 0:
+                    raise ValueError(f"the rate at step {step} would be {rate}")
+    except (ValueError, TypeError, ArithmeticError) as err:
         raise UsageError(
-            f"the learning-rate schedule ({config.lr_scheduler_type}) refused its settings "
-            f"(--grpo-arg lr_scheduler_kwargs): {first_line(err)}"
+            f"{shown}: the learning-rate schedule refused its settings (--grpo-arg lr_scheduler_kwargs): "
+            f"{first_line(err)}"
         ) from err
     logger.debug("optimizer %s and schedule %s build", optimizer_cls.__name__, config.lr_scheduler_type)
 

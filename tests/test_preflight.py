@@ -68,8 +68,8 @@ REFUSED = {
     "local_rank=3": "the launcher (accelerate launch or torchrun) sets it",
     "resume_from_checkpoint=/tmp/x": "use --resume",
     "fsdp=full_shard": "works only in a distributed launch",
-    "sync_ref_model=true": "with --beta 0 there is no reference model to sync",
-    "neftune_noise_alpha=-1": "neftune_noise_alpha must be at least 0",
+    "sync_ref_model=true": "TRL cannot sync a reference model under LoRA",
+    "neftune_noise_alpha=-1": "neftune_noise_alpha must be in [0, 100]",
     "optim_args=bogus": "--grpo-arg optim_args=bogus: the optimizer cannot be built",
     "vllm_group_port=99999999999": "vllm_group_port must be in [1, 65535]",
     "dataloader_num_workers=-1": "dataloader_num_workers must be in [0, 256]",
@@ -79,7 +79,45 @@ REFUSED = {
     "cache_implementation=fast": "cache_implementation must be one of",
     "router_aux_loss_coef=0.5": "is no Mixture-of-Experts model",
     "cast_lm_head_to_fp32=true": "ties its output layer to its embeddings",
+    # From a hostile user's trial: each of these used to fail after the weights loaded.
+    'generation_kwargs={"max_new_tokens": -5}': "max_new_tokens is set by --max-completion-length",
+    'generation_kwargs={"num_beams": "abc"}': "num_beams must be a number",
+    'generation_kwargs={"eos_token_id": "x"}': "eos_token_id must be a token id",
+    "dataloader_persistent_workers=true": "needs worker processes",
+    "torch_compile_mode=bogus": "torch_compile_mode must be one of default",
+    "neftune_noise_alpha=1e30": "neftune_noise_alpha must be in [0, 100]",
+    "deepspeed=/nonexistent.json": "no such file",
+    "load_best_model_at_end=true": "pass --eval-steps N",
 }
+# Flag combinations, each refused before loading: (flags, words of the refusal).
+REFUSED_FLAGS = {
+    "metric_not_logged": (
+        ["--eval-steps", "1", "--grpo-arg", "metric_for_best_model=bogus"],
+        "not a metric the evaluation logs",
+    ),
+    "negative_polynomial_power": (
+        ["--lr-scheduler-type", "polynomial", "--grpo-arg", 'lr_scheduler_kwargs={"power": -1}'],
+        "--lr-scheduler-type polynomial: the learning-rate schedule refused its settings",
+    ),
+    "plateau_without_evaluation": (["--lr-scheduler-type", "reduce_lr_on_plateau"], "needs evaluation"),
+    "sync_ref_model_under_lora": (["--beta", "0.04", "--grpo-arg", "sync_ref_model=true"], "under LoRA"),
+    "codecarbon_not_installed": (["--report-to", "codecarbon"], "pip install codecarbon"),
+    "kubeflow_without_its_server": (["--report-to", "kubeflow"], "set KUBEFLOW_TRAINER_SERVER_URL"),
+}
+
+
+@pytest.mark.parametrize("name", REFUSED_FLAGS)
+def test_a_combination_training_would_reject_is_one_line_before_any_weight_loads(
+    name, broken_weights, demo_assets, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.delenv("KUBEFLOW_TRAINER_SERVER_URL", raising=False)
+    extra, words = REFUSED_FLAGS[name]
+    out = tmp_path / "run"
+    assert train_grpo.main(_argv(broken_weights, demo_assets.data_dir, out, *extra)) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and words in lines[0], err
+    assert "could not load the model" not in err and not out.exists()
 
 
 @pytest.mark.parametrize("item", REFUSED)
@@ -157,6 +195,23 @@ def test_a_config_file_value_training_would_reject_is_one_line_naming_the_file(n
     path.write_text(text)
     line = _config_error(path, demo_assets, tmp_path, capsys)
     assert line.startswith(f"error: --config {path}: ") and words in line, line
+
+
+def test_a_bad_file_value_that_the_command_line_replaces_is_not_refused(demo_assets, tmp_path):
+    path = tmp_path / "override.yaml"
+    path.write_text("max_steps: 1e23\nlora_r: abc\nseed: 5\n")
+    argv = ["--config", str(path), "--demo", "--max-steps", "2", "--lora-r", "8"]
+    args = config.parse_with_config(train_grpo.build_parser(), argv)
+    assert (args.max_steps, args.lora_r, args.seed) == (2, 8, 5)
+
+
+def test_a_bad_grpo_arg_of_the_file_is_blamed_on_it_beside_one_of_the_command_line(demo_assets, tmp_path, capsys):
+    path = tmp_path / "ga.yaml"
+    path.write_text("grpo_arg:\n  - adam_beta1=1.5\n")
+    argv = ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only"]
+    argv += ["--output-dir", str(tmp_path / "run"), "--config", str(path), "--grpo-arg", "entropy_coef=0.01"]
+    assert train_grpo.main(argv) == 2
+    assert f"error: --config {path}: --grpo-arg adam_beta1=1.5" in capsys.readouterr().err
 
 
 def test_a_value_given_on_the_command_line_is_not_blamed_on_the_config_file(demo_assets, tmp_path, capsys):
