@@ -339,7 +339,8 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
     print("prompt as the model sees it:\n" + render_prompt(tokenizer, row["prompt"], args.chat_template_kwargs))
     print(f"reference:     {row['reference']!r}")
     print(f"final answer:  {rewards.extract_reference(row['reference']) or None}")
-    print(f"reward of the reference itself: total {total:.3f} " + json.dumps(parts))
+    if row["reference"] is not None:  # no reference: the reasons above said why, and nothing earns
+        print(f"reward of the reference itself: total {total:.3f} " + json.dumps(parts))
     if row["reference"] is None and not has_no_reference(detection):  # else the reasons above said why
         print(
             "WARNING: no reference column: reference_reward is skipped and the model learns only format and "

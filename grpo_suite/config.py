@@ -528,9 +528,10 @@ def blame_config(err: UsageError, parser: argparse.ArgumentParser, argv: Sequenc
         return err
     if dest in ("grpo_arg", "extra_reward") and dest in values:  # added to: blame the file for its own items
         items = values[dest] if isinstance(values[dest], list) else [values[dest]]
-        key = str(err)[len(flag.group(1)) :].strip().split(":")[0].split("=")[0]
-        if any(str(item).split("=")[0].strip().replace("-", "_") == key for item in items) and key not in " ".join(
-            argv
+        item = str(err)[len(flag.group(1)) :].strip().split(":")[0]  # the refused "key=value" as shown
+        on_command_line = [argv[i + 1] for i, token in enumerate(argv[:-1]) if token == flag.group(1)]
+        if item.split("=")[0] in {str(i).split("=")[0].strip().replace("-", "_") for i in items} and not any(
+            c.split("=")[0].strip().replace("-", "_") == item.split("=")[0] for c in on_command_line
         ):
             return UsageError(f"--config {path}: {err}")
         return err
