@@ -36,7 +36,19 @@ from typing import Sequence
 
 import dataset_utils
 import rewards
-from grpo_suite import checks, config, flags, model_cache, models, preflight, probe, run_folder, symbolic
+from grpo_suite import (
+    checks,
+    config,
+    difficulty,
+    dynamic_sampling,
+    flags,
+    model_cache,
+    models,
+    preflight,
+    probe,
+    run_folder,
+    symbolic,
+)
 from grpo_suite.cli import set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.guard import (
@@ -103,7 +115,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError("no output folder given; pass --output-dir DIR")
     checks.check_flags(args)
     check_trackers(args.report_to)  # a missing package first: installing it is the first fix
-    config.generation_plan(args)  # TRL's GRPOConfig built and pre-flight checked (grpo_suite/preflight.py)
+    plan = config.generation_plan(args)  # TRL's GRPOConfig built and pre-flight checked (grpo_suite/preflight.py)
+    difficulty.check_flags(args)
+    dynamic_sampling.check_plan(args, plan)
     if args.use_vllm and args.quantization in ("4bit", "8bit"):
         raise UsageError(
             "--use-vllm cannot be combined with 4-bit or 8-bit quantization: TRL cannot sync quantized "
@@ -210,6 +224,31 @@ def check_reward_fits(args, detection) -> list[str]:
     if args.dry_run:
         return [f"WARNING: TRAINING WOULD BE REFUSED: {message}"]
     raise UsageError(message)
+
+
+def check_difficulty_reward(args, names: list[str]) -> None:
+    """--difficulty-filter counts completions that earn the full reference_reward: the run must use it."""
+    if args.difficulty_filter and "reference_reward" not in names:
+        raise UsageError(
+            "--difficulty-filter measures pass rates with reference_reward, which this run does not use (--rewards "
+            f"{args.rewards!r}); add it to --rewards, or drop --difficulty-filter"
+        )
+
+
+def filter_by_difficulty(args, tokenizer, model, train_rows, funcs, resume_from: Path | None):
+    """--difficulty-filter: the rows to train on, and what was measured (None on a resume, which takes the
+    kept rows recorded in the run folder and probes nothing)."""
+    if resume_from is not None:
+        kept = difficulty.recorded(Path(args.output_dir), train_rows)
+        if kept is not None:
+            logger.info("difficulty filter: %d rows kept when the run started (%s)", len(kept), difficulty.ROWS_RECORD)
+            return train_rows.select(kept), None
+    plan = config.generation_plan(args)
+    result = difficulty.measure(args, tokenizer, model, train_rows, funcs, plan)
+    logger.info(result.summary())
+    steps = args.max_steps if args.max_steps > 0 else None
+    difficulty.check_enough(result, plan.batch // args.num_generations, steps, plan.prompts_per_step)
+    return train_rows.select(result.kept_indices), result
 
 
 def describe(detection) -> str:
@@ -409,10 +448,10 @@ def trainer_from_args(args, callbacks=()):
 
 
 def build_trainer(args, model, lora_config, tokenizer, funcs, weights, train, held_out, callbacks):
-    from trl import GRPOTrainer
-
     eval_dataset = held_out.select(range(min(args.max_eval_samples, len(held_out)))) if args.eval_steps else None
-    return GRPOTrainer(
+    return dynamic_sampling.trainer_class()(
+        dynamic_rounds=args.dynamic_sampling_rounds if args.dynamic_sampling else None,
+        seed=args.seed,
         model=model,
         reward_funcs=funcs,
         args=grpo_config(args, weights),
@@ -564,6 +603,10 @@ def train(
     check_enough_rows(args, train_rows)
     run.phase = "loading the model"
     model, lora_config, quantization = build_model(args, tokenizer)
+    filtered = None
+    if args.difficulty_filter:
+        run.phase = "measuring pass rates (--difficulty-filter)"
+        train_rows, filtered = filter_by_difficulty(args, tokenizer, model, train_rows, funcs, resume_from)
     probed = None
     if args.probe_before_train is not None:
         run.phase = "probing"
@@ -577,8 +620,10 @@ def train(
         run.attach_log(out)
         if probed is not None:
             probe.write_json(probed, out / "probe.json")
+        if filtered is not None:
+            difficulty.write(out, filtered)
         if resume_from is None:
-            write_run_config(out, args, detection, names, weights, quantization)
+            write_run_config(out, args, detection, names, weights, quantization, difficulty=filtered)
         else:
             append_history(
                 out,
@@ -640,7 +685,7 @@ def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int)
             run.stuck[1]
             if run.stuck
             else "no update reached it: every group earned one reward "
-            "(frac_reward_zero_std 1, run --probe to see why), or the learning rate was 0 (a warm-up longer than "
+            "(groups/zero_spread_frac 1, run --probe to see why), or the learning rate was 0 (a warm-up longer than "
             "the run)"
         )
         raise TrainingFailed(
@@ -730,6 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if no_format_reward(args, detection):
             funcs, weights, names = build_rewards(args)
         coverage = check_reward_fits(args, detection) + check_coverage(args, train_rows, names)
+        check_difficulty_reward(args, names)
         if args.dry_run:
             code = dry_run(args, tokenizer, train_rows, detection, funcs, weights, coverage)
             return code

@@ -64,6 +64,9 @@ RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("vllm_gpu_memory_utilization", 0, 1, False, True),
     ("vllm_server_port", 1, 65535, True, True),
     ("num_completions_to_print", 0, None, True, True),
+    ("difficulty_rows", 0, None, True, True),
+    ("difficulty_samples", 2, None, True, True),
+    ("dynamic_sampling_rounds", 0, None, True, True),
 )
 # Counts, the caps beyond which a value is a typo or a unit mistake (flag dest -> at most).
 CAPS = {
@@ -85,6 +88,9 @@ CAPS = {
     "generation_batch_size": 2**24,
     "top_k": 10**7,
     "num_completions_to_print": 10**6,
+    "difficulty_rows": 10**12,
+    "difficulty_samples": 2**16,
+    "dynamic_sampling_rounds": 1000,
 }
 WHY = {
     "num_generations": ": GRPO compares completions within a group",

@@ -106,6 +106,23 @@ def tracker_list(text: str) -> str:
     return ",".join(names)
 
 
+DEFAULT_DIFFICULTY_BAND = "0.01,0.99"
+
+
+def pass_rate_band(text: str) -> str:
+    """``LOW,HIGH``: two pass rates, 0 <= LOW <= HIGH <= 1, normalised to ``LOW,HIGH``."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not two pass rates LOW,HIGH (e.g. 0.01,0.99: neither never nor always solved)"
+        ) from None
+    if not (0.0 <= low <= high <= 1.0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the rates must satisfy 0 <= LOW <= HIGH <= 1")
+    return f"{low:g},{high:g}"
+
+
 def key_value(text: str) -> str:
     """A --grpo-arg: KEY=VALUE (VALUE may be empty or contain '='); its type is checked later."""
     if not KEY_VALUE.match(text):
@@ -481,6 +498,57 @@ def build_parser() -> OneLineParser:
         default=0,
         metavar="LOGS",
         help="save and stop when a watchdog condition has held for this many logged steps; 0 = never",
+    )
+
+    learn = parser.group(
+        "learning signal",
+        "spend generation on prompts that teach: groups whose completions all earn one reward teach nothing",
+    )
+    learn.add(
+        "--difficulty-filter",
+        action="store_true",
+        help="before training, sample --difficulty-samples completions for each training row (or a sample: "
+        "--difficulty-rows), score them with reference_reward, and train only on the rows whose pass rate lies in "
+        "--difficulty-band; the rates are cached by model, data and generation settings, and recorded in "
+        "the run folder (difficulty.json, difficulty_rows.jsonl)",
+    )
+    learn.add(
+        "--difficulty-band",
+        type=pass_rate_band,
+        default=DEFAULT_DIFFICULTY_BAND,
+        metavar="LOW,HIGH",
+        help="pass rates kept by --difficulty-filter, bounds included (default: 0.01,0.99: neither never nor "
+        "always solved)",
+    )
+    learn.add(
+        "--difficulty-rows",
+        type=int,
+        default=0,
+        metavar="N",
+        help="probe a random sample of N training rows (the seed's), and train on its kept rows; 0 = every row "
+        "(default: 0)",
+    )
+    learn.add(
+        "--difficulty-samples",
+        type=int,
+        default=None,
+        metavar="K",
+        help="completions sampled per row to measure its pass rate (default: --num-generations)",
+    )
+    learn.add(
+        "--dynamic-sampling",
+        action="store_true",
+        help="during training, drop the groups whose completions all earn the same reward and refill the "
+        "batch with groups of fresh prompts (DAPO's dynamic sampling), up to --dynamic-sampling-rounds extra "
+        "generation rounds; the dropped share and the extra cost are logged per step (dynamic_sampling/*)",
+    )
+    learn.add(
+        "--dynamic-sampling-rounds",
+        type=int,
+        default=2,
+        metavar="N",
+        help="extra generation rounds allowed per generation batch to replace dropped groups; a batch still "
+        "short after them is filled with groups that have no spread (default: 2)",
     )
 
     advanced = parser.group("advanced", "any other GRPOConfig field")

@@ -163,6 +163,11 @@ def make_callbacks(out: Path, stop: _StopOnSignal, run: RunState, changed: dict 
             if stop.received is not None:
                 control.should_save = True
                 control.should_training_stop = True
+            no_spread = getattr(run.trainer, "no_spread", None)  # grpo_suite/dynamic_sampling.py
+            if no_spread is not None and run.stuck is None:
+                run.stuck = no_spread
+                control.should_save = True
+                control.should_training_stop = True
 
         def on_save(self, args, state, control, **kwargs):
             checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"

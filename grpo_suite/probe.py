@@ -105,7 +105,7 @@ def summarise(
     totals = [[_total(s, weights) for s in group] for group in scores]
     flat_totals = [t for group in totals for t in group]
     zero_spread = [max(group) - min(group) < 1e-9 for group in totals if group]
-    solved = [[s.get("reference_reward") == 1.0 for s in group] for group, ref in zip(scores, has_reference) if ref]
+    solved = [[is_solved(s) for s in group] for group, ref in zip(scores, has_reference) if ref]
     result = ProbeResult(
         prompts=len(scores),
         group_size=group_size,
@@ -210,21 +210,15 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 
 
-def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_prompts: int, plan) -> ProbeResult:
-    """Sample, score and summarise; the model is used as loaded for training (quantized, adapter).
+def is_solved(score: dict[str, float | None]) -> bool:
+    """A completion solves its prompt when it earns the full reference_reward: the one rule for pass
+    rates, here and in difficulty filtering."""
+    return score.get("reference_reward") == 1.0
 
-    ``plan`` is the run's generation plan (config.generation_plan): prompts are generated a
-    round at a time, as many as one process generates per round, and the time per optimizer step
-    counts the rounds one step takes.
-    """
-    import torch
 
-    n_prompts = max(1, min(n_prompts, len(rows)))
-    sample = rows.select(range(n_prompts))
-    group = args.num_generations
-    names = [f.__name__ for f in funcs]
-    weight_of = dict(zip(names, weights))
-    eos = {t for t in _as_list(tokenizer.eos_token_id)}
+def generation_settings(args, tokenizer) -> dict:
+    """The run's sampling settings as ``generate`` takes them."""
+    eos = _as_list(tokenizer.eos_token_id)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
     generation = dict(
         do_sample=True,
@@ -236,56 +230,95 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
     for name in ("top_k", "min_p", "repetition_penalty"):  # the run's own settings where it has them
         if getattr(args, name, None) is not None:
             generation[name] = getattr(args, name)
+    return generation
+
+
+def score_completions(funcs, row: dict, ids: list[list[int]], texts: list[str]) -> list[dict[str, float | None]]:
+    """One prompt's completions scored by the run's reward functions, called as TRL calls them."""
+    group = len(texts)
+    completions = [[{"role": "assistant", "content": t}] for t in texts] if isinstance(row["prompt"], list) else texts
+    kwargs = {k: [v] * group for k, v in row.items() if k not in ("prompt", "completion")}
+    kwargs.update(prompts=[row["prompt"]] * group, completion_ids=ids, trainer_state=None)
+    values = {func.__name__: list(func(completions, **kwargs)) for func in funcs}
+    return [{name: values[name][i] for name in values} for i in range(group)]
+
+
+def sample_rounds(
+    args, tokenizer, model, rows: list[dict], group: int, per_round: int, step_time: bool = False, desc: str = "probe"
+):
+    """Sample ``group`` completions for each row, ``per_round`` prompts at a time, left-padded into one
+    batch as the trainer does (batched generation is far faster per completion than one group at a time).
+
+    Yields ``(chunk, completions, seconds)`` per round: the rows, per row a list of ``(token ids up to the
+    end token, ended)``, and with ``step_time`` the seconds a training step spends on the round
+    (generation plus the policy's forward and backward passes), else None.
+    """
+    import torch
+
+    generation = generation_settings(args, tokenizer)
+    eos, pad = set(_as_list(tokenizer.eos_token_id)), generation["pad_token_id"]
     device = next(model.parameters()).device
-    torch.manual_seed(args.seed)
-    scores, has_reference, lengths, truncated, unreadable = [], [], [], [], []
-    model.eval()
-
-    def score_group(row: dict, completion_ids: list[tuple[list[int], bool]]) -> None:
-        """Score one prompt's group with the run's reward functions, called as TRL calls them."""
-        ids = [c for c, _ in completion_ids]
-        texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-        completions = (
-            [[{"role": "assistant", "content": t}] for t in texts] if isinstance(row["prompt"], list) else texts
-        )
-        kwargs = {k: [v] * group for k, v in row.items() if k not in ("prompt", "completion")}
-        kwargs.update(prompts=[row["prompt"]] * group, completion_ids=ids, trainer_state=None)
-        values = {name: list(func(completions, **kwargs)) for name, func in zip(names, funcs)}
-        scores.append([{name: values[name][i] for name in names} for i in range(group)])
-        has_reference.append(row.get("reference") is not None and "reference_reward" in names)
-        lengths.extend(len(c) for c in ids)
-        truncated.extend(not ended and len(c) >= args.max_completion_length for c, ended in completion_ids)
-        unreadable.extend(extract_answer(t).source not in EXPLICIT_SOURCES for t in texts)
-
-    per_round = plan.prompts_per_process
-    # Prompts are sampled a generation round at a time, left-padded into one batch, as the trainer
-    # does: batched generation is far faster per completion than one group at a time.
-    rows_list = sample.to_list()
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
-    round_seconds = []
     try:
-        for first in _progress(range(0, n_prompts, per_round), math.ceil(n_prompts / per_round)):
-            chunk = rows_list[first : first + per_round]
+        for first in _progress(range(0, len(rows), per_round), math.ceil(len(rows) / per_round), desc):
+            chunk = rows[first : first + per_round]
             ids = [prompt_ids(tokenizer, row["prompt"], args.chat_template_kwargs) for row in chunk]
             batch = tokenizer.pad(
                 {"input_ids": [i for i in ids for _ in range(group)]}, padding=True, return_tensors="pt"
             ).to(device)
             start = time.perf_counter()
+            seconds = None
             with torch.no_grad():
                 out = model.generate(**batch, **generation)
-                generated = time.perf_counter() - start
-                start = time.perf_counter()
-                mask = torch.cat([batch["attention_mask"], (out[:, batch["input_ids"].shape[1] :] != pad).long()], 1)
-                model(input_ids=out, attention_mask=mask)  # the policy's log-probability pass over the batch
-            forward = time.perf_counter() - start
-            round_seconds.append((generated + FORWARD_BACKWARD_FACTOR * forward) * per_round / len(chunk))
+                if step_time:
+                    generated = time.perf_counter() - start
+                    start = time.perf_counter()
+                    mask = torch.cat(
+                        [batch["attention_mask"], (out[:, batch["input_ids"].shape[1] :] != pad).long()], 1
+                    )
+                    model(input_ids=out, attention_mask=mask)  # the policy's log-probability pass over the batch
+                    forward = time.perf_counter() - start
+                    seconds = (generated + FORWARD_BACKWARD_FACTOR * forward) * per_round / len(chunk)
             width = batch["input_ids"].shape[1]
-            for i, row in enumerate(chunk):
-                seqs = out[i * group : (i + 1) * group]
-                score_group(row, [_until_eos(seq[width:].tolist(), eos, pad) for seq in seqs])
+            completions = [
+                [_until_eos(seq[width:].tolist(), eos, pad) for seq in out[i * group : (i + 1) * group]]
+                for i in range(len(chunk))
+            ]
+            yield chunk, completions, seconds
     finally:
         tokenizer.padding_side = side
+
+
+def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_prompts: int, plan) -> ProbeResult:
+    """Sample, score and summarise; the model is used as loaded for training (quantized, adapter).
+
+    ``plan`` is the run's generation plan (config.generation_plan): prompts are generated a
+    round at a time, as many as one process generates per round, and the time per optimizer step
+    counts the rounds one step takes.
+    """
+    import torch
+
+    n_prompts = max(1, min(n_prompts, len(rows)))
+    group = args.num_generations
+    names = [f.__name__ for f in funcs]
+    weight_of = dict(zip(names, weights))
+    torch.manual_seed(args.seed)
+    scores, has_reference, lengths, truncated, unreadable = [], [], [], [], []
+    model.eval()
+    per_round = plan.prompts_per_process
+    round_seconds = []
+    sample = rows.select(range(n_prompts)).to_list()
+    for chunk, completions, seconds in sample_rounds(args, tokenizer, model, sample, group, per_round, step_time=True):
+        round_seconds.append(seconds)
+        for row, completion_ids in zip(chunk, completions):
+            ids = [c for c, _ in completion_ids]
+            texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+            scores.append(score_completions(funcs, row, ids, texts))
+            has_reference.append(row.get("reference") is not None and "reference_reward" in names)
+            lengths.extend(len(c) for c in ids)
+            truncated.extend(not ended and len(c) >= args.max_completion_length for c, ended in completion_ids)
+            unreadable.extend(extract_answer(t).source not in EXPLICIT_SOURCES for t in texts)
     per_round_seconds = statistics.fmean(round_seconds)  # processes generate their shares side by side
     steps = planned_steps(args, len(rows), plan.prompts_per_step)
     return summarise(
@@ -327,12 +360,12 @@ def _until_eos(ids: list[int], eos: set[int], pad: int) -> tuple[list[int], bool
     return ids, False
 
 
-def _progress(rows, total: int):
+def _progress(rows, total: int, desc: str = "probe"):
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return rows
-    return tqdm(rows, total=total, desc="probe", unit="step")
+    return tqdm(rows, total=total, desc=desc, unit="round")
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,10 +450,13 @@ class Watchdog:
                 )
             else:
                 self.rewards.append(float(reward))
-        zero = logs.get("frac_reward_zero_std")
+        # The share of groups without spread (grpo_suite/dynamic_sampling.py); TRL's frac_reward_zero_std
+        # is that share only under --scale-rewards group (under batch, it is the whole batch's spread).
+        key = "groups/zero_spread_frac" if "groups/zero_spread_frac" in logs else "frac_reward_zero_std"
+        zero = logs.get(key)
         if isinstance(zero, (int, float)) and zero >= ZERO_SPREAD_LIMIT:
             found["zero_spread"] = (
-                f"frac_reward_zero_std is {zero:.2f}: most groups earn one reward, so nothing is "
+                f"{key} is {zero:.2f}: most groups earn one reward, so nothing is "
                 "learned; raise --temperature or --num-generations, or give partial credit "
                 "(--reward-weights)"
             )

@@ -23,7 +23,7 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def write_run_config(out: Path, args, detection, reward_names, weights, quantization) -> None:
+def write_run_config(out: Path, args, detection, reward_names, weights, quantization, difficulty=None) -> None:
     versions = {}
     for lib in LIBRARIES:
         try:
@@ -36,6 +36,8 @@ def write_run_config(out: Path, args, detection, reward_names, weights, quantiza
         "quantization": quantization,
         "detection": asdict(detection),
         "rewards": dict(zip(reward_names, weights)),
+        # --difficulty-filter's counts (every probed row's rate is in difficulty_rows.jsonl beside it)
+        "difficulty": difficulty.counts() if difficulty is not None else None,
         "versions": versions,
         "git_commit": git_commit(),
         "history": [_event("start")],

@@ -1,0 +1,314 @@
+"""Difficulty filtering: train on the prompts the model solves sometimes, not never or always.
+
+A prompt that the model never solves, or always solves, gives groups whose completions earn one
+reward: their advantages are 0 and they teach nothing, yet each costs a full generation.
+``--difficulty-filter`` samples K completions per training row with the run's model and generation
+settings (the probe's sampling, :func:`grpo_suite.probe.sample_rounds`), counts the ones that
+earn the full reference_reward (:func:`grpo_suite.probe.is_solved`), and keeps the rows whose pass
+rate lies in ``--difficulty-band``.
+
+The rates are cached per row under the suite's cache, keyed by the model's files, the generation
+settings and the seed, so a rerun (or a ``--config`` replay) pays only for rows it has not probed;
+an interrupted probe keeps what it measured. The run folder records the counts
+(``difficulty.json``) and every probed row's rate (``difficulty_rows.jsonl``); ``--resume`` takes
+the kept rows from there without probing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from grpo_suite import model_cache, probe
+from grpo_suite.errors import UsageError
+
+logger = logging.getLogger("train_grpo")
+
+RECORD = "difficulty.json"
+ROWS_RECORD = "difficulty_rows.jsonl"
+# What changes a row's sampled completions, and so its pass rate (with the model's files and the row).
+GENERATION_FIELDS = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repetition_penalty",
+    "max_completion_length",
+    "chat_template_kwargs",
+    "seed",
+    "length_target",
+    "length_max",
+)
+FINGERPRINT_BYTES = 1 << 16  # read from each end of a weight file: size and both ends tell copies apart
+
+
+def band(args) -> tuple[float, float]:
+    low, high = (float(x) for x in args.difficulty_band.split(","))
+    return low, high
+
+
+def samples(args) -> int:
+    return args.difficulty_samples or args.num_generations
+
+
+def check_flags(args) -> None:
+    """The band must hold some rate k/K that K samples can measure; flags that need the filter need it."""
+    if not args.difficulty_filter:
+        given = [
+            f
+            for f, on in (
+                ("--difficulty-rows", args.difficulty_rows),
+                ("--difficulty-samples", args.difficulty_samples),
+            )
+            if on
+        ]
+        if given:
+            raise UsageError(f"{given[0]} needs --difficulty-filter; add it, or drop {given[0]}")
+        return
+    low, high = band(args)
+    k = samples(args)
+    if not any(low <= solved / k <= high for solved in range(k + 1)):
+        raise UsageError(
+            f"--difficulty-band {args.difficulty_band} holds no pass rate that {k} samples can measure "
+            f"(0, 1/{k}, ..., 1); widen the band, or raise --difficulty-samples"
+        )
+
+
+def row_key(row: dict) -> str:
+    """A training row's identity: its prompt as the model sees it and its reference."""
+    text = json.dumps([row["prompt"], row.get("reference")], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def model_fingerprint(path: str, revision: str | None = None) -> str:
+    """The model's identity: a folder's config and weight files (size and both ends), else its hub id."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return f"{path}@{revision or 'main'}"
+    digest = hashlib.sha256()
+    for file in sorted(folder.iterdir()):
+        if not file.is_file() or not (
+            file.suffix in (".safetensors", ".json", ".bin") or file.name == "tokenizer.model"
+        ):
+            continue
+        size = file.stat().st_size
+        digest.update(f"{file.name}:{size}".encode())
+        with open(file, "rb") as f:
+            digest.update(f.read(FINGERPRINT_BYTES))
+            if size > 2 * FINGERPRINT_BYTES:
+                f.seek(-FINGERPRINT_BYTES, os.SEEK_END)
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def settings_key(args) -> str:
+    """What a cached pass rate depends on, besides the row: model, adapter, sampling, samples, rewards."""
+    parts = {
+        "model": model_fingerprint(args.model, args.revision),
+        "adapter": model_fingerprint(args.adapter) if args.adapter else None,
+        "quantization": args.quantization,
+        "dtype": args.dtype,
+        "samples": samples(args),
+        **{name: getattr(args, name, None) for name in GENERATION_FIELDS},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def cache_file(args) -> Path:
+    return model_cache.cache_root() / "pass-rates" / f"{settings_key(args)}.jsonl"
+
+
+def read_cache(path: Path) -> dict[str, tuple[int, int]]:
+    """row key -> (solved, samples); a line cut short by a kill is skipped."""
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return found
+    for line in lines:
+        try:
+            item = json.loads(line)
+            found[str(item["key"])] = (int(item["solved"]), int(item["samples"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
+@dataclass
+class Filtered:
+    """What the filter measured and kept; written to the run folder as difficulty.json."""
+
+    band: tuple[float, float]
+    samples: int
+    rows_in_data: int
+    probed: int
+    kept: int
+    below_band: int
+    above_band: int
+    never_solved: int
+    always_solved: int
+    no_reference: int
+    from_cache: int
+    settings_key: str
+    kept_indices: list[int] = field(default_factory=list, repr=False)
+    rows: list[dict] = field(
+        default_factory=list, repr=False
+    )  # per probed row: index, key, solved, samples, rate, kept
+
+    def counts(self) -> dict:
+        """The record without the rows: what difficulty.json and run_config.json hold."""
+        return {k: v for k, v in asdict(self).items() if k not in ("kept_indices", "rows")}
+
+    def summary(self) -> str:
+        low, high = self.band
+        return (
+            f"difficulty filter: kept {self.kept} of {self.probed} probed rows (pass rate in [{low:g}, {high:g}] over "
+            f"{self.samples} samples); dropped {self.below_band} below the band ({self.never_solved} never solved, "
+            f"{self.no_reference} without a reference) and {self.above_band} above it ({self.always_solved} always "
+            f"solved); {self.from_cache} rates from the cache"
+        )
+
+
+def rows_to_probe(args, n_rows: int) -> list[int]:
+    """Every row, or the seed's sample of --difficulty-rows rows, in the data's order."""
+    if not args.difficulty_rows or args.difficulty_rows >= n_rows:
+        return list(range(n_rows))
+    return sorted(random.Random(args.seed).sample(range(n_rows), args.difficulty_rows))
+
+
+def measure(args, tokenizer, model, train, funcs, plan) -> Filtered:
+    """Pass rates of the rows to probe (cached ones read, the rest sampled and cached), then the band."""
+    import torch
+
+    reference = [f for f in funcs if f.__name__ == "reference_reward"]
+    if not reference:
+        raise UsageError(
+            "--difficulty-filter measures pass rates with reference_reward, which this run does not use; add it "
+            "to --rewards, or drop --difficulty-filter"
+        )
+    k = samples(args)
+    indices = rows_to_probe(args, len(train))
+    keys = {i: row_key(train[i]) for i in indices}
+    path = cache_file(args)
+    cached = read_cache(path)
+    rates: dict[int, tuple[int, int]] = {i: cached[keys[i]] for i in indices if keys[i] in cached}
+    from_cache = len(rates)
+    todo = [i for i in indices if i not in rates and train[i].get("reference") is not None]
+    if todo:
+        logger.info(
+            "difficulty filter: sampling %d completions for each of %d rows (%d rates cached in %s)",
+            k,
+            len(todo),
+            from_cache,
+            path,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(args.seed)
+        model.eval()
+        rows = [dict(train[i], _index=i) for i in todo]
+        with open(path, "a", encoding="utf-8") as cache:
+            for chunk, completions, _ in probe.sample_rounds(
+                args, tokenizer, model, rows, k, plan.prompts_per_process, desc="difficulty"
+            ):
+                for row, group in zip(chunk, completions):
+                    ids = [c for c, _ in group]
+                    texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+                    index = row.pop("_index")
+                    solved = sum(probe.is_solved(s) for s in probe.score_completions(reference, row, ids, texts))
+                    rates[index] = (solved, k)
+                    cache.write(json.dumps({"key": keys[index], "solved": solved, "samples": k}) + "\n")
+                cache.flush()  # a kill keeps every round measured so far
+    return decide(args, train, indices, keys, rates, from_cache)
+
+
+def decide(args, train, indices: list[int], keys: dict[int, str], rates: dict, from_cache: int) -> Filtered:
+    low, high = band(args)
+    result = Filtered(
+        band=(low, high),
+        samples=samples(args),
+        rows_in_data=len(train),
+        probed=len(indices),
+        kept=0,
+        below_band=0,
+        above_band=0,
+        never_solved=0,
+        always_solved=0,
+        no_reference=0,
+        from_cache=from_cache,
+        settings_key=settings_key(args),
+    )
+    for i in indices:
+        solved, k = rates.get(i, (0, samples(args)))
+        rate = solved / k
+        kept = i in rates and low <= rate <= high  # a row without a reference cannot be solved: never kept
+        result.rows.append(
+            {"index": i, "key": keys[i], "solved": solved, "samples": k, "pass_rate": rate, "kept": kept}
+        )
+        if i not in rates:
+            result.no_reference += 1
+        if kept:
+            result.kept += 1
+            result.kept_indices.append(i)
+        elif rate < low or i not in rates:
+            result.below_band += 1
+        else:
+            result.above_band += 1
+        result.never_solved += solved == 0 and i in rates
+        result.always_solved += solved == k
+    return result
+
+
+def write(out: Path, result: Filtered) -> None:
+    """difficulty.json (the counts) and difficulty_rows.jsonl (each probed row), written aside and renamed."""
+    record = {**result.counts(), "rows_file": ROWS_RECORD}
+    for name, text in (
+        (RECORD, json.dumps(record, indent=2)),
+        (ROWS_RECORD, "".join(json.dumps(r) + "\n" for r in result.rows)),
+    ):
+        tmp = out / (name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out / name)
+
+
+def recorded(out: Path, train) -> list[int] | None:
+    """The kept rows of a run being resumed, from its folder; None when it has no record. A record whose
+    rows are not this data's is refused: the run would continue on other rows than it started with."""
+    path = out / ROWS_RECORD
+    if not path.is_file():
+        return None
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        i = int(row["index"])
+        if i >= len(train) or row_key(train[i]) != row["key"]:
+            raise UsageError(
+                f"{path} records row {i}, which this data does not hold as it did when the run started; resume with "
+                "the run's own --dataset and flags, or start a new run with --overwrite"
+            )
+        if row["kept"]:
+            kept.append(i)
+    return kept
+
+
+def check_enough(result: Filtered, needed: int, steps: int | None, per_step: float) -> None:
+    """Refuse, with the counts, a filter that leaves fewer rows than one generation batch takes."""
+    if result.kept < needed:
+        raise UsageError(
+            f"{result.summary()}: {result.kept} rows cannot fill one generation batch of {needed} prompts. Widen "
+            "--difficulty-band, probe more rows (--difficulty-rows), or drop --difficulty-filter"
+        )
+    if steps and per_step and result.kept < steps * per_step:
+        logger.warning(
+            "difficulty filter: the run's %d steps take %d prompts and %d rows were kept: each kept row is seen about "
+            "%d times",
+            steps,
+            math.ceil(steps * per_step),
+            result.kept,
+            math.ceil(steps * per_step / result.kept),
+        )
