@@ -392,6 +392,13 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
         )
     for line in coverage:
         print(line)
+    if args.difficulty_filter:
+        print(difficulty.plan_line(args, train))
+    if args.dynamic_sampling:
+        print(
+            "dynamic sampling: groups whose completions all earn one reward are replaced by groups of fresh prompts, "
+            f"up to {args.dynamic_sampling_rounds} extra generation rounds per generation batch"
+        )
     return 0
 
 

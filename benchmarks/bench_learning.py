@@ -187,23 +187,64 @@ def arm_flags(arm: str, difficulty_rows: int, difficulty_samples: int | None) ->
     return flags
 
 
-class DemoTarget:
-    """The demo model and data with the --demo presets; held out: the demo's test problems."""
+HARD_OPERANDS = (20, 99)  # far beyond the demo model's warm start (operands up to 5): never solved
 
-    def __init__(self, held_out: int):
+
+def hard_problems(n: int, seed: int = 7) -> list[dict]:
+    """Word problems in the demo's schema with two-digit operands, which the demo model never solves."""
+    import random
+    import re
+
+    import demo
+
+    rng, rows = random.Random(seed), []
+    while len(rows) < n:
+        row = demo.make_problem(rng, HARD_OPERANDS[1])
+        if max(int(x) for x in re.findall(r"\d+", row["question"])) >= HARD_OPERANDS[0]:
+            rows.append(row)
+    return rows
+
+
+class DemoTarget:
+    """The demo model and data with the --demo presets; held out: the demo's test problems.
+
+    With ``hard_share`` above 0, that share of the 2,000 training rows is replaced by problems the demo
+    model never solves (two-digit operands): mixed difficulty, as a real dataset is for a small model.
+    The held-out problems stay the demo's own."""
+
+    def __init__(self, held_out: int, hard_share: float = 0.0, work: Path | None = None):
         import demo
         from grpo_suite import flags
 
         self.demo = demo
         self.assets = demo.ensure_demo_assets()
-        rows = demo.make_splits()["test"]
+        splits = demo.make_splits()
+        rows = splits["test"]
         self.rows = rows[:held_out] if held_out else rows
         self.base = demo.greedy_accuracy(self.assets.model_dir, self.rows)
         self.batch = flags.PRESETS["per_device_train_batch_size"][1]
         self.group = flags.build_parser().get_default("num_generations")
+        self.hard_share = hard_share
+        self.data: list[str] = []
+        if hard_share > 0:
+            import datasets
+
+            train = splits["train"]
+            hard = int(round(hard_share * len(train)))
+            mixed = train[: len(train) - hard] + hard_problems(hard)
+            folder = Path(work) / "mixed-data"
+            datasets.DatasetDict(
+                {"train": datasets.Dataset.from_list(mixed), "test": datasets.Dataset.from_list(splits["test"])}
+            ).save_to_disk(str(folder))
+            self.data = ["--dataset", str(folder)]
 
     def describe(self, steps: int) -> str:
-        return f"demo model, --demo presets, {steps} steps; {len(self.rows)} held-out problems, greedy"
+        data = (
+            f"training rows {self.hard_share:.0%} two-digit problems it never solves"
+            if self.hard_share
+            else "the demo's data"
+        )
+        return f"demo model, --demo presets, {data}, {steps} steps; {len(self.rows)} held-out problems, greedy"
 
     def prepare_cache(self, cache: Path) -> None:
         # train_grpo.py --demo looks for the built demo in the cache: link it rather than rebuild it.
@@ -211,7 +252,7 @@ class DemoTarget:
         (cache / folder.name).symlink_to(folder, target_is_directory=True)
 
     def train(self, out: Path, steps: int, extra: list[str], env: dict, log: Path) -> tuple[float, bool]:
-        return run(out, steps, extra, env, log)
+        return run(out, steps, [*self.data, *extra], env, log)
 
     def evaluate(self, out: Path, work: Path) -> tuple[float, float]:
         """Base and adapter greedy held-out accuracy (fractions)."""
@@ -284,7 +325,7 @@ def compare_features(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep) if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        target = DemoTarget(held_out) if args.target == "demo" else RealTarget(held_out, work)
+        target = DemoTarget(held_out, args.hard_share, work) if args.target == "demo" else RealTarget(held_out, work)
         # A probe sized to the run: about the prompts it draws (steps x batch / group size), in 32s.
         rows = args.difficulty_rows or 32 * max(1, math.ceil(steps * target.batch / target.group / 32))
         print(f"{target.describe(steps)}; seeds {','.join(map(str, seeds))}; arms {', '.join(arms)}", flush=True)
@@ -437,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="completions per probed row (train_grpo.py --difficulty-samples) (default: train_grpo.py's, "
         "its --num-generations)",
+    )
+    features.add_argument(
+        "--hard-share",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="demo: replace this share of the training rows by two-digit problems the demo model never "
+        "solves (mixed difficulty); held out stays the demo's (default: 0)",
     )
     features.add_argument("--json", metavar="PATH", help="write every run's raw figures here (default: none)")
     features.add_argument(

@@ -374,6 +374,10 @@ FIXED_ON_RESUME = (
     "answer_instruction",
     "max_samples",
     "seed",
+    "difficulty_filter",  # the rows a run trains on were chosen when it started (difficulty_rows.jsonl)
+    "difficulty_band",
+    "difficulty_rows",
+    "difficulty_samples",
     "quantization",
     "lora_r",
     "lora_alpha",

@@ -168,11 +168,30 @@ class Filtered:
     def summary(self) -> str:
         low, high = self.band
         return (
-            f"difficulty filter: kept {self.kept} of {self.probed} probed rows (pass rate in [{low:g}, {high:g}] over "
-            f"{self.samples} samples); dropped {self.below_band} below the band ({self.never_solved} never solved, "
+            f"difficulty filter: kept {self.kept} of {self.probed} probed rows (pass rate in [{low:g}, {high:g}] over up "
+            f"to {self.samples} samples); dropped {self.below_band} below the band ({self.never_solved} never solved, "
             f"{self.no_reference} without a reference) and {self.above_band} above it ({self.always_solved} always "
             f"solved); {self.from_cache} rates from the cache"
         )
+
+
+def stages(k: int) -> list[int]:
+    """Completions drawn per row at each stage: half, then the rest for the rows still unsettled."""
+    first = (k + 1) // 2 if k >= 4 else k
+    return [first, k - first] if first < k else [k]
+
+
+def settled(solved: int, drawn: int, k: int, low: float, high: float) -> bool:
+    """Whether the band's verdict on a row is known after ``drawn`` of ``k`` samples: every count the
+    remaining samples could add gives a rate on the same side. Then ``solved / drawn`` lies on that side
+    too (it is between the lowest and highest final rates), so it is recorded as the row's rate. With the
+    default band, a row solved some times and failed some times is settled after the first half."""
+    if drawn >= k:
+        return True
+    if drawn == 0:
+        return False
+    inside = {low <= (solved + extra) / k <= high for extra in range(k - drawn + 1)}
+    return len(inside) == 1
 
 
 def rows_to_probe(args, n_rows: int) -> list[int]:
@@ -202,7 +221,7 @@ def measure(args, tokenizer, model, train, funcs, plan) -> Filtered:
     todo = [i for i in indices if i not in rates and train[i].get("reference") is not None]
     if todo:
         logger.info(
-            "difficulty filter: sampling %d completions for each of %d rows (%d rates cached in %s)",
+            "difficulty filter: sampling up to %d completions for each of %d rows (%d rates cached in %s)",
             k,
             len(todo),
             from_cache,
@@ -211,19 +230,27 @@ def measure(args, tokenizer, model, train, funcs, plan) -> Filtered:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(args.seed)
         model.eval()
-        rows = [dict(train[i], _index=i) for i in todo]
+        low, high = band(args)
         with open(path, "a", encoding="utf-8") as cache:
-            for chunk, completions, _ in probe.sample_rounds(
-                args, tokenizer, model, rows, k, plan.prompts_per_process, desc="difficulty"
-            ):
-                for row, group in zip(chunk, completions):
-                    ids = [c for c, _ in group]
-                    texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-                    index = row.pop("_index")
-                    solved = sum(probe.is_solved(s) for s in probe.score_completions(reference, row, ids, texts))
-                    rates[index] = (solved, k)
-                    cache.write(json.dumps({"key": keys[index], "solved": solved, "samples": k}) + "\n")
-                cache.flush()  # a kill keeps every round measured so far
+            for n in stages(k):
+                todo = [i for i in todo if not settled(*rates.get(i, (0, 0)), k, low, high)]
+                if not todo:
+                    break
+                rows = [dict(train[i], _index=i) for i in todo]
+                for chunk, completions, _ in probe.sample_rounds(
+                    args, tokenizer, model, rows, n, plan.prompts_per_process, desc="difficulty"
+                ):
+                    for row, group in zip(chunk, completions):
+                        ids = [c for c, _ in group]
+                        texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+                        index = row.pop("_index")
+                        solved = sum(probe.is_solved(s) for s in probe.score_completions(reference, row, ids, texts))
+                        before = rates.get(index, (0, 0))
+                        rates[index] = (before[0] + solved, before[1] + n)
+                        if settled(*rates[index], k, low, high):
+                            line = {"key": keys[index], "solved": rates[index][0], "samples": rates[index][1]}
+                            cache.write(json.dumps(line) + "\n")
+                    cache.flush()  # a kill keeps every row settled so far
     return decide(args, train, indices, keys, rates, from_cache)
 
 
@@ -283,17 +310,36 @@ def recorded(out: Path, train) -> list[int] | None:
     if not path.is_file():
         return None
     kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        i = int(row["index"])
-        if i >= len(train) or row_key(train[i]) != row["key"]:
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        rows = [(int(row["index"]), str(row["key"]), bool(row["kept"])) for row in rows]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(
+            f"{path} is damaged ({type(err).__name__}): the rows this run kept cannot be read; start a new run "
+            "with --overwrite (the pass rates are cached, so the filter costs nothing again)"
+        ) from err
+    for i, key, is_kept in rows:
+        if i >= len(train) or row_key(train[i]) != key:
             raise UsageError(
                 f"{path} records row {i}, which this data does not hold as it did when the run started; resume with "
                 "the run's own --dataset and flags, or start a new run with --overwrite"
             )
-        if row["kept"]:
+        if is_kept:
             kept.append(i)
     return kept
+
+
+def plan_line(args, train) -> str:
+    """What --dry-run says the filter will do: rows, samples, the band, and how many rates are cached."""
+    indices = rows_to_probe(args, len(train))
+    cached = read_cache(cache_file(args))
+    known = sum(row_key(train[i]) in cached for i in indices)
+    low, high = band(args)
+    return (
+        f"difficulty filter: {len(indices)} of {len(train)} training rows probed with {samples(args)} completions "
+        f"each ({known} rates cached, {len(indices) - known} to sample), rows with a pass rate in [{low:g}, "
+        f"{high:g}] kept"
+    )
 
 
 def check_enough(result: Filtered, needed: int, steps: int | None, per_step: float) -> None:

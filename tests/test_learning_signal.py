@@ -8,6 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 import train_grpo
 from grpo_suite import difficulty, dynamic_sampling, probe
@@ -140,6 +142,33 @@ def test_rows_in_the_band_are_kept_and_every_count_adds_up():
     assert [r["pass_rate"] for r in result.rows] == [0.0, 0.25, 0.5, 0.75, 1.0, 0.0]
 
 
+@given(
+    st.integers(2, 24).flatmap(
+        lambda k: st.tuples(st.just(k), st.integers(0, k), st.floats(0, 1), st.floats(0, 1), st.data())
+    )
+)
+def test_a_row_settled_early_gets_the_verdict_every_full_count_would_give(case):
+    k, drawn, a, b, data = case
+    low, high = min(a, b), max(a, b)
+    solved = data.draw(st.integers(0, drawn))
+    if not difficulty.settled(solved, drawn, k, low, high):
+        assert drawn < k  # all k drawn always settles
+        return
+    if drawn == 0:
+        return
+    early = low <= solved / drawn <= high
+    finals = {low <= (solved + extra) / k <= high for extra in range(k - drawn + 1)}
+    assert finals == {early}
+
+
+def test_the_probe_draws_half_then_the_rest_only_for_unsettled_rows():
+    assert difficulty.stages(8) == [4, 4] and difficulty.stages(5) == [3, 2] and difficulty.stages(3) == [3]
+    assert difficulty.settled(1, 4, 8, 0.01, 0.99)  # solved once and failed: kept, whatever comes
+    assert not difficulty.settled(0, 4, 8, 0.01, 0.99)  # never yet: 1 of 8 would keep it
+    assert not difficulty.settled(4, 4, 8, 0.01, 0.99)
+    assert difficulty.settled(0, 4, 8, 0.6, 1.0)  # at most 4 of 8: below the band already
+
+
 def test_a_row_key_changes_with_the_prompt_or_the_reference():
     row = {"prompt": [{"role": "user", "content": "2+2?"}], "reference": "4", "other": 1}
     assert difficulty.row_key(row) == difficulty.row_key({**row, "other": 2})
@@ -218,7 +247,7 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_difficulty_filter_records_rates_that_recount_and_a_rerun_and_a_resume_pay_nothing(
-    demo_assets, tmp_path, cache, caplog
+    demo_assets, tmp_path, cache, caplog, capsys
 ):
     out = tmp_path / "run"
     argv = _argv(demo_assets, out, "--difficulty-filter", "--difficulty-rows", "24", "--max-steps", "2")
@@ -237,7 +266,16 @@ def test_difficulty_filter_records_rates_that_recount_and_a_rerun_and_a_resume_p
     assert json.loads((out / "run_config.json").read_text())["difficulty"] == {
         k: v for k, v in record.items() if k != "rows_file"
     }
-    assert "sampling 8 completions for each of 24 rows" in caplog.text
+    assert "sampling up to 8 completions for each of 24 rows" in caplog.text
+
+    assert (
+        train_grpo.main(_argv(demo_assets, tmp_path / "dry", *argv[argv.index("--difficulty-filter") :], "--dry-run"))
+        == 0
+    )
+    assert (
+        "24 of 2000 training rows probed with 8 completions each (24 rates cached, 0 to sample)"
+        in capsys.readouterr().out
+    )
 
     caplog.clear()
     again = tmp_path / "again"
@@ -250,6 +288,8 @@ def test_difficulty_filter_records_rates_that_recount_and_a_rerun_and_a_resume_p
     caplog.clear()
     for path in cache.rglob("*.jsonl"):
         path.unlink()  # a resume reads the run folder, not the cache
+    assert train_grpo.main(["--output-dir", str(out), "--resume", "--difficulty-band", "0.2,0.8"]) == 2
+    assert "--difficulty-band is '0.2,0.8' but the run was started with '0.01,0.99'" in capsys.readouterr().err
     with caplog.at_level("INFO", logger="train_grpo"):
         assert train_grpo.main(["--output-dir", str(out), "--resume", "--max-steps", "3"]) == 0
     assert f"{record['kept']} rows kept when the run started" in caplog.text and "sampling" not in caplog.text
