@@ -226,31 +226,6 @@ def check_reward_fits(args, detection) -> list[str]:
     raise UsageError(message)
 
 
-def check_difficulty_reward(args, names: list[str]) -> None:
-    """--difficulty-filter counts completions that earn the full reference_reward: the run must use it."""
-    if args.difficulty_filter and "reference_reward" not in names:
-        raise UsageError(
-            "--difficulty-filter measures pass rates with reference_reward, which this run does not use (--rewards "
-            f"{args.rewards!r}); add it to --rewards, or drop --difficulty-filter"
-        )
-
-
-def filter_by_difficulty(args, tokenizer, model, train_rows, funcs, resume_from: Path | None):
-    """--difficulty-filter: the rows to train on, and what was measured (None on a resume, which takes the
-    kept rows recorded in the run folder and probes nothing)."""
-    if resume_from is not None:
-        kept = difficulty.recorded(Path(args.output_dir), train_rows)
-        if kept is not None:
-            logger.info("difficulty filter: %d rows kept when the run started (%s)", len(kept), difficulty.ROWS_RECORD)
-            return train_rows.select(kept), None
-    plan = config.generation_plan(args)
-    result = difficulty.measure(args, tokenizer, model, train_rows, funcs, plan)
-    logger.info(result.summary())
-    steps = args.max_steps if args.max_steps > 0 else None
-    difficulty.check_enough(result, plan.batch // args.num_generations, steps, plan.prompts_per_step)
-    return train_rows.select(result.kept_indices), result
-
-
 def describe(detection) -> str:
     return (
         f"family {detection.family}, prompt {detection.prompt_field!r}, reference {detection.reference_field!r}, "
@@ -613,7 +588,7 @@ def train(
     filtered = None
     if args.difficulty_filter:
         run.phase = "measuring pass rates (--difficulty-filter)"
-        train_rows, filtered = filter_by_difficulty(args, tokenizer, model, train_rows, funcs, resume_from)
+        train_rows, filtered = difficulty.select_rows(args, tokenizer, model, train_rows, funcs, resume_from)
     probed = None
     if args.probe_before_train is not None:
         run.phase = "probing"
@@ -782,7 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if no_format_reward(args, detection):
             funcs, weights, names = build_rewards(args)
         coverage = check_reward_fits(args, detection) + check_coverage(args, train_rows, names)
-        check_difficulty_reward(args, names)
+        difficulty.check_reward(args, names)
         if args.dry_run:
             code = dry_run(args, tokenizer, train_rows, detection, funcs, weights, coverage)
             return code

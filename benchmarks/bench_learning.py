@@ -23,9 +23,11 @@ greedy held-out accuracy gain, CPU minutes, gain per CPU-minute, and the ratio, 
   trained on; the probe is part of the run, so its CPU time counts;
 - dynamic: ``--dynamic-sampling``: groups whose completions all earn one reward are replaced by
   fresh prompts during training;
+- filter-cached: the filter again with the same settings, its rates read from the cache the filter
+  arm of that seed filled: what a rerun, a sweep's later runs or a --config replay pay;
 - both: the two together.
 
-Each run gets an empty GRPO_SUITE_CACHE of its own, so no run reuses another's cached pass rates
+Each run but filter-cached gets an empty GRPO_SUITE_CACHE of its own, so no other run reuses cached pass rates
 (the demo's built model is linked in, not rebuilt). For every seed of --seeds every arm runs once,
 arms interleaved. Paired verdict of each feature arm against plain: per seed, the arm's points per
 CPU-minute minus plain's; the mean of those differences with its 95% Student t-interval (t, not a
@@ -69,7 +71,7 @@ sys.path.insert(0, str(ROOT))
 
 TRL_REFERENCE = ["--rewards", "", "--extra-reward", "trl_accuracy:trl_accuracy_reward"]
 
-ARMS = ("plain", "filter", "dynamic", "both")
+ARMS = ("plain", "filter", "filter-cached", "dynamic", "both")
 TARGET_DEFAULTS = {  # steps, seeds, held-out rows (0 = all)
     "demo": {"steps": 60, "seeds": "1,2,3,4,5", "held_out": 0},
     "real": {"steps": 10, "seeds": "1,2,3", "held_out": 100},
@@ -178,7 +180,7 @@ def compare_rewards(steps: int) -> int:
 
 def arm_flags(arm: str, difficulty_rows: int, difficulty_samples: int | None) -> list[str]:
     flags = []
-    if arm in ("filter", "both"):
+    if arm in ("filter", "filter-cached", "both"):
         flags += ["--difficulty-filter", "--difficulty-rows", str(difficulty_rows)]
         if difficulty_samples:
             flags += ["--difficulty-samples", str(difficulty_samples)]
@@ -320,6 +322,9 @@ def compare_features(args) -> int:
         raise SystemExit(f"--arms: unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
     if "plain" not in arms:
         print("--arms: plain added, the arm every other one is compared with")
+    if "filter-cached" in arms and "filter" not in arms:
+        print("--arms: filter added, whose cached pass rates filter-cached reuses")
+        arms.append("filter")
     arms = [a for a in ARMS if a in arms or a == "plain"]
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -333,8 +338,11 @@ def compare_features(args) -> int:
             for arm in arms:
                 slug = f"{arm}-seed{seed}"
                 out, cache = work / slug, work / f"{slug}-cache"
-                cache.mkdir(parents=True)
-                target.prepare_cache(cache)
+                if arm == "filter-cached":  # a rerun: the filter arm of this seed measured the rates
+                    cache = work / f"filter-seed{seed}-cache"
+                else:
+                    cache.mkdir(parents=True)
+                    target.prepare_cache(cache)
                 extra = ["--seed", str(seed), *arm_flags(arm, rows, args.difficulty_samples)]
                 print(f"training {slug}: {' '.join(extra)} ...", flush=True)
                 seconds, learned = target.train(

@@ -25,7 +25,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grpo_suite import model_cache, probe
+from grpo_suite import config, model_cache, probe
 from grpo_suite.errors import UsageError
 
 logger = logging.getLogger("train_grpo")
@@ -78,6 +78,31 @@ def check_flags(args) -> None:
             f"--difficulty-band {args.difficulty_band} holds no pass rate that {k} samples can measure "
             f"(0, 1/{k}, ..., 1); widen the band, or raise --difficulty-samples"
         )
+
+
+def check_reward(args, names: list[str]) -> None:
+    """The filter counts completions that earn the full reference_reward: the run must use it."""
+    if args.difficulty_filter and "reference_reward" not in names:
+        raise UsageError(
+            "--difficulty-filter measures pass rates with reference_reward, which this run does not use (--rewards "
+            f"{args.rewards!r}); add it to --rewards, or drop --difficulty-filter"
+        )
+
+
+def select_rows(args, tokenizer, model, train, funcs, resume_from: Path | None):
+    """The rows to train on, and what was measured: ``(rows, Filtered)``, or ``(rows, None)`` on a resume,
+    which takes the rows kept when the run started from its folder and probes nothing."""
+    if resume_from is not None:
+        kept = recorded(Path(args.output_dir), train)
+        if kept is not None:
+            logger.info("difficulty filter: %d rows kept when the run started (%s)", len(kept), ROWS_RECORD)
+            return train.select(kept), None
+    plan = config.generation_plan(args)
+    result = measure(args, tokenizer, model, train, funcs, plan)
+    logger.info(result.summary())
+    steps = args.max_steps if args.max_steps > 0 else None
+    check_enough(result, plan.batch // args.num_generations, steps, plan.prompts_per_step)
+    return train.select(result.kept_indices), result
 
 
 def row_key(row: dict) -> str:
@@ -205,12 +230,7 @@ def measure(args, tokenizer, model, train, funcs, plan) -> Filtered:
     """Pass rates of the rows to probe (cached ones read, the rest sampled and cached), then the band."""
     import torch
 
-    reference = [f for f in funcs if f.__name__ == "reference_reward"]
-    if not reference:
-        raise UsageError(
-            "--difficulty-filter measures pass rates with reference_reward, which this run does not use; add it "
-            "to --rewards, or drop --difficulty-filter"
-        )
+    reference = [f for f in funcs if f.__name__ == "reference_reward"]  # there is one: check_reward
     k = samples(args)
     indices = rows_to_probe(args, len(train))
     keys = {i: row_key(train[i]) for i in indices}

@@ -500,55 +500,32 @@ def build_parser() -> OneLineParser:
         help="save and stop when a watchdog condition has held for this many logged steps; 0 = never",
     )
 
-    learn = parser.group(
-        "learning signal",
-        "spend generation on prompts that teach: groups whose completions all earn one reward teach nothing",
-    )
+    learn = parser.group("learning signal", "spend generation on prompts that teach (groups with reward spread)")
     learn.add(
         "--difficulty-filter",
         action="store_true",
-        help="before training, sample --difficulty-samples completions for each training row (or a sample: "
-        "--difficulty-rows), score them with reference_reward, and train only on the rows whose pass rate lies in "
-        "--difficulty-band; the rates are cached by model, data and generation settings, and recorded in "
-        "the run folder (difficulty.json, difficulty_rows.jsonl)",
+        help="train only on rows whose pass rate, measured before training (cached, recorded in difficulty.json), "
+        "lies in --difficulty-band",
     )
     learn.add(
         "--difficulty-band",
         type=pass_rate_band,
         default=DEFAULT_DIFFICULTY_BAND,
         metavar="LOW,HIGH",
-        help="pass rates kept by --difficulty-filter, bounds included (default: 0.01,0.99: neither never nor "
-        "always solved)",
+        help="pass rates kept, bounds included (default: 0.01,0.99: neither never nor always solved)",
     )
+    learn.add("--difficulty-rows", type=int, default=0, metavar="N", help="probe a seeded sample of N rows; 0 = all")
     learn.add(
-        "--difficulty-rows",
-        type=int,
-        default=0,
-        metavar="N",
-        help="probe a random sample of N training rows (the seed's), and train on its kept rows; 0 = every row "
-        "(default: 0)",
-    )
-    learn.add(
-        "--difficulty-samples",
-        type=int,
-        default=None,
-        metavar="K",
-        help="completions sampled per row to measure its pass rate (default: --num-generations)",
+        "--difficulty-samples", type=int, default=None, metavar="K", help="completions per probed row (default: G)"
     )
     learn.add(
         "--dynamic-sampling",
         action="store_true",
-        help="during training, drop the groups whose completions all earn the same reward and refill the "
-        "batch with groups of fresh prompts (DAPO's dynamic sampling), up to --dynamic-sampling-rounds extra "
-        "generation rounds; the dropped share and the extra cost are logged per step (dynamic_sampling/*)",
+        help="replace groups whose completions all earn one reward by groups of fresh prompts (DAPO); logged as "
+        "dynamic_sampling/*",
     )
     learn.add(
-        "--dynamic-sampling-rounds",
-        type=int,
-        default=2,
-        metavar="N",
-        help="extra generation rounds allowed per generation batch to replace dropped groups; a batch still "
-        "short after them is filled with groups that have no spread (default: 2)",
+        "--dynamic-sampling-rounds", type=int, default=2, metavar="N", help="extra generation rounds allowed per batch"
     )
 
     advanced = parser.group("advanced", "any other GRPOConfig field")

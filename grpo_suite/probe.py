@@ -2,8 +2,8 @@
 
 ``train_grpo.py ... --probe [N]`` loads the model exactly as training would, samples a group of
 completions for N training prompts with the run's generation settings, scores them with the
-run's rewards and weights, and predicts what TRL will log at the first step: the reward, the
-share of groups with no reward spread (``frac_reward_zero_std``: such groups teach nothing),
+run's rewards and weights, and predicts what the first step will log: the reward, the share of
+groups with no reward spread (``groups/zero_spread_frac``: such groups teach nothing),
 pass@1 and pass@k, truncation, unreadable answers and the time a step will take. Then a verdict
 names the flags to change.
 
@@ -384,7 +384,7 @@ def format_report(r: ProbeResult) -> str:
         f"  {'weighted total':<28} mean {r.total_mean:.3f}",
         f"  pass@1 {pct(r.pass_at_1)}   pass@{r.group_size} {pct(r.pass_at_k)}   "
         f"(reference_reward, {r.reference_rows} prompts with a reference)",
-        f"  groups with no reward spread  {pct(r.zero_spread)}   (TRL's frac_reward_zero_std at the first step, with --scale-rewards group)",
+        f"  groups with no reward spread  {pct(r.zero_spread)}   (groups/zero_spread_frac at the first step)",
         f"  prompts never solved {pct(r.never_solved)}   always solved {pct(r.always_solved)}",
         f"  completions truncated {pct(r.truncated)}   length median {r.length_median:.0f}, "
         f"p90 {r.length_p90:.0f} tokens",

@@ -289,7 +289,7 @@ def test_difficulty_filter_records_rates_that_recount_and_a_rerun_and_a_resume_p
     for path in cache.rglob("*.jsonl"):
         path.unlink()  # a resume reads the run folder, not the cache
     assert train_grpo.main(["--output-dir", str(out), "--resume", "--difficulty-band", "0.2,0.8"]) == 2
-    assert "--difficulty-band is '0.2,0.8' but the run was started with '0.01,0.99'" in capsys.readouterr().err
+    assert "--difficulty-band is 0.2,0.8 but the run was started with 0.01,0.99" in capsys.readouterr().err
     with caplog.at_level("INFO", logger="train_grpo"):
         assert train_grpo.main(["--output-dir", str(out), "--resume", "--max-steps", "3"]) == 0
     assert f"{record['kept']} rows kept when the run started" in caplog.text and "sampling" not in caplog.text
