@@ -70,6 +70,7 @@ from grpo_suite.records import (
     append_history,
     is_main_process,
     plot_reward_curves,
+    wait_for_every_process,
     write_run_config,
 )
 
@@ -613,7 +614,10 @@ def train(
                 from_checkpoint=resume_from.name,
                 changed={k: list(v) for k, v in (changed or {}).items()},
             )
-    else:
+    # The other processes must not create the folder before the main one has taken it (it refuses a folder
+    # that exists unless it is an earlier run to replace or resume).
+    wait_for_every_process()
+    if not is_main_process():
         out.mkdir(parents=True, exist_ok=True)
     run.phase = "building the trainer"
     stop = _StopOnSignal()
@@ -690,7 +694,7 @@ def finish(args, out: Path, run: RunState, stop: _StopOnSignal, start_step: int)
     if run.stuck is not None:
         append_history(out, "stopped_when_stuck", step=step, cause=run.stuck[1])
         logger.warning(
-            "--stop-when-stuck: stopped at step %d because %s; adapter and checkpoint saved in %s",
+            "stopped at step %d because %s; adapter and checkpoint saved in %s",
             step,
             run.stuck[1],
             out,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from grpo_suite import config, model_cache, probe
 from grpo_suite.errors import UsageError
+from grpo_suite.flags import DEFAULT_DIFFICULTY_BAND
 
 logger = logging.getLogger("train_grpo")
 
@@ -60,6 +61,8 @@ def samples(args) -> int:
 def check_flags(args) -> None:
     """The band must hold some rate k/K that K samples can measure; flags that need the filter need it."""
     if not args.difficulty_filter:
+        if args.difficulty_band != DEFAULT_DIFFICULTY_BAND:
+            raise UsageError("--difficulty-band needs --difficulty-filter; add it, or drop --difficulty-band")
         given = [
             f
             for f, on in (
@@ -194,9 +197,9 @@ class Filtered:
         low, high = self.band
         return (
             f"difficulty filter: kept {self.kept} of {self.probed} probed rows (pass rate in [{low:g}, {high:g}] over up "
-            f"to {self.samples} samples); dropped {self.below_band} below the band ({self.never_solved} never solved, "
-            f"{self.no_reference} without a reference) and {self.above_band} above it ({self.always_solved} always "
-            f"solved); {self.from_cache} rates from the cache"
+            f"to {self.samples} samples); dropped {self.below_band} below the band, {self.above_band} above it and "
+            f"{self.no_reference} without a reference; {self.never_solved} never solved, {self.always_solved} always "
+            f"solved; {self.from_cache} rates from the cache"
         )
 
 
@@ -215,8 +218,12 @@ def settled(solved: int, drawn: int, k: int, low: float, high: float) -> bool:
         return True
     if drawn == 0:
         return False
-    inside = {low <= (solved + extra) / k <= high for extra in range(k - drawn + 1)}
-    return len(inside) == 1
+    finals = [(solved + extra) / k for extra in range(k - drawn + 1)]
+    return (
+        all(low <= rate <= high for rate in finals)
+        or all(rate < low for rate in finals)
+        or all(rate > high for rate in finals)
+    )
 
 
 def rows_to_probe(args, n_rows: int) -> list[int]:
@@ -237,44 +244,96 @@ def measure(args, tokenizer, model, train, funcs, plan) -> Filtered:
     path = cache_file(args)
     cached = read_cache(path)
     rates: dict[int, tuple[int, int]] = {i: cached[keys[i]] for i in indices if keys[i] in cached}
-    from_cache = len(rates)
-    todo = [i for i in indices if i not in rates and train[i].get("reference") is not None]
+    low, high = band(args)
+    todo = pending(train, indices, rates, k, low, high)
+    from_cache = {i for i in rates if i not in todo}
+    rank, world = _world()
     if todo:
         logger.info(
-            "difficulty filter: sampling up to %d completions for each of %d rows (%d rates cached in %s)",
+            "difficulty filter: sampling up to %d completions for each of %d rows (%d rates cached in %s)%s",
             k,
             len(todo),
-            from_cache,
+            len(from_cache),
             path,
+            f", split over {world} processes" if world > 1 else "",
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(args.seed)
+        torch.manual_seed(args.seed + rank)
         model.eval()
-        low, high = band(args)
-        with open(path, "a", encoding="utf-8") as cache:
-            for n in stages(k):
-                todo = [i for i in todo if not settled(*rates.get(i, (0, 0)), k, low, high)]
-                if not todo:
-                    break
-                rows = [dict(train[i], _index=i) for i in todo]
-                for chunk, completions, _ in probe.sample_rounds(
-                    args, tokenizer, model, rows, n, plan.prompts_per_process, desc="difficulty"
-                ):
-                    for row, group in zip(chunk, completions):
-                        ids = [c for c, _ in group]
-                        texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-                        index = row.pop("_index")
-                        solved = sum(probe.is_solved(s) for s in probe.score_completions(reference, row, ids, texts))
-                        before = rates.get(index, (0, 0))
-                        rates[index] = (before[0] + solved, before[1] + n)
-                        if settled(*rates[index], k, low, high):
-                            line = {"key": keys[index], "solved": rates[index][0], "samples": rates[index][1]}
-                            cache.write(json.dumps(line) + "\n")
-                    cache.flush()  # a kill keeps every row settled so far
+        drawn = 0
+        for n in stages(k):
+            # The rows at this stage: unsettled, with every sample of the stages before and none of this one.
+            # Every process reads the same rates, so all take the same list and sample their share of it.
+            todo = pending(train, todo, rates, k, low, high)
+            stage = [i for i in todo if rates.get(i, (0, 0))[1] == drawn]
+            drawn += n
+            if not stage:
+                continue
+            measured = {}
+            rows = [dict(train[i], _index=i) for i in stage[rank::world]]
+            for chunk, completions, _ in probe.sample_rounds(
+                args, tokenizer, model, rows, n, plan.prompts_per_process, desc="difficulty"
+            ):
+                for row, group in zip(chunk, completions):
+                    ids = [c for c, _ in group]
+                    texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+                    index = row.pop("_index")
+                    solved = sum(probe.is_solved(s) for s in probe.score_completions(reference, row, ids, texts))
+                    measured[index] = solved
+                if world == 1:
+                    _record(path, rates, measured, keys, n, k, low, high)  # a kill keeps every row settled so far
+                    measured = {}
+            for part in _gather(measured, world):
+                _record(path if rank == 0 else None, rates, part, keys, n, k, low, high)
     return decide(args, train, indices, keys, rates, from_cache)
 
 
-def decide(args, train, indices: list[int], keys: dict[int, str], rates: dict, from_cache: int) -> Filtered:
+def pending(train, indices, rates: dict, k: int, low: float, high: float) -> list[int]:
+    """Rows with a reference whose band verdict is not yet known (a cached early stop settled another band)."""
+    return [
+        i for i in indices if train[i].get("reference") is not None and not settled(*rates.get(i, (0, 0)), k, low, high)
+    ]
+
+
+def _record(path: Path | None, rates: dict, measured: dict[int, int], keys, n: int, k: int, low: float, high: float):
+    """Add a stage's solved counts to the rates; rows now settled go to the cache (one writer)."""
+    lines = []
+    for index, solved in measured.items():
+        before = rates.get(index, (0, 0))
+        rates[index] = (before[0] + solved, before[1] + n)
+        if settled(*rates[index], k, low, high):
+            lines.append(json.dumps({"key": keys[index], "solved": rates[index][0], "samples": rates[index][1]}) + "\n")
+    if path is not None and lines:
+        with open(path, "a", encoding="utf-8") as cache:
+            cache.write("".join(lines))
+
+
+def _world() -> tuple[int, int]:
+    """This process's rank and the number of processes (1 outside a distributed launch)."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return 0, 1
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gather(measured: dict[int, int], world: int) -> list[dict[int, int]]:
+    """Every process's share of a stage, on every process (each probed a slice of the same rows)."""
+    if world == 1:
+        return [measured]
+    import torch.distributed as dist
+
+    parts: list = [None] * world
+    dist.all_gather_object(parts, measured)
+    return parts
+
+
+def decide(args, train, indices: list[int], keys: dict[int, str], rates: dict, cached: set[int]) -> Filtered:
+    """The band's verdict on every probed row, and the counts; each count can be recounted from ``rows``:
+    ``kept``, ``below_band``, ``above_band`` and ``no_reference`` partition the probed rows, and
+    ``never_solved`` / ``always_solved`` count measured rows that no / every drawn sample solved."""
     low, high = band(args)
     result = Filtered(
         band=(low, high),
@@ -287,27 +346,37 @@ def decide(args, train, indices: list[int], keys: dict[int, str], rates: dict, f
         never_solved=0,
         always_solved=0,
         no_reference=0,
-        from_cache=from_cache,
+        from_cache=len(cached),
         settings_key=settings_key(args),
     )
     for i in indices:
-        solved, k = rates.get(i, (0, samples(args)))
-        rate = solved / k
-        kept = i in rates and low <= rate <= high  # a row without a reference cannot be solved: never kept
+        measured = i in rates  # a row without a reference is never measured, and never kept
+        solved, drawn = rates.get(i, (0, 0))
+        rate = solved / drawn if measured else None
+        kept = measured and low <= rate <= high
         result.rows.append(
-            {"index": i, "key": keys[i], "solved": solved, "samples": k, "pass_rate": rate, "kept": kept}
+            {
+                "index": i,
+                "key": keys[i],
+                "reference": measured,
+                "solved": solved,
+                "samples": drawn,
+                "pass_rate": rate,
+                "kept": kept,
+                "cached": i in cached,
+            }
         )
-        if i not in rates:
+        if not measured:
             result.no_reference += 1
-        if kept:
+        elif kept:
             result.kept += 1
             result.kept_indices.append(i)
-        elif rate < low or i not in rates:
+        elif rate < low:
             result.below_band += 1
         else:
             result.above_band += 1
-        result.never_solved += solved == 0 and i in rates
-        result.always_solved += solved == k
+        result.never_solved += measured and solved == 0
+        result.always_solved += measured and solved == drawn
     return result
 
 
@@ -353,11 +422,13 @@ def plan_line(args, train) -> str:
     """What --dry-run says the filter will do: rows, samples, the band, and how many rates are cached."""
     indices = rows_to_probe(args, len(train))
     cached = read_cache(cache_file(args))
-    known = sum(row_key(train[i]) in cached for i in indices)
+    rates = {i: cached[row_key(train[i])] for i in indices if row_key(train[i]) in cached}
     low, high = band(args)
+    todo = pending(train, indices, rates, samples(args), low, high)
+    known = sum(i not in todo for i in rates)
     return (
-        f"difficulty filter: {len(indices)} of {len(train)} training rows probed with {samples(args)} completions "
-        f"each ({known} rates cached, {len(indices) - known} to sample), rows with a pass rate in [{low:g}, "
+        f"difficulty filter: {len(indices)} of {len(train)} training rows probed with up to {samples(args)} "
+        f"completions each ({known} rates cached, {len(todo)} rows to sample), rows with a pass rate in [{low:g}, "
         f"{high:g}] kept"
     )
 

@@ -44,7 +44,9 @@ RIGHT_PADDED = {
     "completion_ids": "pad",
     "completion_mask": 0,
     "old_per_token_logps": 0.0,
-    "ref_per_token_logps": 0.0,
+    # TRL's KL term is exp(ref - logp) at every position before the mask multiplies it: 0.0 under a padded
+    # position's very negative logp would overflow to inf, and inf x 0 is NaN. exp(-1e4 - logp) is 0.
+    "ref_per_token_logps": -1e4,
     "sampling_per_token_logps": 0.0,
     "importance_sampling_ratio": 1.0,
     "tool_mask": 1,
@@ -62,8 +64,13 @@ def check_plan(args, plan) -> None:
         raise UsageError(
             f"--dynamic-sampling keeps or drops whole groups, and each of the {plan.processes} processes generates "
             f"{plan.batch / plan.processes:g} completions per round, not a multiple of --num-generations "
-            f"{plan.num_generations}; set --per-device-train-batch-size (or --steps-per-generation) so that "
-            "it is one, or drop --dynamic-sampling"
+            f"{plan.num_generations}; set --per-device-train-batch-size, --steps-per-generation or "
+            "--generation-batch-size so that it is a multiple, or drop --dynamic-sampling"
+        )
+    if getattr(args, "multi_objective_aggregation", None) == "normalize_then_sum":
+        raise UsageError(
+            "--dynamic-sampling drops groups whose advantages are 0, and under --multi-objective-aggregation "
+            "normalize_then_sum a group without spread still gets the batch's advantage; drop one of them"
         )
 
 
@@ -81,8 +88,11 @@ def group_spread(rewards, weights, num_generations: int):
     return (finite.sum(dim=1) >= 2) & (high - low > SPREAD_EPSILON)
 
 
-def take_rows(outputs: list[dict], picks: list[tuple[int, int]], pad_id: int, gather) -> dict:
-    """One output dict of the rows ``(output, row)`` picked from several rounds' outputs."""
+def take_rows(
+    outputs: list[dict], picks: list[tuple[int, int]], pad_id: int, gather, per_sequence: bool = False
+) -> dict:
+    """One output dict of the rows ``(output, row)`` picked from several rounds' outputs. ``per_sequence``:
+    the importance sampling ratio has one value per sequence (TRL's sequence_* modes), not per token."""
     import torch
 
     if len(outputs) == 1:  # no extra round: every group of the batch is kept, as TRL built it
@@ -93,7 +103,7 @@ def take_rows(outputs: list[dict], picks: list[tuple[int, int]], pad_id: int, ga
     combined = {}
     for key in keys & (set(LEFT_PADDED) | set(RIGHT_PADDED) | {"advantages"}):
         rows = [outputs[o][key][r] for o, r in picks]
-        if key == "advantages" or rows[0].dim() == 0 or (key == "importance_sampling_ratio" and rows[0].shape[-1] == 1):
+        if key == "advantages" or rows[0].dim() == 0 or (key == "importance_sampling_ratio" and per_sequence):
             combined[key] = torch.stack(rows)
             continue
         fill = {**LEFT_PADDED, **RIGHT_PADDED}[key]
@@ -122,7 +132,7 @@ def trainer_class():
             super().__init__(*args, **kwargs)
             self.dynamic_rounds = dynamic_rounds  # None: no dynamic sampling
             self.no_spread: tuple[int, str] | None = None
-            self._rounds_without_spread = 0
+            self._rounds_without_spread = self._groups_without_spread = 0
             self._rewards = None
             self._draws = random.Random(seed)
 
@@ -172,33 +182,45 @@ def trainer_class():
             picked = (found + flat)[:target]
             unfilled = max(0, target - len(found))
             rows = [(o, i * g + j) for o, i in picked for j in range(g)]
+            seconds = time.perf_counter() - started if rounds else 0.0
+            generated, total, unfilled, seconds = self._summed(generated, target, unfilled, seconds)  # all processes
             metrics = self._metrics["train"]
-            metrics["dynamic_sampling/dropped_frac"].append((generated - target) / generated)
+            metrics["dynamic_sampling/dropped_frac"].append((generated - total) / generated)
             metrics["dynamic_sampling/extra_rounds"].append(float(rounds))
             metrics["dynamic_sampling/extra_completions"].append(float(extra_completions))
-            metrics["dynamic_sampling/extra_seconds"].append(time.perf_counter() - started if rounds else 0.0)
-            metrics["dynamic_sampling/unfilled_frac"].append(unfilled / target)
+            metrics["dynamic_sampling/extra_seconds"].append(seconds / self.accelerator.num_processes)
+            metrics["dynamic_sampling/unfilled_frac"].append(unfilled / total)
             if any_spread:
-                self._rounds_without_spread = 0
+                self._rounds_without_spread = self._groups_without_spread = 0
             else:
-                self._stop_without_spread(1 + rounds, generated * self.accelerator.num_processes)
-            return take_rows(outputs, rows, self._tokenizer.pad_token_id, self.accelerator.gather)
+                self._stop_without_spread(1 + rounds, int(generated))
+            per_sequence = str(getattr(self, "vllm_importance_sampling_mode", "")).startswith("sequence")
+            return take_rows(outputs, rows, self._tokenizer.pad_token_id, self.accelerator.gather, per_sequence)
+
+        def _summed(self, *values: float) -> list[float]:
+            if self.accelerator.num_processes == 1:
+                return [float(v) for v in values]
+            import torch
+
+            local = torch.tensor([float(v) for v in values], device=self.accelerator.device)
+            return self.accelerator.gather(local).view(-1, len(values)).sum(dim=0).tolist()
 
         def _note_spread(self, spread: list[bool], rounds: int) -> None:
             if self._global_max(sum(spread)) > 0:
-                self._rounds_without_spread = 0
+                self._rounds_without_spread = self._groups_without_spread = 0
             else:
                 self._stop_without_spread(rounds, len(spread) * self.accelerator.num_processes)
 
         def _stop_without_spread(self, rounds: int, groups: int) -> None:
             self._rounds_without_spread += rounds
+            self._groups_without_spread += groups
             if self._rounds_without_spread >= NO_SPREAD_ROUNDS and self.no_spread is None:
                 self.no_spread = (
                     self.state.global_step,
                     f"no group had any reward spread in the last {self._rounds_without_spread} generation rounds "
-                    f"(the last {groups} groups of {self.num_generations} completions each earned one reward per "
-                    "group), so nothing could be learned from them; run --probe to see why (raise --temperature, "
-                    "give partial credit with --reward-weights, or use --difficulty-filter)",
+                    f"({self._groups_without_spread} groups of {self.num_generations} completions, each earning one "
+                    "reward for all its completions), so nothing could be learned from them; run --probe to see why "
+                    "(raise --temperature, give partial credit with --reward-weights, or use --difficulty-filter)",
                 )
 
         def _global_max(self, value: int) -> int:

@@ -23,6 +23,14 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def wait_for_every_process() -> None:
+    """A barrier over the launched processes (nothing outside a distributed launch)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
 def write_run_config(out: Path, args, detection, reward_names, weights, quantization, difficulty=None) -> None:
     versions = {}
     for lib in LIBRARIES:

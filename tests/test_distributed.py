@@ -75,3 +75,9 @@ def test_torchrun_two_processes_with_dynamic_sampling_and_difficulty_filter(demo
     assert all("dynamic_sampling/extra_rounds" in row and "groups/zero_spread_frac" in row for row in logged)
     record = json.loads((out / "difficulty.json").read_text())
     assert record["probed"] == 16 and record["kept"] >= 4
+    # The ranks probed half the rows each and exchanged their rates: both train on the same kept rows.
+    verdicts = [
+        line.split("difficulty filter: ", 1)[1] for line in log.splitlines() if "difficulty filter: kept" in line
+    ]
+    assert len(verdicts) == 2 and verdicts[0] == verdicts[1] and f"kept {record['kept']} of 16" in verdicts[0]
+    assert "split over 2 processes" in log

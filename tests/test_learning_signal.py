@@ -75,7 +75,7 @@ def test_rows_of_two_rounds_are_padded_to_one_batch_with_each_rows_values_kept()
     assert combined["prompt_mask"][0].tolist() == [0, 0, 1, 1, 1]
     assert combined["completion_ids"][0].tolist() == [*first["completion_ids"][1].tolist(), 0, 0]
     assert combined["completion_mask"].sum(dim=1).tolist() == [2, 4, 4, 2]
-    assert combined["ref_per_token_logps"][0].tolist() == [-1.0, -1.0, 0.0, 0.0]
+    assert combined["ref_per_token_logps"][0].tolist() == [-1.0, -1.0, -1e4, -1e4]  # exp(ref - logp) stays finite
     assert combined["num_items_in_batch"].item() == 12  # the loss's token count, recounted
     assert dynamic_sampling.take_rows([first], [(0, 0)], 0, lambda t: t) is first  # one round: TRL's batch as is
 
@@ -95,6 +95,7 @@ def _args(**kw):
         difficulty_rows=0,
         difficulty_samples=None,
         num_generations=8,
+        multi_objective_aggregation="sum_then_normalize",
     )
     values.update(kw)
     return SimpleNamespace(**values)
@@ -107,6 +108,8 @@ def test_dynamic_sampling_refuses_processes_whose_generation_batch_splits_a_grou
     with pytest.raises(UsageError, match="each of the 2 processes generates 12 completions per round"):
         dynamic_sampling.check_plan(_args(), split)
     dynamic_sampling.check_plan(_args(dynamic_sampling=False), split)
+    with pytest.raises(UsageError, match="a group without spread still gets the batch's advantage"):
+        dynamic_sampling.check_plan(_args(multi_objective_aggregation="normalize_then_sum"), ok)
     with pytest.raises(UsageError, match="--dynamic-sampling-rounds needs --dynamic-sampling"):
         dynamic_sampling.check_plan(_args(dynamic_sampling=False, dynamic_sampling_rounds=5), ok)
 
@@ -123,6 +126,8 @@ def test_a_band_that_no_measurable_pass_rate_reaches_is_refused():
     difficulty.check_flags(_args(difficulty_band="0.3,0.32", difficulty_samples=25))  # 8/25 = 0.32
     with pytest.raises(UsageError, match="--difficulty-rows needs --difficulty-filter"):
         difficulty.check_flags(_args(difficulty_filter=False, difficulty_rows=10))
+    with pytest.raises(UsageError, match="--difficulty-band needs --difficulty-filter"):
+        difficulty.check_flags(_args(difficulty_filter=False, difficulty_band="0.2,0.8"))
 
 
 def test_rows_in_the_band_are_kept_and_every_count_adds_up():
@@ -134,12 +139,22 @@ def test_rows_in_the_band_are_kept_and_every_count_adds_up():
     rates = {0: (0, 4), 1: (1, 4), 2: (2, 4), 3: (3, 4), 4: (4, 4)}  # row 5: no reference, never measured
     train = [{"prompt": f"q{i}", "reference": None if i == 5 else str(i)} for i in range(6)]
     keys = {i: difficulty.row_key(r) for i, r in enumerate(train)}
-    result = difficulty.decide(args, train, list(range(6)), keys, rates, from_cache=2)
+    result = difficulty.decide(args, train, list(range(6)), keys, rates, cached={0, 1})
     assert result.kept_indices == [1, 2, 3]
-    assert (result.kept, result.below_band, result.above_band) == (3, 2, 1)
-    assert (result.never_solved, result.always_solved, result.no_reference) == (1, 1, 1)
-    assert result.kept + result.below_band + result.above_band == result.probed == 6
-    assert [r["pass_rate"] for r in result.rows] == [0.0, 0.25, 0.5, 0.75, 1.0, 0.0]
+    assert (result.kept, result.below_band, result.above_band, result.no_reference) == (3, 1, 1, 1)
+    assert (result.never_solved, result.always_solved, result.from_cache) == (1, 1, 2)
+    assert result.kept + result.below_band + result.above_band + result.no_reference == result.probed == 6
+    assert [r["pass_rate"] for r in result.rows] == [0.0, 0.25, 0.5, 0.75, 1.0, None]
+    assert [r["cached"] for r in result.rows] == [True, True, False, False, False, False]
+    # Every count recounts from the rows as written, whatever the band: here one that starts at 0.
+    args.difficulty_band = "0,0.5"
+    result = difficulty.decide(args, train, list(range(6)), keys, rates, cached=set())
+    rows, (low, high) = result.rows, result.band
+    measured = [r for r in rows if r["reference"]]
+    assert result.kept == sum(low <= r["pass_rate"] <= high for r in measured) == 3  # the never-solved row too
+    assert result.no_reference == sum(not r["reference"] for r in rows) == 1
+    assert result.never_solved == sum(r["solved"] == 0 for r in measured) == 1
+    assert result.always_solved == sum(r["solved"] == r["samples"] for r in measured) == 1
 
 
 @given(
@@ -273,7 +288,7 @@ def test_difficulty_filter_records_rates_that_recount_and_a_rerun_and_a_resume_p
         == 0
     )
     assert (
-        "24 of 2000 training rows probed with 8 completions each (24 rates cached, 0 to sample)"
+        "24 of 2000 training rows probed with up to 8 completions each (24 rates cached, 0 rows to sample)"
         in capsys.readouterr().out
     )
 
@@ -283,7 +298,21 @@ def test_difficulty_filter_records_rates_that_recount_and_a_rerun_and_a_resume_p
         assert train_grpo.main(_argv(demo_assets, again, *argv[argv.index("--difficulty-filter") :])) == 0
     assert "sampling" not in caplog.text  # every rate from the cache
     assert json.loads((again / difficulty.RECORD).read_text())["from_cache"] == 24
-    assert (again / difficulty.ROWS_RECORD).read_text() == (out / difficulty.ROWS_RECORD).read_text()
+    first_rows = [{**r, "cached": True} for r in rows]
+    assert [json.loads(line) for line in (again / difficulty.ROWS_RECORD).read_text().splitlines()] == first_rows
+
+    # Another band: rows whose rate was settled early for the first band but not for this one draw the rest.
+    unsettled = [r for r in rows if not difficulty.settled(r["solved"], r["samples"], 8, 0.5, 1.0)]
+    caplog.clear()
+    other = tmp_path / "other-band"
+    with caplog.at_level("INFO", logger="train_grpo"):
+        rerun = _argv(demo_assets, other, *argv[argv.index("--difficulty-filter") :], "--difficulty-band", "0.5,1")
+        assert train_grpo.main(rerun) == 0
+    assert (f"sampling up to 8 completions for each of {len(unsettled)} rows" in caplog.text) == bool(unsettled)
+    banded = [json.loads(line) for line in (other / difficulty.ROWS_RECORD).read_text().splitlines()]
+    assert all(difficulty.settled(r["solved"], r["samples"], 8, 0.5, 1.0) for r in banded)
+    assert sum(r["kept"] for r in banded) == sum(0.5 <= r["pass_rate"] <= 1.0 for r in banded)
+    assert json.loads((other / difficulty.RECORD).read_text())["from_cache"] == 24 - len(unsettled)
 
     caplog.clear()
     for path in cache.rglob("*.jsonl"):
@@ -365,3 +394,25 @@ def test_a_run_whose_every_group_has_no_spread_stops_with_the_counts_and_saves_n
     assert "no group had any reward spread in the last 3 generation rounds" in err
     assert "nothing was learned" in err and "after 1 step(s)" in err
     assert not (out / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_dynamic_sampling_hands_the_trainer_only_groups_with_spread_while_it_finds_them(demo_assets, tmp_path):
+    # The real trainer and model, one generation batch of 16 groups of 8 through the override TRL calls.
+    argv = _argv(demo_assets, tmp_path / "run", "--dynamic-sampling", "--dynamic-sampling-rounds", "4")
+    args = train_grpo.resolve_args(
+        train_grpo.build_parser().parse_args(argv + ["--per-device-train-batch-size", "128"])
+    )
+    trainer = train_grpo.trainer_from_args(args)
+    trainer.model.train()
+    rows = [trainer.train_dataset[i] for i in range(16)]
+    output = trainer._generate_and_score_completions([row for row in rows for _ in range(8)])
+    metrics = {k: v[-1] for k, v in trainer._metrics["train"].items() if v}
+    assert output["completion_ids"].shape[0] == output["advantages"].shape[0] == 128
+    assert metrics["groups/zero_spread_frac"] > 0  # a fifth of the demo's groups: some of 16 are dropped
+    assert metrics["dynamic_sampling/extra_rounds"] >= 1
+    groups = output["advantages"].view(-1, 8)
+    without = int((groups.abs().max(dim=1).values < 1e-3).sum())  # rounding leaves ~1e-8 in flat groups
+    assert without == round(metrics["dynamic_sampling/unfilled_frac"] * 16)  # only the unfilled ones lack spread
+    mask = output["completion_mask"]
+    assert int(output["num_items_in_batch"]) == int(mask.sum())  # the loss's token count, of the rows kept
