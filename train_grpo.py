@@ -46,10 +46,11 @@ from grpo_suite import (
     models,
     preflight,
     probe,
+    reward_models,
     run_folder,
     symbolic,
 )
-from grpo_suite.cli import set_offline_env, setup_logging
+from grpo_suite.cli import negative_values_attached, set_offline_env, setup_logging
 from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
 from grpo_suite.guard import (
     RunState,
@@ -212,7 +213,7 @@ def check_reward_fits(args, detection) -> list[str]:
     """Data with no answer to check (preference pairs, SFT outputs, summaries) needs a reward of the
     user's: without one the built-in rewards teach only format and length, so the run is refused
     unless --allow-low-coverage. With --dry-run the refusal comes back as a line to print."""
-    if not has_no_reference(detection) or args.extra_reward:
+    if not has_no_reference(detection) or args.extra_reward or args.reward_model:
         return []
     message = (
         f"{detection.family} data has no answer a completion can be checked against, so the built-in "
@@ -237,6 +238,9 @@ def describe(detection) -> str:
 def build_rewards(args) -> tuple[list, list[float], list[str]]:
     """Reward functions, their weights and names: the chosen components, then extra ones."""
     extras = [load_extra_reward(spec) for spec in args.extra_reward]
+    extras += reward_models.build(
+        args.reward_model, {f.__name__ for f in extras}, args.local_only, args.trust_remote_code
+    )
     extra_names = [f.__name__ for f in extras]
     names = checks.selected_components(args.rewards)
     try:
@@ -462,23 +466,6 @@ def adopt_run_record(args, explicit: set[str]) -> None:
             setattr(args, name, value)
     if "answer_instruction" not in recorded and "answer_instruction" not in explicit:
         args.answer_instruction = ""  # a run recorded before the flag existed trained without one
-
-
-def _negative_values_attached(argv: list[str]) -> list[str]:
-    """``--learning-rate -inf``: argparse takes -inf for a flag; join it to its flag (checked later)."""
-    fixed: list[str] = []
-    for item in argv:
-        if (
-            fixed
-            and fixed[-1].startswith("--")
-            and "=" not in fixed[-1]
-            and item.lower().lstrip("-") in ("inf", "infinity", "nan")
-            and item.startswith("-")
-        ):
-            fixed[-1] = f"{fixed[-1]}={item}"
-        else:
-            fixed.append(item)
-    return fixed
 
 
 def plan_resume(args) -> tuple[Path | None, dict]:
@@ -726,7 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 1
     args = None
     try:
-        raw = _negative_values_attached(list(sys.argv[1:] if argv is None else argv))
+        raw = negative_values_attached(list(sys.argv[1:] if argv is None else argv))
         argv = raw
         if "--local-only" in raw or "--demo" in raw:
             set_offline_env()  # before any Hugging Face library is imported (parsing may)

@@ -390,6 +390,7 @@ FIXED_ON_RESUME = (
     "rewards",
     "reward_weights",
     "extra_reward",
+    "reward_model",
     "length_target",
     "length_max",
     "loss_type",

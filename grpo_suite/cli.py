@@ -61,6 +61,23 @@ def with_default(text: str, default, action=None) -> str:
     return f"{text} (default: {shown})"
 
 
+def negative_values_attached(argv: list[str]) -> list[str]:
+    """``--learning-rate -inf``: argparse takes -inf for a flag; join it to its flag (checked later)."""
+    fixed: list[str] = []
+    for item in argv:
+        if (
+            fixed
+            and fixed[-1].startswith("--")
+            and "=" not in fixed[-1]
+            and item.lower().lstrip("-") in ("inf", "infinity", "nan")
+            and item.startswith("-")
+        ):
+            fixed[-1] = f"{fixed[-1]}={item}"
+        else:
+            fixed.append(item)
+    return fixed
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -274,6 +274,13 @@ def build_parser() -> OneLineParser:
         metavar="MODULE:FUNCTION",
         help="a user reward function (completions, **kwargs) -> list[float|None]; repeatable",
     )
+    reward.add(
+        "--reward-model",
+        action="append",
+        default=[],
+        metavar="PATH_OR_ID[@LABEL]",
+        help="a classifier scoring prompt+completion; repeatable",
+    )
 
     gen = parser.group("generation", "how each group of completions is sampled")
     gen.add("--num-generations", type=int, default=8, metavar="G", help="completions sampled per prompt (group size)")

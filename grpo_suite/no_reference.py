@@ -35,8 +35,9 @@ Detection = Any
 NO_REFERENCE_FAMILIES = ("preference", "preference_transcript", "sft", "summary", "long_form", "candidates")
 NO_REFERENCE = "no reference: "  # how the reason that says so starts
 REWARD_ADVICE = (
-    "a reward that judges free text fits this data: --extra-reward MODULE:FUNCTION (a reward model or judge "
-    "of your own); or --reference-field COLUMN if a column does hold gold answers"
+    "a reward that judges free text fits this data: --reward-model PATH (a trained reward model), or "
+    "--extra-reward MODULE:FUNCTION (a judge of your own); or --reference-field COLUMN if a column does hold "
+    "gold answers"
 )
 REPLY_ROLES = ("assistant", "gpt", "model", "chatgpt", "bot")
 _ASKS_FOR_SUMMARY_RE = re.compile(r"\bTL\s?;\s?DR\b|\bsummari[sz]e\b|\bsummary\b", re.IGNORECASE)
