@@ -288,6 +288,12 @@ def run_contract(args, adapters: list[Adapter], notes: list[str]) -> Contract:
             notes.append(f"--{flag.replace('_', '-')} {given!r} here; the run trained with {used!r}")
     if args.prompts:
         notes.append(f"prompts from --prompts {args.prompts}, not the run's held-out split")
+    used_tools = ", ".join(filter(None, (recorded.get("tools"), recorded.get("environment"))))
+    if used_tools:
+        notes.append(
+            f"the run trained with tools ({used_tools}); here prompts are rendered without them and no tool is "
+            "called, so both models answer without tools"
+        )
     for other in adapters[1:]:
         theirs = other.run.get("args", {}).get("system_prompt")
         if other.run and theirs != system_prompt:

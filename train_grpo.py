@@ -42,6 +42,7 @@ from grpo_suite import (
     difficulty,
     dynamic_sampling,
     flags,
+    judge,
     model_cache,
     models,
     preflight,
@@ -49,9 +50,10 @@ from grpo_suite import (
     reward_models,
     run_folder,
     symbolic,
+    tools,
 )
-from grpo_suite.cli import negative_values_attached, set_offline_env, setup_logging
-from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, first_line, report_usage_error
+from grpo_suite.cli import import_object, negative_values_attached, set_offline_env, setup_logging
+from grpo_suite.errors import EXIT_INTERRUPTED, UsageError, report_usage_error
 from grpo_suite.guard import (
     RunState,
     TrainingFailed,
@@ -213,7 +215,8 @@ def check_reward_fits(args, detection) -> list[str]:
     """Data with no answer to check (preference pairs, SFT outputs, summaries) needs a reward of the
     user's: without one the built-in rewards teach only format and length, so the run is refused
     unless --allow-low-coverage. With --dry-run the refusal comes back as a line to print."""
-    if not has_no_reference(detection) or args.extra_reward or args.reward_model:
+    judge.check_data(args, detection)
+    if not has_no_reference(detection) or args.extra_reward or args.reward_model or args.judge_model:
         return []
     message = (
         f"{detection.family} data has no answer a completion can be checked against, so the built-in "
@@ -241,6 +244,7 @@ def build_rewards(args) -> tuple[list, list[float], list[str]]:
     extras += reward_models.build(
         args.reward_model, {f.__name__ for f in extras}, args.local_only, args.trust_remote_code
     )
+    extras += judge.build(args, {f.__name__ for f in extras})
     extra_names = [f.__name__ for f in extras]
     names = checks.selected_components(args.rewards)
     try:
@@ -260,26 +264,7 @@ def build_rewards(args) -> tuple[list, list[float], list[str]]:
 
 def load_extra_reward(spec: str):
     """``module:function`` imported (the current folder is on the path) and guarded."""
-    module_name, _, func_name = spec.partition(":")
-    if not module_name or not func_name:
-        raise UsageError(
-            f"--extra-reward {spec!r} must look like module:function (a file my_rewards.py in the "
-            "current folder is module my_rewards)"
-        )
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except (Exception, SystemExit) as err:  # the user's module: a SyntaxError, a failing import, an exit()
-        raise UsageError(
-            f"--extra-reward {spec}: importing {module_name} failed ({type(err).__name__}: "
-            f"{first_line(err)}); fix the module or the name"
-        ) from err
-    func = getattr(module, func_name, None)
-    if func is None:
-        raise UsageError(f"--extra-reward {spec}: module {module_name} has no {func_name!r}")
-    if not callable(func):
-        raise UsageError(f"--extra-reward {spec!r} is not a function")
+    func = import_object("--extra-reward", spec)
     return checks.guard_user_reward(func, spec, checks.reward_name(func, spec))
 
 
@@ -338,7 +323,7 @@ def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
         return
     sample = train.select(range(min(1000, len(train))))
     for i, row in enumerate(sample):
-        n = len(prompt_ids(tokenizer, row["prompt"], args.chat_template_kwargs))  # too long is our error
+        n = len(prompt_ids(tokenizer, row["prompt"], tools.template_kwargs(args)))  # too long is our error
         if n + args.max_completion_length > context:
             raise UsageError(
                 f"the prompt of row {i} has {n} tokens, and with --max-completion-length {args.max_completion_length} "
@@ -355,7 +340,9 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
     print(f"detection:  {describe(detection)}")
     for reason in detection.reasons:
         print(f"            because {reason}")
-    print("prompt as the model sees it:\n" + render_prompt(tokenizer, row["prompt"], args.chat_template_kwargs))
+    print("prompt as the model sees it:\n" + render_prompt(tokenizer, row["prompt"], tools.template_kwargs(args)))
+    if args.tools or args.environment:
+        print("\n".join(tools.dry_run_lines(args)))
     print(f"reference:     {row['reference']!r}")
     print(f"final answer:  {rewards.extract_reference(row['reference']) or None}")
     if row["reference"] is not None:  # no reference: the reasons above said why, and nothing earns
@@ -372,6 +359,10 @@ def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequenc
         )
     for line in coverage:
         print(line)
+    for func in funcs:
+        if isinstance(func, judge.Judge):
+            example = func.judge_input(row["prompt"], "<completion>", row["reference"])
+            print(f"{func.__name__} reads, for each completion (shown here as <completion>):\n{example}")
     if args.difficulty_filter:
         print(difficulty.plan_line(args, train))
     if args.dynamic_sampling:
@@ -427,15 +418,24 @@ def grpo_config(args, weights: list[float] | None):
 
 def trainer_from_args(args, callbacks=()):
     """Everything train() builds before training, for tests and benchmarks that look inside."""
-    tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
+    tokenizer = load_tokenizer(args)
     train_rows, held_out, _ = load_data(args, tokenizer)
     funcs, weights, _ = build_rewards(args)
     model, lora_config, _ = build_model(args, tokenizer)
     return build_trainer(args, model, lora_config, tokenizer, funcs, weights, train_rows, held_out, list(callbacks))
 
 
+def load_tokenizer(args):
+    """The run's tokenizer, with --chat-template applied and checked to show tools when the run has them."""
+    tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
+    tools.apply_chat_template(args, tokenizer)
+    tools.check_template(args, tokenizer)
+    return tokenizer
+
+
 def build_trainer(args, model, lora_config, tokenizer, funcs, weights, train, held_out, callbacks):
     eval_dataset = held_out.select(range(min(args.max_eval_samples, len(held_out)))) if args.eval_steps else None
+    tool_funcs, environment = tools.run_tools(args)
     return dynamic_sampling.trainer_class()(
         dynamic_rounds=args.dynamic_sampling_rounds if args.dynamic_sampling else None,
         seed=args.seed,
@@ -447,6 +447,8 @@ def build_trainer(args, model, lora_config, tokenizer, funcs, weights, train, he
         processing_class=tokenizer,
         peft_config=lora_config,
         callbacks=callbacks,
+        tools=tool_funcs or None,
+        environment_factory=environment,
     )
 
 
@@ -740,9 +742,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return code
         run.phase = "loading the rewards"
         funcs, weights, names = build_rewards(args)
+        tools.run_tools(args)  # the user's tool modules imported, each tool's schema built
         check_model(args)
         run.phase = "loading the tokenizer"
-        tokenizer = models.load_tokenizer(args.model, args.revision, args.local_only, args.trust_remote_code)
+        tokenizer = load_tokenizer(args)
         run.phase = "loading the data"
         train_rows, held_out, detection = load_data(args, tokenizer)
         if no_format_reward(args, detection):

@@ -67,6 +67,7 @@ RANGES: tuple[tuple[str, float | None, float | None, bool, bool], ...] = (
     ("difficulty_rows", 0, None, True, True),
     ("difficulty_samples", 2, None, True, True),
     ("dynamic_sampling_rounds", 0, None, True, True),
+    ("judge_max_tokens", 1, None, True, True),
 )
 # Counts, the caps beyond which a value is a typo or a unit mistake (flag dest -> at most).
 CAPS = {
@@ -91,6 +92,7 @@ CAPS = {
     "difficulty_rows": 10**12,
     "difficulty_samples": 2**16,
     "dynamic_sampling_rounds": 1000,
+    "judge_max_tokens": 2**16,
 }
 WHY = {
     "num_generations": ": GRPO compares completions within a group",
@@ -391,6 +393,12 @@ FIXED_ON_RESUME = (
     "reward_weights",
     "extra_reward",
     "reward_model",
+    "judge_model",
+    "judge_rubric",
+    "judge_max_tokens",
+    "tools",
+    "environment",
+    "chat_template",
     "length_target",
     "length_max",
     "loss_type",

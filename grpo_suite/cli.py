@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
+import sys
 import warnings
 
+from grpo_suite.errors import UsageError, first_line
 from grpo_suite.files import FILE_BUILDERS
 
 
@@ -153,3 +156,27 @@ def add_dataset_args(
         help="go on even when under half the rows have a reference a correct answer can earn",
     )
     return group
+
+
+def import_object(flag: str, spec: str):
+    """``module:name`` imported with the current folder on the path; any failure is one line."""
+    module_name, _, name = spec.strip().partition(":")
+    if not module_name or not name:
+        raise UsageError(
+            f"{flag} {spec!r} must look like module:name (a file my_module.py in the current folder is module my_module)"
+        )
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as err:  # the user's module: a SyntaxError, a failing import, an exit()
+        raise UsageError(
+            f"{flag} {spec}: importing {module_name} failed ({type(err).__name__}: {first_line(err)}); "
+            "fix the module or the name"
+        ) from err
+    found = getattr(module, name, None)
+    if found is None:
+        raise UsageError(f"{flag} {spec}: module {module_name} has no {name!r}")
+    if not callable(found):
+        raise UsageError(f"{flag} {spec!r} is not a function")
+    return found

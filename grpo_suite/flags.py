@@ -281,6 +281,13 @@ def build_parser() -> OneLineParser:
         metavar="PATH_OR_ID[@LABEL]",
         help="a classifier scoring prompt+completion; repeatable",
     )
+    reward.add(
+        "--judge-model",
+        metavar="PATH_OR_ID",
+        help="a causal LM (or .gguf) grading each completion 0-10 by the rubric",
+    )
+    reward.add("--judge-rubric", metavar="FILE", help="criteria, or a whole prompt with {completion}")
+    reward.add("--judge-max-tokens", type=int, default=32, metavar="N", help="judgement length (default: 32)")
 
     gen = parser.group("generation", "how each group of completions is sampled")
     gen.add("--num-generations", type=int, default=8, metavar="G", help="completions sampled per prompt (group size)")
@@ -308,6 +315,9 @@ def build_parser() -> OneLineParser:
         metavar="X",
         help="above 1 discourages repeating tokens of the prompt and completion",
     )
+    gen.add("--tools", metavar="MODULE:FUNC,...", help="typed, documented functions the model may call")
+    gen.add("--environment", metavar="MODULE:FACTORY", help="a class with reset() whose public methods are tools")
+    gen.add("--chat-template", metavar="NAME_OR_FILE", help="a .jinja file or TRL's template name, e.g. qwen2_5")
 
     opt = parser.group("optimisation")
     opt.add(

@@ -32,12 +32,12 @@ Detection = Any
 
 # Families whose rows hold replies to imitate or rank, not answers to check: detection takes no
 # reference from them, and a run needs a reward that judges free text.
-NO_REFERENCE_FAMILIES = ("preference", "preference_transcript", "sft", "summary", "long_form", "candidates")
+NO_REFERENCE_FAMILIES = ("preference", "preference_transcript", "sft", "summary", "long_form", "candidates", "kto")
 NO_REFERENCE = "no reference: "  # how the reason that says so starts
 REWARD_ADVICE = (
-    "a reward that judges free text fits this data: --reward-model PATH (a trained reward model), or "
-    "--extra-reward MODULE:FUNCTION (a judge of your own); or --reference-field COLUMN if a column does hold "
-    "gold answers"
+    "a reward that judges free text fits this data: --reward-model PATH (a trained reward model), --judge-model "
+    "PATH (a local LLM grading by a rubric), or --extra-reward MODULE:FUNCTION (a function of your own); or "
+    "--reference-field COLUMN if a column does hold gold answers"
 )
 REPLY_ROLES = ("assistant", "gpt", "model", "chatgpt", "bot")
 _ASKS_FOR_SUMMARY_RE = re.compile(r"\bTL\s?;\s?DR\b|\bsummari[sz]e\b|\bsummary\b", re.IGNORECASE)
@@ -89,6 +89,8 @@ def free_text_reference(detection: Detection, rows) -> Detection:
     third of the rows or more: such rows can never earn the reward), or a long-form answer in
     prose. Short answers, marked final answers and arithmetic stay references."""
     ref, kind = detection.reference_field, detection.reference_kind
+    if ref is not None and kind == "kto":
+        return _kto_reference(detection, rows)
     if ref is None or kind not in ("text", "last_reply", "solution", "aliases"):
         return detection
     name = norm(ref.rsplit(".", 1)[-1])
@@ -120,6 +122,23 @@ def free_text_reference(detection: Detection, rows) -> Detection:
             "answer), as in SFT data: no completion can match them"
         )
         return without_reference(detection, "sft", why)
+    return detection
+
+
+def _kto_reference(detection: Detection, rows) -> Detection:
+    """KTO rows (prompt, completion, label): a desirable completion is a reference only where it is an
+    answer; free-text replies (as in UltraFeedback-derived KTO sets) are replies to imitate."""
+    ref = detection.reference_field
+    label = detection.alias_fields[0] if detection.alias_fields else None
+    desirable = [r for r in rows if label is None or get_path(r, label) is True]
+    texts = [t for t in (_reply_text(get_path(r, ref)) for r in desirable) if t]
+    if texts and free_share(texts) >= FREE_SHARE:
+        why = (
+            f"the desirable completions in {ref!r} are free text in {free_share(texts):.0%} of the sampled rows (long "
+            "or a full sentence, with no marked final answer): replies to imitate, which no completion can match"
+        )
+        found = without_reference(detection, "kto", why)
+        return replace(found, reasons=tuple(r for r in found.reasons if not r.startswith("KTO")))
     return detection
 
 

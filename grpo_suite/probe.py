@@ -25,6 +25,7 @@ from typing import Sequence
 from grpo_suite.answers import extract_answer
 from grpo_suite.compare_stats import pass_at_k
 from grpo_suite.prompts import ANSWER_INSTRUCTION, prompt_ids
+from grpo_suite.tools import count_calls, shown_tools, template_kwargs
 
 logger = logging.getLogger("train_grpo")
 
@@ -76,6 +77,7 @@ class ProbeResult:
     verdicts: list[dict] = field(default_factory=list)
     system_prompt: str | None = None  # the run's --system-prompt: a fix does not suggest adding one again
     answer_instruction: str | None = None  # the run's --answer-instruction, resolved ('' or None: none)
+    tool_calls: float | None = None  # with --tools: share of completions whose first turn calls a tool
 
     @property
     def cannot_learn(self) -> bool:
@@ -200,6 +202,13 @@ def verdicts(r: ProbeResult, weights: dict[str, float]) -> list[dict]:
             f"{r.always_solved:.0%} of prompts were solved by every completion: little left to learn",
             "use harder data",
         )
+    if r.tool_calls == 0.0:
+        add(
+            "warning",
+            f"no completion called a tool ({r.prompts} prompts x {r.group_size} completions): the tools change "
+            "nothing until the model calls one (tools/call_frequency will be 0)",
+            "use a model tuned for tool calling, or say in --system-prompt when to call which tool",
+        )
     if not found:
         add("ok", "groups have reward spread and some prompts are solved: the run can learn", "")
     return found
@@ -263,7 +272,7 @@ def sample_rounds(
     try:
         for first in _progress(range(0, len(rows), per_round), math.ceil(len(rows) / per_round), desc):
             chunk = rows[first : first + per_round]
-            ids = [prompt_ids(tokenizer, row["prompt"], args.chat_template_kwargs) for row in chunk]
+            ids = [prompt_ids(tokenizer, row["prompt"], template_kwargs(args)) for row in chunk]
             batch = tokenizer.pad(
                 {"input_ids": [i for i in ids for _ in range(group)]}, padding=True, return_tensors="pt"
             ).to(device)
@@ -309,10 +318,16 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
     per_round = plan.prompts_per_process
     round_seconds = []
     sample = rows.select(range(n_prompts)).to_list()
+    tools = shown_tools(args) if getattr(args, "tools", None) or getattr(args, "environment", None) else None
+    tool_calls = 0
     for chunk, completions, seconds in sample_rounds(args, tokenizer, model, sample, group, per_round, step_time=True):
         round_seconds.append(seconds)
         for row, completion_ids in zip(chunk, completions):
             ids = [c for c, _ in completion_ids]
+            if tools:
+                tool_calls += count_calls(
+                    tokenizer, prompt_ids(tokenizer, row["prompt"], template_kwargs(args)), ids, tools
+                )
             texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
             scores.append(score_completions(funcs, row, ids, texts))
             has_reference.append(row.get("reference") is not None and "reference_reward" in names)
@@ -321,7 +336,7 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
             unreadable.extend(extract_answer(t).source not in EXPLICIT_SOURCES for t in texts)
     per_round_seconds = statistics.fmean(round_seconds)  # processes generate their shares side by side
     steps = planned_steps(args, len(rows), plan.prompts_per_step)
-    return summarise(
+    result = summarise(
         scores,
         weight_of,
         has_reference,
@@ -334,6 +349,10 @@ def run_probe(args, tokenizer, model, rows, funcs, weights: Sequence[float], n_p
         system_prompt=getattr(args, "system_prompt", None),
         answer_instruction=getattr(args, "answer_instruction", None),
     )
+    if tools:
+        result.tool_calls = tool_calls / max(1, sum(len(g) for g in scores))
+        result.verdicts = verdicts(result, weight_of)
+    return result
 
 
 def planned_steps(args, rows: int, prompts_per_step: float) -> int | None:
@@ -393,6 +412,8 @@ def format_report(r: ProbeResult) -> str:
         + (f", {_duration(r.seconds_total)} for {r.steps} steps" if r.seconds_total else ""),
         "verdict:",
     ]
+    if r.tool_calls is not None:
+        lines.insert(-1, f"  completions calling a tool in their first turn {pct(r.tool_calls)}")
     for v in r.verdicts:
         lines.append(f"  [{v['severity']}] {v['cause']}" + (f"\n      fix: {v['fix']}" if v["fix"] else ""))
     return "\n".join(lines)

@@ -28,6 +28,7 @@ logger = logging.getLogger("train_grpo")
 
 BATCH = 16  # completions scored at once
 _SLUG_RE = re.compile(r"[^0-9A-Za-z]+")
+_CACHE_SUFFIX_RE = re.compile(r"-[0-9a-f]{16}$")
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -38,12 +39,13 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return path, label
 
 
-def reward_name(path: str, taken: set[str]) -> str:
-    """``reward_model_<folder>``, made unique among the run's reward names."""
-    slug = _SLUG_RE.sub("_", Path(path.rstrip("/\\")).name).strip("_").lower() or "model"
-    name, n = f"reward_model_{slug}", 2
+def reward_name(path: str, taken: set[str], prefix: str = "reward_model") -> str:
+    """``<prefix>_<folder>``, made unique among the run's reward names."""
+    folder = _CACHE_SUFFIX_RE.sub("", Path(path.rstrip("/\\")).name)  # a converted GGUF's cache folder
+    slug = _SLUG_RE.sub("_", folder).strip("_").lower() or "model"
+    name, n = f"{prefix}_{slug}", 2
     while name in taken:
-        name, n = f"reward_model_{slug}_{n}", n + 1
+        name, n = f"{prefix}_{slug}_{n}", n + 1
     return name
 
 

@@ -1731,3 +1731,51 @@ def test_a_prompt_field_override_keeps_the_no_reference_verdict():
     assert (detection.prompt_fields, detection.family, detection.reference_field) == (("prompt",), "sft", None)
     assert mapped["prompt"] == [{"role": "user", "content": "How do I sleep better?"}]
     assert any(r.startswith("no reference: ") for r in detection.reasons)
+
+
+KTO_REPLIES = [  # TRL's unpaired-preference layout (prompt, completion, label), replies as in kto-mix sets
+    {
+        "prompt": [{"role": "user", "content": "How do I keep basil alive indoors?"}],
+        "completion": [
+            {
+                "role": "assistant",
+                "content": "Give it six hours of sun a day, water when the top inch of soil is dry, and pinch off "
+                "flower buds so the leaves keep growing.",
+            }
+        ],
+        "label": True,
+    },
+    {
+        "prompt": [{"role": "user", "content": "Write a short note thanking a neighbour for the soup."}],
+        "completion": [{"role": "assistant", "content": "no"}],
+        "label": False,
+    },
+    {
+        "prompt": [{"role": "user", "content": "Why is the sky blue?"}],
+        "completion": [
+            {
+                "role": "assistant",
+                "content": "Air molecules scatter short blue wavelengths of sunlight far more than red ones, so blue "
+                "light reaches our eyes from every direction of the sky.",
+            }
+        ],
+        "label": True,
+    },
+]
+
+
+def test_kto_data_whose_desirable_completions_are_replies_has_no_reference():
+    detection = detect_fields(list(KTO_REPLIES[0]), KTO_REPLIES)
+    assert (detection.family, detection.reference_field) == ("kto", None) and has_no_reference(detection)
+    assert any(
+        r.startswith("no reference: the desirable completions in 'completion' are free text") for r in detection.reasons
+    )
+    assert not any(r.startswith("KTO data: the completion is the reference") for r in detection.reasons)
+    assert any("--judge-model" in r for r in detection.reasons)
+    assert [map_row(r, detection)["reference"] for r in KTO_REPLIES] == [None, None, None]
+    # Short desirable answers stay references (the label false row never is one).
+    rows = CASES["kto_trl"][0]
+    assert detect_fields(list(rows[0]), rows).reference_field == "completion"
+    # --reference-field keeps the column as the user says.
+    forced = detect_fields(list(KTO_REPLIES[0]), KTO_REPLIES, reference_field="completion")
+    assert forced.reference_field == "completion" and not has_no_reference(forced)

@@ -1,0 +1,203 @@
+"""Tool calling over several turns: ``--tools MODULE:FUNC,...``, ``--environment MODULE:FACTORY`` and
+``--chat-template NAME_OR_FILE``, handed to TRL's GRPOTrainer (its ``tools`` and
+``environment_factory`` arguments, which ``--grpo-arg`` cannot reach).
+
+TRL runs the loop: the model's tool calls are parsed, the tools are called, their results appended
+as tool turns, and generation continues, up to ``max_tool_calling_iterations`` (``--grpo-arg``);
+tool results are masked out of the loss (TRL's ``tool_mask``), and it logs
+``tools/call_frequency`` and ``tools/failure_frequency``. This module checks, before any weight
+loads, what TRL would otherwise find late or not at all: each tool has the type hints and
+docstring its JSON schema is built from (the schema is what the model sees, and what ``--dry-run``
+prints), the environment has ``reset``, and the chat template can show tool calls and TRL can read
+them back. A template that cannot (SmolLM2's, Llama 3's basic one) is one line naming
+``--chat-template``, which takes one of TRL's shipped templates by name (``qwen2_5`` suits any
+ChatML model) or a Jinja file; the tokenizer saved with the adapter keeps it, so the comparison and
+a merged model use the same one.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from pathlib import Path
+
+from grpo_suite.cli import import_object
+from grpo_suite.errors import UsageError, first_line
+
+
+def schema(func, flag: str, spec: str) -> dict:
+    """The JSON schema the model is shown for a tool, as transformers builds it from the function."""
+    from transformers.utils import get_json_schema
+
+    try:
+        return get_json_schema(func)
+    except Exception as err:  # transformers' TypeHintParsingException / DocstringParsingException
+        raise UsageError(
+            f"{flag} {spec}: {first_line(err)}; a tool needs a type hint on every argument and a Google-style "
+            "docstring with an Args: section (the model is shown its schema)"
+        ) from err
+
+
+def load_tools(specs: str | None) -> list:
+    """The functions of ``--tools MODULE:FUNC,...``, each with a schema the model can be shown."""
+    funcs = []
+    for spec in [s for s in (specs or "").split(",") if s.strip()]:
+        func = import_object("--tools", spec)
+        schema(func, "--tools", spec)
+        funcs.append(func)
+    names = [f.__name__ for f in funcs]
+    if len(set(names)) < len(names):
+        raise UsageError(f"--tools {specs}: two tools share a name ({', '.join(names)}); the model calls them by name")
+    return funcs
+
+
+def environment_methods(instance) -> list:
+    """An environment's tools, as TRL takes them: its public methods other than reset and get_reward."""
+    return [
+        getattr(instance, name)
+        for name, _ in inspect.getmembers(type(instance), predicate=inspect.isfunction)
+        if not name.startswith("_") and name not in ("reset", "get_reward")
+    ]
+
+
+def load_environment(spec: str | None):
+    """``--environment MODULE:FACTORY``: the factory, after one instance was checked (reset, tool schemas)."""
+    if not spec:
+        return None
+    factory = import_object("--environment", spec)
+    try:
+        instance = factory()
+    except Exception as err:  # the user's constructor
+        raise UsageError(
+            f"--environment {spec}: calling it failed ({type(err).__name__}: {first_line(err)}); it must build an "
+            "environment with no arguments"
+        ) from err
+    if not callable(getattr(instance, "reset", None)):
+        raise UsageError(
+            f"--environment {spec}: what it builds has no reset() method; TRL calls reset() before each rollout "
+            "(it may return text to append to the prompt)"
+        )
+    methods = environment_methods(instance)
+    if not methods:
+        raise UsageError(f"--environment {spec}: it has no public method for the model to call as a tool")
+    for method in methods:
+        schema(method, "--environment", f"{spec}.{method.__name__}")
+    return factory
+
+
+def all_schemas(funcs, factory) -> list[dict]:
+    """What the model is shown: the standalone tools, then the environment's methods."""
+    shown = [schema(f, "--tools", f.__name__) for f in funcs]
+    if factory is not None:
+        shown += [schema(m, "--environment", m.__name__) for m in environment_methods(factory())]
+    return shown
+
+
+def trl_templates() -> dict[str, Path]:
+    """TRL's shipped chat templates by name (the *_training variants are TRL's own business)."""
+    import trl
+
+    folder = Path(trl.__file__).parent / "chat_templates"
+    return {p.stem: p for p in sorted(folder.glob("*.jinja")) if not p.stem.endswith("_training")}
+
+
+def chat_template_text(value: str) -> str:
+    """``--chat-template``: a Jinja file, or the name of one of TRL's shipped templates."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"--chat-template {value}: cannot be read ({first_line(err)})") from err
+        if not text.strip():
+            raise UsageError(f"--chat-template {value} is empty; pass a Jinja chat template")
+        return text
+    known = trl_templates()
+    if value in known:
+        return known[value].read_text(encoding="utf-8")
+    raise UsageError(
+        f"--chat-template {value}: no such file, and TRL ships no template by that name; pass a .jinja file or one "
+        f"of {', '.join(known)}"
+    )
+
+
+def apply_chat_template(args, tokenizer) -> None:
+    """The run's chat template, replaced by ``--chat-template`` when given (checked to render a prompt)."""
+    if not getattr(args, "chat_template", None):
+        return
+    tokenizer.chat_template = chat_template_text(args.chat_template)
+    try:
+        tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    except Exception as err:  # a Jinja error in the user's file
+        raise UsageError(
+            f"--chat-template {args.chat_template}: it cannot render a prompt ({first_line(err)})"
+        ) from err
+
+
+def check_template(args, tokenizer) -> None:
+    """Tools need a template that shows tool calls and results, and whose calls TRL can parse back."""
+    if not (args.tools or args.environment):
+        return
+    from trl.chat_template_utils import add_response_schema, supports_tool_calling
+
+    fix = (
+        "pass --chat-template with a template that has tools: qwen2_5 suits ChatML models (<|im_start|>), "
+        "llama3_1 Llama 3 ones, or a .jinja file of your own"
+    )
+    if not supports_tool_calling(tokenizer):
+        raise UsageError(f"the chat template of {args.model} cannot show tool calls and their results; {fix}")
+    if getattr(tokenizer, "response_template", None) is None and getattr(tokenizer, "response_schema", None) is None:
+        try:
+            add_response_schema(tokenizer)
+        except ValueError as err:
+            raise UsageError(
+                f"TRL cannot read tool calls back from the chat template of {args.model} (it knows the response "
+                f"format of its shipped templates only: {first_line(err)[:80]}); {fix}"
+            ) from err
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(tools_spec: str | None, environment_spec: str | None):
+    return tuple(load_tools(tools_spec)), load_environment(environment_spec)
+
+
+def run_tools(args) -> tuple[list, object]:
+    """The run's standalone tools and environment factory (None), as TRL's GRPOTrainer takes them."""
+    funcs, factory = _loaded(getattr(args, "tools", None), getattr(args, "environment", None))
+    return list(funcs), factory
+
+
+def shown_tools(args) -> list:
+    """Every tool the model is shown: the standalone ones, then one environment instance's methods."""
+    funcs, factory = run_tools(args)
+    return funcs + (environment_methods(factory()) if factory is not None else [])
+
+
+def template_kwargs(args) -> dict:
+    """``--chat-template-kwargs`` plus the tools, as TRL renders each prompt of a run with tools: the
+    prompt-length check, the dry run and the probe render through this."""
+    kwargs = dict(args.chat_template_kwargs or {})
+    if getattr(args, "tools", None) or getattr(args, "environment", None):
+        kwargs["tools"] = shown_tools(args)
+    return kwargs
+
+
+def dry_run_lines(args) -> list[str]:
+    """The tool schema the model is shown."""
+    shown = [schema(t, "--tools", t.__name__) for t in shown_tools(args)]
+    return [f"tools the model is shown ({len(shown)}), after the prompt above:", json.dumps(shown, indent=2)]
+
+
+def count_calls(tokenizer, prompt_ids: list[int], completions: list[list[int]], tools: list) -> int:
+    """How many completions (their first turn) call a tool, parsed as TRL parses them in training."""
+    from trl.chat_template_utils import parse_response
+
+    calls = 0
+    for ids in completions:
+        try:
+            parsed = parse_response(tokenizer, ids, prefix=prompt_ids, tools=tools)
+        except Exception:  # TRL counts an unreadable call as a failure, not a call
+            continue
+        calls += bool(isinstance(parsed, dict) and parsed.get("tool_calls"))
+    return calls

@@ -1,0 +1,257 @@
+"""--tools, --environment and --chat-template: tool calling through TRL's loop, checked before weights load."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import train_grpo
+from grpo_suite import tools
+from grpo_suite.errors import UsageError
+from recipes.calculator_tool import calculator
+
+INSTRUCTION = "\n\nEnd your reply with a line 'Final answer: ' followed by your answer."
+CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "1+1"}}\n</tool_call>'
+
+
+def test_the_calculator_evaluates_arithmetic_and_nothing_else():
+    assert calculator("12 * (3 + 4)") == "84"
+    assert calculator("7 / 2") == "3.5" and calculator("2^10") == "1024" and calculator("-3 + 1") == "-2"
+    for bad in ("__import__('os').system('true')", "1/0", "2 ** 1000", "x + 1", "1 +", "9" * 300):
+        assert calculator(bad).startswith("error:"), bad
+
+
+@given(st.integers(-(10**6), 10**6), st.integers(-(10**6), 10**6), st.sampled_from(["+", "-", "*"]))
+def test_the_calculator_agrees_with_python_on_integer_arithmetic(a, b, op):
+    assert calculator(f"{a} {op} ({b})") == str(eval(f"{a} {op} ({b})"))  # noqa: S307 - the reference answer
+
+
+def _module(tmp_path, name, source):
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    sys.path.insert(0, str(tmp_path))
+    sys.modules.pop(name, None)
+
+
+def test_a_tool_without_types_or_docstring_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _module(
+        tmp_path,
+        "bad_tools",
+        '''
+        def untyped(x):
+            """Does things.
+
+            Args:
+                x: a thing
+            """
+            return x
+
+        def undocumented(x: int) -> int:
+            return x
+
+        VALUE = 3
+        ''',
+    )
+    with pytest.raises(UsageError, match="--tools bad_tools:untyped: .*type hint on every argument"):
+        tools.load_tools("bad_tools:untyped")
+    with pytest.raises(UsageError, match="--tools bad_tools:undocumented: .*docstring"):
+        tools.load_tools("bad_tools:undocumented")
+    with pytest.raises(UsageError, match="is not a function"):
+        tools.load_tools("bad_tools:VALUE")
+    with pytest.raises(UsageError, match="has no 'missing'"):
+        tools.load_tools("bad_tools:missing")
+    with pytest.raises(UsageError, match="must look like module:name"):
+        tools.load_tools("bad_tools")
+    with pytest.raises(UsageError, match="two tools share a name"):
+        tools.load_tools("recipes.calculator_tool:calculator,recipes.calculator_tool:calculator")
+    assert [f.__name__ for f in tools.load_tools("recipes.calculator_tool:calculator, ")] == ["calculator"]
+
+
+def test_an_environment_needs_reset_and_documented_methods(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _module(
+        tmp_path,
+        "envs",
+        '''
+        class Counter:
+            def __init__(self):
+                self.n = 0
+
+            def reset(self, **kwargs):
+                self.n = 0
+
+            def add(self, k: int) -> int:
+                """Adds k to the counter.
+
+                Args:
+                    k: how much to add
+                """
+                self.n += k
+                return self.n
+
+            def get_reward(self):
+                return float(self.n)
+
+        class NoReset:
+            def add(self, k: int) -> int:
+                """Adds.
+
+                Args:
+                    k: how much
+                """
+                return k
+
+        def broken():
+            raise RuntimeError("no database")
+        ''',
+    )
+    factory = tools.load_environment("envs:Counter")
+    assert [m.__name__ for m in tools.environment_methods(factory())] == ["add"]  # not reset, not get_reward
+    with pytest.raises(UsageError, match="has no reset\\(\\) method"):
+        tools.load_environment("envs:NoReset")
+    with pytest.raises(UsageError, match="calling it failed \\(RuntimeError: no database\\)"):
+        tools.load_environment("envs:broken")
+
+
+def test_a_chat_template_is_a_file_or_one_of_trls(tmp_path):
+    assert "<tool_call>" in tools.chat_template_text("qwen2_5")
+    path = tmp_path / "t.jinja"
+    path.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    assert tools.chat_template_text(str(path)).startswith("{% for m")
+    with pytest.raises(UsageError, match="TRL ships no template by that name; pass a .jinja file or one of .*qwen2_5"):
+        tools.chat_template_text("qwen9")
+
+
+def _base(demo_assets, out):
+    return ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only"] + [
+        "--output-dir",
+        str(out),
+    ]
+
+
+def test_tools_with_a_template_that_cannot_show_them_are_one_line(demo_assets, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = _base(demo_assets, out) + ["--tools", "recipes.calculator_tool:calculator"]
+    assert train_grpo.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot show tool calls and their results; pass --chat-template" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    assert train_grpo.main(argv + ["--chat-template", "nope"]) == 2
+    assert "TRL ships no template by that name" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_dry_run_shows_the_tool_schema_in_the_prompt(real_model, demo_assets, capsys):
+    argv = ["--model", str(real_model), "--dataset", str(demo_assets.data_dir), "--local-only", "--dry-run"]
+    argv += ["--tools", "recipes.calculator_tool:calculator", "--chat-template", "qwen2_5"]
+    assert train_grpo.main(argv) == 0
+    out = capsys.readouterr().out
+    rendered = out.split("prompt as the model sees it:\n", 1)[1].split("tools the model is shown", 1)[0]
+    assert "<tools>\n" in rendered and '"name": "calculator"' in rendered and rendered.startswith("<|im_start|>")
+    shown = json.loads(
+        out.split("tools the model is shown (1), after the prompt above:\n", 1)[1].split("\nreference:")[0]
+    )
+    assert shown[0]["function"]["parameters"]["required"] == ["expression"]
+
+
+@pytest.fixture(scope="module")
+def tool_caller(demo_assets, tmp_path_factory):
+    """A tiny Llama with the demo's tokenizer and TRL's qwen2_5 template, trained (teacher-forced, on the demo's
+    questions) to answer every prompt with a calculator call: a real model that calls a tool, built offline."""
+    import torch
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tool-caller") / "model"
+    tokenizer = AutoTokenizer.from_pretrained(demo_assets.model_dir)
+    tokenizer.chat_template = tools.chat_template_text("qwen2_5")
+    data = load_from_disk(str(demo_assets.data_dir))
+    rows = data["train"] if hasattr(data, "keys") else data
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    target = tokenizer(CALL, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    examples = []
+    for question in rows.select(range(64))["question"]:
+        messages = [{"role": "user", "content": question + INSTRUCTION}]
+        text = tokenizer.apply_chat_template(messages, tools=[calculator], tokenize=False, add_generation_prompt=True)
+        examples.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(200):
+        loss = sum(
+            model(input_ids=torch.tensor([p + target]), labels=torch.tensor([[-100] * len(p) + target])).loss
+            for p in examples[(step * 4) % 64 :][:4]
+        )
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_tool_calling_run_calls_the_calculator_through_trls_loop(tool_caller, demo_assets, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    calls = tmp_path / "calls.txt"
+    _module(
+        tmp_path,
+        "logged_tools",
+        f"""
+        from recipes.calculator_tool import calculator as _calculate
+
+        def calculator(expression: str) -> str:
+            with open({str(calls)!r}, "a") as f:
+                f.write(expression + "\\n")
+            return _calculate(expression)
+
+        calculator.__doc__ = _calculate.__doc__  # the schema the tool caller was trained with
+
+
+        def reply_length(completions, **kwargs):
+            # the tool caller's replies differ only after the tool's result: a reward with spread for them
+            return [sum(len(str(m.get("content") or "")) for m in c) / 1000 for c in completions]
+        """,
+    )
+    out = tmp_path / "run"
+    argv = ["--model", str(tool_caller), "--dataset", str(demo_assets.data_dir), "--local-only"]
+    argv += ["--output-dir", str(out), "--max-steps", "2", "--max-completion-length", "120", "--logging-steps", "1"]
+    argv += ["--per-device-train-batch-size", "8", "--num-generations", "4", "--temperature", "1.0"]
+    argv += ["--tools", "logged_tools:calculator", "--grpo-arg", "max_tool_calling_iterations=1"]
+    argv += ["--extra-reward", "logged_tools:reply_length"]
+    assert train_grpo.main(argv) == 0
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(logged) == 2 and all(math.isfinite(row["loss"]) for row in logged)
+    frequency = [row["tools/call_frequency"] for row in logged]
+    assert all(f > 0 for f in frequency), frequency  # TRL parsed the calls and ran the tool
+    made = calls.read_text().splitlines()
+    assert "1+1" in made  # the user's function itself was called with the model's arguments
+    record = json.loads((out / "run_config.json").read_text())
+    assert record["args"]["tools"] == "logged_tools:calculator"
+
+
+@pytest.mark.slow
+def test_the_probe_counts_completions_that_call_a_tool(tool_caller, demo_assets, capsys):
+    argv = ["--model", str(tool_caller), "--dataset", str(demo_assets.data_dir), "--local-only", "--probe", "2"]
+    argv += ["--max-completion-length", "100", "--per-device-train-batch-size", "8", "--num-generations", "4"]
+    argv += ["--temperature", "0.1", "--tools", "recipes.calculator_tool:calculator"]
+    assert train_grpo.main(argv) == 0
+    found = re.search(r"completions calling a tool in their first turn (\d+\.\d)%", capsys.readouterr().out)
+    assert found and float(found.group(1)) > 50.0
