@@ -74,6 +74,11 @@ def check_flags(args) -> None:
         if given:
             raise UsageError(f"{given[0]} needs --difficulty-filter; add it, or drop {given[0]}")
         return
+    if getattr(args, "tools", None) or getattr(args, "environment", None):
+        raise UsageError(
+            "--difficulty-filter measures pass rates on first replies, without running tools, so with --tools or "
+            "--environment its rates would not be the run's; drop one of them"
+        )
     low, high = band(args)
     k = samples(args)
     if not any(low <= solved / k <= high for solved in range(k + 1)):

@@ -158,7 +158,7 @@ class Judge:
         self.prefill = PREFILL if template.rstrip().endswith(WRAPPER.rsplit("\n", 1)[-1]) else ""
         self.cache: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
         self.pending: dict[str, list[float]] = {}
-        self._wrote_prompt = False
+        self._wrote_prompt = self._warned_long = False
 
     def judge_input(self, prompt, completion, reference) -> str:
         """The filled judge prompt for one completion."""
@@ -183,6 +183,9 @@ class Judge:
             self.path, local_only=self.local_only, trust_remote_code=self.trust_remote_code
         ).eval()
         self.model.to(torch.device("cuda", models.local_rank()) if models.cuda_available() else "cpu")
+        self.tokenizer.truncation_side = "left"
+        context = getattr(self.model.config, "max_position_embeddings", None) or 1 << 20
+        self.max_input = max(1, int(context) - self.max_tokens)
 
     def _rendered(self, text: str) -> str:
         if getattr(self.tokenizer, "chat_template", None):
@@ -198,7 +201,25 @@ class Judge:
         out: list[str] = []
         for first in range(0, len(texts), BATCH):
             rendered = [self._rendered(t) for t in texts[first : first + BATCH]]
-            batch = self.tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False)
+            if not self._warned_long and any(
+                len(ids) > self.max_input for ids in self.tokenizer(rendered, add_special_tokens=False)["input_ids"]
+            ):
+                logger.warning(
+                    "%s: a judge input is longer than the judge's context (%d tokens); its start is cut off "
+                    "(the rubric first), so the judge may grade without its criteria: use a judge with a longer "
+                    "context, or lower --max-completion-length",
+                    self.__name__,
+                    self.max_input,
+                )
+                self._warned_long = True
+            batch = self.tokenizer(
+                rendered,
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+                truncation=True,
+                max_length=self.max_input,  # the end kept: the response's end, the score request, the prefix
+            )
             batch = batch.to(self.model.device)
             with torch.no_grad():
                 ids = self.model.generate(

@@ -255,3 +255,25 @@ def test_the_probe_counts_completions_that_call_a_tool(tool_caller, demo_assets,
     assert train_grpo.main(argv) == 0
     found = re.search(r"completions calling a tool in their first turn (\d+\.\d)%", capsys.readouterr().out)
     assert found and float(found.group(1)) > 50.0
+
+
+def test_the_difficulty_filter_is_refused_with_tools(demo_assets, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = _base(demo_assets, out) + ["--tools", "recipes.calculator_tool:calculator", "--chat-template", "qwen2_5"]
+    assert train_grpo.main(argv + ["--difficulty-filter"]) == 2
+    assert "--difficulty-filter measures pass rates on first replies" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_comparison_says_that_a_tool_run_is_compared_without_tools(tmp_path):
+    import compare_base_vs_lora as compare
+
+    parser = compare.build_parser()
+    args = parser.parse_args(["--adapter", str(tmp_path)])
+    run = {"args": {"tools": "recipes.calculator_tool:calculator", "max_completion_length": 64}}
+    notes: list[str] = []
+    compare.run_contract(args, [compare.Adapter("lora", tmp_path, {}, run)], notes)
+    assert any("the run trained with tools (recipes.calculator_tool:calculator)" in n for n in notes), notes
+    notes.clear()
+    compare.run_contract(args, [compare.Adapter("lora", tmp_path, {}, {"args": {}})], notes)
+    assert not any("tools" in n for n in notes)
