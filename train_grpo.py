@@ -218,6 +218,8 @@ def check_reward_fits(args, detection) -> list[str]:
     judge.check_data(args, detection)
     if not has_no_reference(detection) or args.extra_reward or args.reward_model or args.judge_model:
         return []
+    if tools.environment_reward(args):  # TRL adds the environment's get_reward() as one more reward
+        return []
     message = (
         f"{detection.family} data has no answer a completion can be checked against, so the built-in "
         f"rewards would teach only format and length; {REWARD_ADVICE}; or pass --allow-low-coverage to "
@@ -575,6 +577,10 @@ def train(
     check_enough_rows(args, train_rows)
     run.phase = "loading the model"
     model, lora_config, quantization = build_model(args, tokenizer)
+    run.phase = "loading the reward models and the judge"
+    for func in funcs:
+        if isinstance(func, (reward_models.RewardModel, judge.Judge)):
+            func.load()  # here, not at the first score: a model that cannot load fails before any step
     filtered = None
     if args.difficulty_filter:
         run.phase = "measuring pass rates (--difficulty-filter)"
@@ -741,8 +747,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 code = 0
                 return code
         run.phase = "loading the rewards"
-        funcs, weights, names = build_rewards(args)
         tools.run_tools(args)  # the user's tool modules imported, each tool's schema built
+        funcs, weights, names = build_rewards(args)
         check_model(args)
         run.phase = "loading the tokenizer"
         tokenizer = load_tokenizer(args)

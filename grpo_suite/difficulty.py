@@ -25,7 +25,7 @@ import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grpo_suite import config, model_cache, probe
+from grpo_suite import config, model_cache, probe, tools
 from grpo_suite.errors import UsageError
 from grpo_suite.flags import DEFAULT_DIFFICULTY_BAND
 
@@ -150,6 +150,8 @@ def settings_key(args) -> str:
         "samples": samples(args),
         **{name: getattr(args, name, None) for name in GENERATION_FIELDS},
     }
+    if getattr(args, "chat_template", None):  # the template's text: a file may be edited under one name
+        parts["chat_template"] = hashlib.sha256(tools.chat_template_text(args.chat_template).encode()).hexdigest()
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 

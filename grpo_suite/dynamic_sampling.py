@@ -138,10 +138,6 @@ def trainer_class():
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             self._rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-            mode = "train" if self.model.training else "eval"
-            for func in self.reward_funcs:  # a judge's unparsable and cached shares (grpo_suite/judge.py)
-                for key, values in getattr(func, "take_metrics", dict)().items():
-                    self._metrics[mode][key].extend(values)
             return self._rewards  # every process's rewards (TRL gathers them): the groups as TRL forms them
 
         def _generate_and_score_completions(self, inputs):

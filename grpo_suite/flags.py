@@ -287,7 +287,7 @@ def build_parser() -> OneLineParser:
         help="a causal LM (or .gguf) grading each completion 0-10 by the rubric",
     )
     reward.add("--judge-rubric", metavar="FILE", help="criteria, or a whole prompt with {completion}")
-    reward.add("--judge-max-tokens", type=int, default=32, metavar="N", help="judgement length (default: 32)")
+    reward.add("--judge-max-tokens", type=int, default=None, metavar="N", help="judgement length (default: 32)")
 
     gen = parser.group("generation", "how each group of completions is sampled")
     gen.add("--num-generations", type=int, default=8, metavar="G", help="completions sampled per prompt (group size)")

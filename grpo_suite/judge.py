@@ -55,26 +55,37 @@ REFERENCE_BLOCK = "[Reference answer]\n{reference}\n\n"
 PREFILL = "Score:"
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
-# "Score: 7", "**Rating:** 8/10", "score = 3 out of 5", "Grade - 9", "the score is 6": the last one in the judgement counts
-# (judges that reason first state the score last).
 _END = r"(?=\s*(?:$|[\s.,;:!?)\]*]))"  # the score ends there: "2+3=5" is a sum, not a score of 2
-_SCORE_RE = re.compile(
-    rf"\b(?:score|rating|grade)\b(?:\s+(?:is|of))?[\s*_:=]*(?:-\s+)?({_NUMBER})(?:\s*(?:/|out\s+of)\s*({_NUMBER}))?{_END}",
-    re.IGNORECASE,
+_VALUE = rf"({_NUMBER})(?:\s*(?:/|out\s+of)\s*({_NUMBER}))?{_END}"  # "7", "7/10", "3 out of 5"
+# A line that states the grade: "Score: 7", "**Rating:** 8/10", "score = 3 out of 5", "Grade - 9", "The score is
+# 6", "Final score: 4". Only a line that begins with it counts (a judge that reasons first states its grade last,
+# and "a score of 10 would need more detail" mid-sentence is no grade); the last such line wins.
+_LINE_RE = re.compile(
+    rf"^[\s*#_>-]*(?:(?:the|my|final|overall)\s+)*(?:score|rating|grade)\b[\s*_]*(?::|=|\bis\b|-\s)?[\s*_]*{_VALUE}",
+    re.IGNORECASE | re.MULTILINE,
 )
-_BARE_RE = re.compile(rf"^\W*({_NUMBER})(?:\s*(?:/|out\s+of)\s*({_NUMBER}))?\W*$", re.IGNORECASE)
+_BARE_RE = re.compile(rf"^\W*{_VALUE}\W*$")  # a reply that is only the number
+_PREFILLED_RE = re.compile(rf"^{re.escape(PREFILL)}[\s*_]*{_VALUE}")  # the number right after the begun reply
 
 
-def parse_score(text: str) -> float | None:
-    """A judgement's score on a 0 to 1 scale, or None when it states none that can be read.
+def parse_score(text: str, prefilled: bool = False) -> float | None:
+    """A judgement's score on a 0 to 1 scale (N out of 10, or of the /M it is written with), or None when it
+    states none that can be read. ``prefilled``: the reply was begun with ``Score:``, and only the number
+    that follows it is the grade (whatever the judge writes after it is not).
 
-    >>> parse_score("The answer is right. Score: 8")
+    >>> parse_score("The answer is right.\nScore: 8")
     0.8
     >>> parse_score("Rating: 3/5"), parse_score("7"), parse_score("Score: 11"), parse_score("good")
     (0.6, 0.7, None, None)
+    >>> parse_score("Score: 8\nA score of 10 would need more detail.", prefilled=True)
+    0.8
     """
-    matches = list(_SCORE_RE.finditer(text or ""))
-    found = matches[-1] if matches else _BARE_RE.match(text or "")
+    text = text or ""
+    if prefilled:
+        found = _PREFILLED_RE.match(text)
+    else:
+        lines = list(_LINE_RE.finditer(text))
+        found = lines[-1] if lines else _BARE_RE.match(text)
     if found is None:
         return None
     value = float(found.group(1))
@@ -157,7 +168,7 @@ class Judge:
         self.output_dir = Path(output_dir) if output_dir else None
         self.prefill = PREFILL if template.rstrip().endswith(WRAPPER.rsplit("\n", 1)[-1]) else ""
         self.cache: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
-        self.pending: dict[str, list[float]] = {}
+        self.last_metrics: dict[str, float] = {}
         self._wrote_prompt = self._warned_long = False
 
     def judge_input(self, prompt, completion, reference) -> str:
@@ -171,7 +182,10 @@ class Judge:
         block = REFERENCE_BLOCK.format(reference=values["reference"]) if has_reference else ""
         return self.template.format(**values, reference_block=block)
 
-    def _load(self):
+    def load(self):
+        """The judge's tokenizer and weights (safetensors only), once; train_grpo.py loads them before training."""
+        if hasattr(self, "model"):
+            return
         import torch
 
         from grpo_suite import models
@@ -232,7 +246,7 @@ class Judge:
             out += [self.prefill + t for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return out
 
-    def __call__(self, completions, prompts=None, reference=None, **kwargs) -> list[float | None]:
+    def __call__(self, completions, prompts=None, reference=None, log_metric=None, **kwargs) -> list[float | None]:
         if prompts is None:  # the judge grades a reply to its request (--dry-run shows the prompt instead)
             return [None] * len(completions)
         references = reference if isinstance(reference, list) else [reference] * len(completions)
@@ -241,27 +255,25 @@ class Judge:
         todo = list(dict.fromkeys(k for k in keys if k not in self.cache))
         cached = len(keys) - len(todo)  # judged earlier, or the same as another of this batch: not generated again
         if todo:
-            if not hasattr(self, "model"):
-                self._load()
+            self.load()
             first = {k: t for k, t in zip(keys, inputs)}
             for key, judgement in zip(todo, self._generate([first[k] for k in todo])):
-                self.cache[key] = (judgement, parse_score(judgement))
+                self.cache[key] = (judgement, parse_score(judgement, prefilled=bool(self.prefill)))
         for key in keys:
             self.cache.move_to_end(key)
         while len(self.cache) > CACHE_SIZE:
             self.cache.popitem(last=False)
         scores = [self.cache[k][1] for k in keys]
         n = max(len(scores), 1)
-        self.pending.setdefault("unparsable_frac", []).append(sum(s is None for s in scores) / n)
-        self.pending.setdefault("cached_frac", []).append(cached / n)
+        self.last_metrics = {
+            f"judge/{self.__name__}/unparsable_frac": sum(s is None for s in scores) / n,
+            f"judge/{self.__name__}/cached_frac": cached / n,
+        }
+        for name, value in self.last_metrics.items():
+            if log_metric is not None:  # TRL's: averaged over the processes and the logging steps
+                log_metric(name, value)
         self._record(inputs, keys, prompts, completions, references)
         return scores
-
-    def take_metrics(self) -> dict[str, list[float]]:
-        """What the trainer logs since the last call, keyed ``judge/<name>/<metric>``."""
-        taken = {f"judge/{self.__name__}/{k}": v for k, v in self.pending.items()}
-        self.pending = {}
-        return taken
 
     def _record(self, inputs, keys, prompts, completions, references) -> None:
         from grpo_suite.records import is_main_process
@@ -292,17 +304,27 @@ class Judge:
 def build(args, taken: set[str]) -> list[Judge]:
     """The run's judge (none without --judge-model): the rubric checked, the model's config read."""
     if not args.judge_model:
-        if args.judge_rubric:
-            raise UsageError("--judge-rubric needs --judge-model; add the judge, or drop the rubric")
+        for flag, value in (("--judge-rubric", args.judge_rubric), ("--judge-max-tokens", args.judge_max_tokens)):
+            if value is not None:
+                raise UsageError(f"{flag} needs --judge-model; add the judge, or drop {flag}")
         return []
-    from grpo_suite import model_cache, reward_models
+    from grpo_suite import model_cache, models, reward_models
 
     template = read_rubric(args.judge_rubric)
     path = model_cache.local_model(args.judge_model, "--judge-model")
+    models.check_model_source(path, "--judge-model")  # weights, tokenizer and config on disk, as for --model
     _check_causal_lm(path, args)
     name = reward_models.reward_name(args.judge_model.removesuffix(".gguf"), taken, prefix="judge")
     return [
-        Judge(path, name, template, args.judge_max_tokens, args.local_only, args.trust_remote_code, args.output_dir)
+        Judge(
+            path,
+            name,
+            template,
+            args.judge_max_tokens or DEFAULT_MAX_TOKENS,
+            args.local_only,
+            args.trust_remote_code,
+            args.output_dir,
+        )
     ]
 
 
@@ -328,11 +350,19 @@ def _check_causal_lm(path: str, args) -> None:
             f"--judge-model {args.judge_model}: no model config could be read ({first_line(err)[:160]}); pass a "
             "local folder, a .gguf file or a hub id of an instruction-tuned causal LM"
         ) from err
-    architectures = list(getattr(config, "architectures", None) or [])
-    if architectures and not any(
-        a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")) for a in architectures
-    ):
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    remote = "AutoModelForCausalLM" in (getattr(config, "auto_map", None) or {}) and args.trust_remote_code
+    causal = {c for v in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values() for c in ((v,) if isinstance(v, str) else v)}
+    given = list(getattr(config, "architectures", None) or [])
+    if given:  # a llama classifier has a causal model type, but no LM head to write with
+        ok = any(a in causal or a.endswith(("ForCausalLM", "LMHeadModel")) for a in given)
+    else:
+        ok = getattr(config, "model_type", None) in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    if not (ok or remote):
+        architectures = ", ".join(given) or "not given"
         raise UsageError(
-            f"--judge-model {args.judge_model} is not a text generator (its architecture is {', '.join(architectures)}); "
-            "a judge writes its score, so pass a causal LM (for a classifier that scores replies, use --reward-model)"
+            f"--judge-model {args.judge_model} is not a causal LM (its model type is {config.model_type!r}, "
+            f"architecture {architectures}); a judge writes its score, so pass an instruction-tuned causal LM (for "
+            "a classifier that scores replies, use --reward-model)"
         )

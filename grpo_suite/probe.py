@@ -414,6 +414,7 @@ def format_report(r: ProbeResult) -> str:
     ]
     if r.tool_calls is not None:
         lines.insert(-1, f"  completions calling a tool in their first turn {pct(r.tool_calls)}")
+        lines.insert(-1, "  (the rewards above score first replies, before any tool runs; training scores them after)")
     for v in r.verdicts:
         lines.append(f"  [{v['severity']}] {v['cause']}" + (f"\n      fix: {v['fix']}" if v["fix"] else ""))
     return "\n".join(lines)

@@ -58,6 +58,9 @@ class RewardModel:
         self.spec, self.__name__ = spec, name
         self.path, label = parse_spec(spec)
         self.local_only, self.trust_remote_code, self.revision = local_only, trust_remote_code, revision
+        from grpo_suite.models import check_model_source
+
+        check_model_source(self.path, "--reward-model")  # weights, tokenizer and config on disk, as for --model
         try:
             config = AutoConfig.from_pretrained(
                 self.path, revision=revision, local_files_only=local_only, trust_remote_code=trust_remote_code
@@ -95,7 +98,11 @@ class RewardModel:
             f"{', '.join(sorted(names, key=names.get)) or ', '.join(map(str, range(n)))}"
         )
 
-    def _load(self):
+    def load(self):
+        """The reward model's tokenizer and weights (safetensors only), once; train_grpo.py loads them before
+        training, so that a model that cannot load fails before the first step, on every process alike."""
+        if hasattr(self, "model"):
+            return
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -128,8 +135,7 @@ class RewardModel:
     def __call__(self, completions, prompts=None, **kwargs) -> list[float | None]:
         if prompts is None:  # the reward model scores a reply to its prompt (--dry-run has none)
             return [None] * len(completions)
-        if not hasattr(self, "model"):
-            self._load()
+        self.load()
         import torch
 
         texts = [self.text(p, c) for p, c in zip(prompts, completions)]

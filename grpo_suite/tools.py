@@ -86,14 +86,6 @@ def load_environment(spec: str | None):
     return factory
 
 
-def all_schemas(funcs, factory) -> list[dict]:
-    """What the model is shown: the standalone tools, then the environment's methods."""
-    shown = [schema(f, "--tools", f.__name__) for f in funcs]
-    if factory is not None:
-        shown += [schema(m, "--environment", m.__name__) for m in environment_methods(factory())]
-    return shown
-
-
 def trl_templates() -> dict[str, Path]:
     """TRL's shipped chat templates by name (the *_training variants are TRL's own business)."""
     import trl
@@ -136,14 +128,22 @@ def apply_chat_template(args, tokenizer) -> None:
 
 
 def check_template(args, tokenizer) -> None:
-    """Tools need a template that shows tool calls and results, and whose calls TRL can parse back."""
+    """Tools need a template that shows tool calls and results, whose calls TRL can parse back, and that TRL
+    can train with (prefix-preserving, or one it has a training variant of): what GRPOTrainer checks only
+    after the weights have loaded."""
     if not (args.tools or args.environment):
         return
-    from trl.chat_template_utils import add_response_schema, supports_tool_calling
+    from trl.chat_template_utils import (
+        add_response_schema,
+        get_training_chat_template,
+        is_chat_template_prefix_preserving,
+        supports_tool_calling,
+    )
 
     fix = (
-        "pass --chat-template with a template that has tools: qwen2_5 suits ChatML models (<|im_start|>), "
-        "llama3_1 Llama 3 ones, or a .jinja file of your own"
+        "pass --chat-template qwen2_5 (it suits ChatML models, with <|im_start|>; note that it adds a Qwen system "
+        "prompt unless --system-prompt is given), another of TRL's templates with tools, or a .jinja file that "
+        "TRL knows the response format of"
     )
     if not supports_tool_calling(tokenizer):
         raise UsageError(f"the chat template of {args.model} cannot show tool calls and their results; {fix}")
@@ -153,25 +153,54 @@ def check_template(args, tokenizer) -> None:
         except ValueError as err:
             raise UsageError(
                 f"TRL cannot read tool calls back from the chat template of {args.model} (it knows the response "
-                f"format of its shipped templates only: {first_line(err)[:80]}); {fix}"
+                f"format of its shipped templates only); {fix}"
+            ) from err
+    if not is_chat_template_prefix_preserving(tokenizer):
+        try:
+            get_training_chat_template(tokenizer)
+        except ValueError as err:
+            raise UsageError(
+                f"TRL cannot train tool calls with the chat template of {args.model}: it renders earlier turns "
+                f"differently once a tool result follows, and TRL has no training version of it; {fix}"
             ) from err
 
 
 @functools.lru_cache(maxsize=4)
 def _loaded(tools_spec: str | None, environment_spec: str | None):
-    return tuple(load_tools(tools_spec)), load_environment(environment_spec)
+    """Imported and checked once per process: an environment may start a sandbox, so one instance, built here,
+    lends its methods to every prompt rendering (TRL builds its own per rollout)."""
+    funcs = load_tools(tools_spec)
+    factory = load_environment(environment_spec)
+    methods = environment_methods(factory()) if factory is not None else []
+    names = [t.__name__ for t in funcs + methods]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(
+            f"--tools and --environment both define a tool named {twice[0]!r}; the model calls tools by name, so "
+            "rename one"
+        )
+    return tuple(funcs), factory, tuple(methods)
 
 
 def run_tools(args) -> tuple[list, object]:
     """The run's standalone tools and environment factory (None), as TRL's GRPOTrainer takes them."""
-    funcs, factory = _loaded(getattr(args, "tools", None), getattr(args, "environment", None))
+    funcs, factory, _ = _loaded(getattr(args, "tools", None), getattr(args, "environment", None))
     return list(funcs), factory
 
 
 def shown_tools(args) -> list:
-    """Every tool the model is shown: the standalone ones, then one environment instance's methods."""
-    funcs, factory = run_tools(args)
-    return funcs + (environment_methods(factory()) if factory is not None else [])
+    """Every tool the model is shown: the standalone ones, then the environment's methods."""
+    funcs, _, methods = _loaded(getattr(args, "tools", None), getattr(args, "environment", None))
+    return list(funcs) + list(methods)
+
+
+def environment_reward(args) -> str | None:
+    """The name TRL logs an environment's own reward under (its class), when it has a get_reward()."""
+    _, factory, methods = _loaded(getattr(args, "tools", None), getattr(args, "environment", None))
+    if factory is None or not methods:
+        return None
+    owner = type(methods[0].__self__)
+    return owner.__name__ if callable(getattr(owner, "get_reward", None)) else None
 
 
 def template_kwargs(args) -> dict:

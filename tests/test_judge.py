@@ -20,8 +20,24 @@ def test_a_stated_score_is_read_on_a_zero_to_one_scale():
     assert judge.parse_score("The reply is fine.\n**Rating:** 7/10") == 0.7
     assert judge.parse_score("score = 3 out of 5") == 0.6
     assert judge.parse_score("The score is 6.") == 0.6
-    assert judge.parse_score("Score: 2 at first, then on reflection Score: 9") == 0.9  # the last one counts
+    assert judge.parse_score("Score: 2\nOn reflection the unit is wrong.\nFinal score: 1") == 0.1  # the last one
     assert judge.parse_score("10") == 1.0 and judge.parse_score(" 4/5 ") == 0.8
+    assert judge.parse_score("Score: 7/10.") == 0.7 and judge.parse_score("**Score**: 8") == 0.8
+
+
+def test_a_score_mentioned_after_the_grade_is_not_the_grade():
+    for text, grade in [
+        ("Score: 7\nA score of 10 means perfect.", 0.7),
+        ("Score: 8\n\nNote: a score of 10 would require more detail.", 0.8),
+        ("Score: 7\n\nThe reference score of 2 is lower.", 0.7),
+        ("Score: 7/10\nThe grade of 3 for clarity is fair.", 0.7),
+    ]:
+        assert judge.parse_score(text) == grade, text
+    # Under the default prompt the reply is begun with "Score:": only the number after it is the grade, even when
+    # a small judge goes on to repeat the prompt with another score in it.
+    assert judge.parse_score("Score: 8\n\n[Request]\n...\nScore: 3", prefilled=True) == 0.8
+    assert judge.parse_score("Score: N, where N is 3", prefilled=True) is None
+    assert judge.parse_score("this would score 1 point for style") is None
 
 
 def test_an_unreadable_judgement_is_none_never_zero():
@@ -97,16 +113,20 @@ def test_the_judge_scores_or_says_none_and_counts_both(demo_judge):
     prompts = ["What is 2+3?"] * 3 + ["What is 7+1?"] * 3
     completions = ["Final answer: 5", "Final answer: 5", "no idea", "Final answer: 8", "8", "9"]
     scores = demo_judge(completions, prompts=prompts, reference=["5"] * 3 + ["8"] * 3)
+    assert demo_judge.last_metrics["judge/judge_demo/cached_frac"] == pytest.approx(1 / 6)  # the repeated one
     assert len(scores) == 6 and all(s is None or 0.0 <= s <= 1.0 for s in scores)
     assert scores[0] == scores[1]  # one judgement, cached
-    for judgement, score in (demo_judge.cache[k] for k in list(demo_judge.cache)[-5:]):
-        assert judgement.startswith(judge.PREFILL) and score == judge.parse_score(judgement)
-    metrics = demo_judge.take_metrics()
+    assert len(demo_judge.cache) == 5  # six completions, two of them the same: five judgements
+    logged = []
+    again = demo_judge(
+        completions, prompts=prompts, reference=["5"] * 3 + ["8"] * 3, log_metric=lambda k, v: logged.append((k, v))
+    )
     unparsable = sum(s is None for s in scores) / 6
-    assert metrics["judge/judge_demo/unparsable_frac"] == [pytest.approx(unparsable)]
-    assert metrics["judge/judge_demo/cached_frac"] == [pytest.approx(1 / 6)]
-    again = demo_judge(completions, prompts=prompts, reference=["5"] * 3 + ["8"] * 3)
-    assert again == scores and demo_judge.take_metrics()["judge/judge_demo/cached_frac"] == [1.0]
+    assert again == scores and len(demo_judge.cache) == 5  # nothing judged twice
+    assert logged == [
+        ("judge/judge_demo/unparsable_frac", pytest.approx(unparsable)),
+        ("judge/judge_demo/cached_frac", 1.0),
+    ]
     assert demo_judge(["x"]) == [None]  # no prompt (the dry run): nothing to grade
 
 
@@ -161,8 +181,9 @@ def test_bad_judges_and_rubrics_are_one_line_before_the_run_folder(demo_assets, 
     for extra, message in [
         (["--judge-rubric", str(rubric)], "--judge-rubric needs --judge-model"),
         (["--judge-model", str(demo_assets.model_dir), "--judge-rubric", str(rubric)], "unknown placeholder {reply}"),
-        (["--judge-model", str(classifier)], "is not a text generator"),
-        (["--judge-model", str(tmp_path / "nowhere")], "no model config could be read"),
+        (["--judge-model", str(classifier)], "is not a causal LM (its model type is 'llama', architecture "),
+        (["--judge-max-tokens", "8"], "--judge-max-tokens needs --judge-model"),
+        (["--judge-model", str(tmp_path / "nowhere")], "no such folder"),
         (["--judge-model", str(demo_assets.model_dir), "--judge-max-tokens", "0"], "--judge-max-tokens"),
     ]:
         assert train_grpo.main(base + extra) == 2, extra
@@ -177,3 +198,25 @@ def test_the_dry_run_shows_what_the_judge_reads(demo_assets, capsys):
     out = capsys.readouterr().out
     assert "judge_model reads, for each completion (shown here as <completion>):" in out
     assert "[Response]\n<completion>" in out and "[Reference answer]\n" in out
+
+
+def test_a_rubric_showing_the_reference_is_refused_on_data_without_one(demo_assets, tmp_path, capsys):
+    rows = [
+        {"instruction": f"Describe {city} in two sentences.", "input": "", "output": f"{city} is a city. " * 12}
+        for city in ("Oslo", "Lima", "Pune", "Kyiv") * 10
+    ]
+    data = tmp_path / "alpaca.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rubric = tmp_path / "rubric.txt"
+    rubric.write_text("Compare {completion} with the gold answer {reference}. Say Score: N.")
+    out = tmp_path / "run"
+    argv = ["--model", str(demo_assets.model_dir), "--dataset", str(data), "--local-only", "--output-dir", str(out)]
+    argv += ["--judge-model", str(demo_assets.model_dir)]
+    assert train_grpo.main(argv + ["--judge-rubric", str(rubric)]) == 2
+    err = capsys.readouterr().err
+    assert "shows {reference}, and this data has no reference column" in err and not out.exists()
+    # The default rubric shows a reference only where a row has one: the judge is the reward that fits here.
+    assert train_grpo.main(argv + ["--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "[Reference answer]" not in printed and "judge_model reads, for each completion" in printed
+    assert "TRAINING WOULD BE REFUSED" not in printed

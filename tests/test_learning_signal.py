@@ -210,6 +210,12 @@ def test_the_cache_key_follows_the_model_files_and_the_sampling_settings(demo_as
     assert difficulty.settings_key(SimpleNamespace(**{**base, "model": str(copy)})) == key  # same files
     assert difficulty.settings_key(SimpleNamespace(**{**base, "temperature": 0.7})) != key
     assert difficulty.settings_key(SimpleNamespace(**{**base, "num_generations": 4})) != key  # samples follow G
+    template = tmp_path / "t.jinja"
+    template.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    with_template = difficulty.settings_key(SimpleNamespace(**{**base, "chat_template": str(template)}))
+    assert with_template != key
+    template.write_text("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}{% endfor %}")  # edited in place
+    assert difficulty.settings_key(SimpleNamespace(**{**base, "chat_template": str(template)})) != with_template
     weights = next(copy.glob("*.safetensors"))
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1  # one byte of the weights changed

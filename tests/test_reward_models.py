@@ -55,7 +55,7 @@ def test_a_reward_model_scores_each_prompt_and_completion_in_batches(scorer):
 
 def test_a_conversation_goes_through_the_reward_models_chat_template(scorer):
     rm = reward_models.RewardModel(str(scorer), "r", local_only=True, trust_remote_code=False)
-    rm._load()
+    rm.load()
     text = rm.text([{"role": "user", "content": "2+2?"}], [{"role": "assistant", "content": "4"}])
     assert text == rm.tokenizer.apply_chat_template(
         [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}], tokenize=False
@@ -73,8 +73,16 @@ def test_bad_reward_models_are_one_line(demo_assets, tmp_path):
     assert reward_models.RewardModel(f"{three}@1", "r", True, False).index == 1
     with pytest.raises(UsageError, match="has no label 'great'"):
         reward_models.RewardModel(f"{three}@great", "r", True, False)
-    with pytest.raises(UsageError, match="no model config could be read"):
+    with pytest.raises(UsageError, match="missing: no such folder"):
         reward_models.RewardModel(str(tmp_path / "missing"), "r", True, False)
+    with pytest.raises(UsageError, match="no model config could be read"):  # a hub id, offline
+        reward_models.RewardModel("org/not-cached-rm", "r", True, False)
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((three / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"not read")
+    with pytest.raises(UsageError, match="holds only PyTorch pickle weights"):
+        reward_models.RewardModel(str(pickled), "r", True, False)
 
 
 def test_reward_names_are_the_folder_and_unique():

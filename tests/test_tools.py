@@ -33,15 +33,16 @@ def test_the_calculator_agrees_with_python_on_integer_arithmetic(a, b, op):
     assert calculator(f"{a} {op} ({b})") == str(eval(f"{a} {op} ({b})"))  # noqa: S307 - the reference answer
 
 
-def _module(tmp_path, name, source):
+def _module(monkeypatch, tmp_path, name, source):
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
-    sys.path.insert(0, str(tmp_path))
-    sys.modules.pop(name, None)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
 
 
 def test_a_tool_without_types_or_docstring_is_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _module(
+        monkeypatch,
         tmp_path,
         "bad_tools",
         '''
@@ -77,6 +78,7 @@ def test_a_tool_without_types_or_docstring_is_one_line(tmp_path, monkeypatch):
 def test_an_environment_needs_reset_and_documented_methods(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _module(
+        monkeypatch,
         tmp_path,
         "envs",
         '''
@@ -112,12 +114,45 @@ def test_an_environment_needs_reset_and_documented_methods(tmp_path, monkeypatch
             raise RuntimeError("no database")
         ''',
     )
+    from types import SimpleNamespace
+
+    clash = SimpleNamespace(tools="recipes.calculator_tool:calculator", environment="envs:Counter")
+    tools._loaded.cache_clear()
+    assert [t.__name__ for t in tools.shown_tools(clash)] == ["calculator", "add"]
+    assert tools.environment_reward(clash) == "Counter"
+    source = 'def add(k: int) -> int:\n    """Adds one.\n\n    Args:\n        k: a number\n    """\n    return k + 1\n'
+    _module(monkeypatch, tmp_path, "twice", source)
+    with pytest.raises(UsageError, match="both define a tool named 'add'"):
+        tools.shown_tools(SimpleNamespace(tools="twice:add", environment="envs:Counter"))
     factory = tools.load_environment("envs:Counter")
     assert [m.__name__ for m in tools.environment_methods(factory())] == ["add"]  # not reset, not get_reward
     with pytest.raises(UsageError, match="has no reset\\(\\) method"):
         tools.load_environment("envs:NoReset")
     with pytest.raises(UsageError, match="calling it failed \\(RuntimeError: no database\\)"):
         tools.load_environment("envs:broken")
+
+
+def test_a_template_trl_cannot_train_tools_with_is_one_line_before_weights(real_model):
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    args = SimpleNamespace(tools="recipes.calculator_tool:calculator", environment=None, model="smollm2")
+    for name, message in [
+        (None, "cannot show tool calls and their results"),  # SmolLM2's own
+        ("llama3_1", "TRL cannot train tool calls with the chat template"),  # not prefix-preserving, no variant
+        ("qwen2_5", None),
+        ("qwen3", None),  # not prefix-preserving, but TRL has a training variant
+    ]:
+        tokenizer = AutoTokenizer.from_pretrained(real_model)
+        if name:
+            tokenizer.chat_template = tools.chat_template_text(name)
+        if message is None:
+            tools.check_template(args, tokenizer)
+            assert getattr(tokenizer, "response_template", None) is not None  # TRL can parse the calls back
+        else:
+            with pytest.raises(UsageError, match=message):
+                tools.check_template(args, tokenizer)
 
 
 def test_a_chat_template_is_a_file_or_one_of_trls(tmp_path):
@@ -212,6 +247,7 @@ def test_a_tool_calling_run_calls_the_calculator_through_trls_loop(tool_caller, 
     monkeypatch.chdir(tmp_path)
     calls = tmp_path / "calls.txt"
     _module(
+        monkeypatch,
         tmp_path,
         "logged_tools",
         f"""
@@ -277,3 +313,52 @@ def test_the_comparison_says_that_a_tool_run_is_compared_without_tools(tmp_path)
     notes.clear()
     compare.run_contract(args, [compare.Adapter("lora", tmp_path, {}, {"args": {}})], notes)
     assert not any("tools" in n for n in notes)
+
+
+@pytest.mark.slow
+def test_an_environment_runs_through_trls_loop_and_its_reward_is_logged(
+    tool_caller, demo_assets, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    _module(
+        monkeypatch,
+        tmp_path,
+        "calc_env",
+        """
+        from recipes.calculator_tool import calculator as _calculate
+
+
+        class CalculatorEnv:
+            \"\"\"One per rollout: counts the calculator calls of its episode; get_reward pays one call.\"\"\"
+
+            def __init__(self):
+                self.calls = 0
+
+            def reset(self, **kwargs):
+                self.calls = 0
+
+            def calculator(self, expression: str) -> str:
+                self.calls += 1
+                return _calculate(expression)
+
+            def get_reward(self) -> float:
+                return 1.0 if self.calls == 1 else 0.0
+
+
+        CalculatorEnv.calculator.__doc__ = _calculate.__doc__  # the schema the tool caller was trained with
+        """,
+    )
+    out = tmp_path / "run"
+    argv = ["--model", str(tool_caller), "--dataset", str(demo_assets.data_dir), "--local-only"]
+    argv += ["--output-dir", str(out), "--max-steps", "2", "--max-completion-length", "120", "--logging-steps", "1"]
+    argv += ["--per-device-train-batch-size", "8", "--num-generations", "4", "--temperature", "1.0"]
+    argv += ["--environment", "calc_env:CalculatorEnv", "--grpo-arg", "max_tool_calling_iterations=1"]
+    assert train_grpo.main(argv) == 0
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert len(logged) == 2
+    for row in logged:
+        # TRL's get_reward column, named after the class: 1 exactly where the environment's tool ran once (one
+        # call per rollout, the iteration bound), so its mean is the share of calls made that did not fail.
+        succeeded = row["tools/call_frequency"] * (1 - row["tools/failure_frequency"])
+        assert row["rewards/CalculatorEnv/mean"] == pytest.approx(succeeded, abs=1e-6)
+        assert row["tools/call_frequency"] > 0
