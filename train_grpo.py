@@ -68,7 +68,7 @@ from grpo_suite.guard import (
     weights_finite,
 )
 from grpo_suite.no_reference import REWARD_ADVICE, has_no_reference
-from grpo_suite.prompts import answer_instruction, instruction_for, prompt_ids, render_prompt
+from grpo_suite.prompts import answer_instruction, instruction_for, render_prompt
 from grpo_suite.records import (
     append_history,
     is_main_process,
@@ -319,21 +319,6 @@ def check_enough_rows(args, train_rows) -> None:
         )
 
 
-def check_prompt_lengths(args, tokenizer, train, context: int | None) -> None:
-    """Fail before training if a prompt cannot fit with its completion in the model's context."""
-    if not context:
-        return
-    sample = train.select(range(min(1000, len(train))))
-    for i, row in enumerate(sample):
-        n = len(prompt_ids(tokenizer, row["prompt"], tools.template_kwargs(args)))  # too long is our error
-        if n + args.max_completion_length > context:
-            raise UsageError(
-                f"the prompt of row {i} has {n} tokens, and with --max-completion-length {args.max_completion_length} "
-                f"it exceeds the model's context of {context} tokens; shorten the prompts (--max-samples, another "
-                "--prompt-field) or lower --max-completion-length"
-            )
-
-
 def dry_run(args, tokenizer, train, detection, funcs, weights, coverage: Sequence[str] = ()) -> int:
     """Show what the model and the reward will see, and warn if the reference cannot score."""
     row = train[0]
@@ -566,14 +551,10 @@ def train(
     resume_from: Path | None = None,
     changed: dict | None = None,
 ) -> int:
-    from transformers import AutoConfig
 
     out = Path(args.output_dir)
     run.phase = "checking the data"
-    model_config = AutoConfig.from_pretrained(
-        args.model, revision=args.revision, local_files_only=args.local_only, trust_remote_code=args.trust_remote_code
-    )
-    check_prompt_lengths(args, tokenizer, train_rows, getattr(model_config, "max_position_embeddings", None))
+    checks.check_prompt_lengths(args, tokenizer, train_rows)
     check_enough_rows(args, train_rows)
     run.phase = "loading the model"
     model, lora_config, quantization = build_model(args, tokenizer)
@@ -759,6 +740,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         coverage = check_reward_fits(args, detection) + check_coverage(args, train_rows, names)
         difficulty.check_reward(args, names)
         if args.dry_run:
+            try:
+                checks.check_prompt_lengths(args, tokenizer, train_rows)
+            except UsageError as err:
+                coverage.append(f"WARNING: TRAINING WOULD BE REFUSED: {err}")
             code = dry_run(args, tokenizer, train_rows, detection, funcs, weights, coverage)
             return code
         if args.probe is not None:

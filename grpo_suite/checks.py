@@ -473,3 +473,33 @@ def _show(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(map(str, value)) or "(none)"
     return str(value)
+
+
+def check_prompt_lengths(args, tokenizer, train) -> None:
+    """Fail before training if a prompt cannot fit with its completion in the model's context."""
+    from transformers import AutoConfig
+
+    from grpo_suite.prompts import prompt_ids
+    from grpo_suite.tools import template_kwargs
+
+    model_config = AutoConfig.from_pretrained(
+        args.model, revision=args.revision, local_files_only=args.local_only, trust_remote_code=args.trust_remote_code
+    )
+    context = getattr(model_config, "max_position_embeddings", None)
+    if not context:
+        return
+    sample = train.select(range(min(1000, len(train))))
+    with_tools = (
+        " (the tools' schema and the template's text included)"
+        if getattr(args, "tools", None) or getattr(args, "environment", None)
+        else ""
+    )
+    for i, row in enumerate(sample):
+        n = len(prompt_ids(tokenizer, row["prompt"], template_kwargs(args)))  # too long is our error
+        if n + args.max_completion_length > context:
+            raise UsageError(
+                f"the prompt of row {i} has {n} tokens{with_tools}, and with --max-completion-length "
+                f"{args.max_completion_length} it exceeds the model's context of {context} tokens; shorten the "
+                "prompts (--max-samples, another --prompt-field) or lower --max-completion-length"
+                + (", or use a model with a longer context" if with_tools else "")
+            )

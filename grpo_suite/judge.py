@@ -53,6 +53,7 @@ REFERENCE_BLOCK = "[Reference answer]\n{reference}\n\n"
 # The judge's reply is begun with this under the wrapper, so that even a small judge continues with its
 # number instead of a comment (a whole judge prompt of the user's gets no prefix: it may ask for reasons first).
 PREFILL = "Score:"
+REFERENCE_SHOWN = "[Reference answer]\n{reference}\n\n  (this block only where the row has a reference)\n"
 
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _END = r"(?=\s*(?:$|[\s.,;:!?)\]*]))"  # the score ends there: "2+3=5" is a sum, not a score of 2
@@ -100,7 +101,7 @@ def read_rubric(path: str | None) -> str:
     if not path:
         return WRAPPER.replace("{criteria}", DEFAULT_CRITERIA)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a BOM is no part of the rubric
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"--judge-rubric {path}: cannot be read ({first_line(err)}); pass a UTF-8 text file") from err
     if not text.strip():
@@ -114,7 +115,10 @@ def read_rubric(path: str | None) -> str:
 
 def _fields(text: str, path: str) -> set[str]:
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        fields = [
+            (name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None
+        ]
+        names = {name for name, _, _ in fields}
     except ValueError as err:
         raise UsageError(
             f"--judge-rubric {path}: {first_line(err)}; write a literal brace as {{{{ or }}}}, placeholders as "
@@ -125,6 +129,12 @@ def _fields(text: str, path: str) -> set[str]:
         raise UsageError(
             f"--judge-rubric {path}: unknown placeholder {{{unknown[0]}}}; the judge prompt can hold {{prompt}}, "
             "{completion} and {reference} (write a literal brace as {{ or }})"
+        )
+    shaped = next((n for n, spec, conversion in fields if spec or conversion), None)
+    if shaped is not None:
+        raise UsageError(
+            f"--judge-rubric {path}: {{{shaped}}} carries a conversion or format (!r, :>10); write the placeholder "
+            "bare, {prompt}, {completion}, {reference}, and a literal brace as {{ or }}"
         )
     if names and "completion" not in names:
         raise UsageError(
@@ -283,7 +293,8 @@ class Judge:
         if not self._wrote_prompt:
             example = inputs[0] if inputs else ""
             (self.output_dir / "judge_prompt.txt").write_text(
-                f"# judge model: {self.path}\n# template (placeholders filled per completion):\n{self.template}\n\n"
+                f"# judge model: {self.path}\n# template (placeholders filled per completion):\n"
+                f"{self.template.replace('{reference_block}', REFERENCE_SHOWN)}\n\n"
                 f"# the first judge input of this run:\n{example}\n",
                 encoding="utf-8",
             )
@@ -303,6 +314,8 @@ class Judge:
 
 def build(args, taken: set[str]) -> list[Judge]:
     """The run's judge (none without --judge-model): the rubric checked, the model's config read."""
+    if args.judge_model is not None and not args.judge_model.strip():
+        raise UsageError("--judge-model is empty; pass a model folder, a .gguf file or a hub id, or drop it")
     if not args.judge_model:
         for flag, value in (("--judge-rubric", args.judge_rubric), ("--judge-max-tokens", args.judge_max_tokens)):
             if value is not None:
@@ -315,6 +328,10 @@ def build(args, taken: set[str]) -> list[Judge]:
     models.check_model_source(path, "--judge-model")  # weights, tokenizer and config on disk, as for --model
     _check_causal_lm(path, args)
     name = reward_models.reward_name(args.judge_model.removesuffix(".gguf"), taken, prefix="judge")
+    if name != reward_models.reward_name(args.judge_model.removesuffix(".gguf"), set(), prefix="judge"):
+        logger.warning(
+            "the judge's reward is named %s (its usual name is another reward's): weigh it by that name", name
+        )
     return [
         Judge(
             path,

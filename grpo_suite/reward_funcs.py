@@ -192,7 +192,9 @@ def parse_weights(spec: str, extra: Iterable[str] = ()) -> dict[str, float]:
         name, sep, value = item.partition("=")
         name = name.strip()
         if name not in extra:
-            _check_name(name)
+            if name not in REWARD_COMPONENTS:  # the run's own rewards (--extra-reward, --reward-model, ...) too
+                valid = ", ".join([*REWARD_COMPONENTS, *extra])
+                raise ValueError(f"unknown reward component {name!r}; valid names: {valid}")
         try:
             weight = float(value) if sep else math.nan
         except ValueError:

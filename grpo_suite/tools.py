@@ -39,11 +39,30 @@ def schema(func, flag: str, spec: str) -> dict:
         ) from err
 
 
+def check_signature(func, flag: str, spec: str) -> None:
+    """A tool is a Python function of named arguments: the model fills a JSON object of them."""
+    if not (inspect.isfunction(func) or inspect.ismethod(func)):
+        kind = "a class" if inspect.isclass(func) else f"a {type(func).__name__}"
+        raise UsageError(
+            f"{flag} {spec} is {kind}, not a Python function; a tool is a def with typed arguments and a docstring "
+            "(wrap it in one)"
+        )
+    for parameter in inspect.signature(func).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise UsageError(
+                f"{flag} {spec}: *{parameter.name} cannot be shown to the model as an argument; give the tool named, "
+                "typed arguments"
+            )
+
+
 def load_tools(specs: str | None) -> list:
     """The functions of ``--tools MODULE:FUNC,...``, each with a schema the model can be shown."""
+    if specs is not None and not specs.strip(" ,"):
+        raise UsageError("--tools is empty; pass MODULE:FUNC,... (e.g. recipes.calculator_tool:calculator), or drop it")
     funcs = []
     for spec in [s for s in (specs or "").split(",") if s.strip()]:
         func = import_object("--tools", spec)
+        check_signature(func, "--tools", spec)
         schema(func, "--tools", spec)
         funcs.append(func)
     names = [f.__name__ for f in funcs]
@@ -63,8 +82,10 @@ def environment_methods(instance) -> list:
 
 def load_environment(spec: str | None):
     """``--environment MODULE:FACTORY``: the factory, after one instance was checked (reset, tool schemas)."""
-    if not spec:
+    if spec is None:
         return None
+    if not spec.strip():
+        raise UsageError("--environment is empty; pass MODULE:FACTORY (a class with reset()), or drop it")
     factory = import_object("--environment", spec)
     try:
         instance = factory()
@@ -82,6 +103,7 @@ def load_environment(spec: str | None):
     if not methods:
         raise UsageError(f"--environment {spec}: it has no public method for the model to call as a tool")
     for method in methods:
+        check_signature(method, "--environment", f"{spec}.{method.__name__}")
         schema(method, "--environment", f"{spec}.{method.__name__}")
     return factory
 
@@ -97,9 +119,13 @@ def trl_templates() -> dict[str, Path]:
 def chat_template_text(value: str) -> str:
     """``--chat-template``: a Jinja file, or the name of one of TRL's shipped templates."""
     path = Path(value).expanduser()
+    if not value.strip():
+        raise UsageError("--chat-template is empty; pass a .jinja file or a name such as qwen2_5, or drop it")
+    if path.is_dir():
+        raise UsageError(f"--chat-template {value} is a folder; pass the .jinja file itself")
     if path.is_file():
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"--chat-template {value}: cannot be read ({first_line(err)})") from err
         if not text.strip():
@@ -133,6 +159,7 @@ def check_template(args, tokenizer) -> None:
     after the weights have loaded."""
     if not (args.tools or args.environment):
         return
+    whose = f"--chat-template {args.chat_template}" if args.chat_template else f"the chat template of {args.model}"
     from trl.chat_template_utils import (
         add_response_schema,
         get_training_chat_template,
@@ -146,13 +173,13 @@ def check_template(args, tokenizer) -> None:
         "TRL knows the response format of"
     )
     if not supports_tool_calling(tokenizer):
-        raise UsageError(f"the chat template of {args.model} cannot show tool calls and their results; {fix}")
+        raise UsageError(f"{whose} cannot show tool calls and their results; {fix}")
     if getattr(tokenizer, "response_template", None) is None and getattr(tokenizer, "response_schema", None) is None:
         try:
             add_response_schema(tokenizer)
         except ValueError as err:
             raise UsageError(
-                f"TRL cannot read tool calls back from the chat template of {args.model} (it knows the response "
+                f"TRL cannot read tool calls back from {whose} (it knows the response "
                 f"format of its shipped templates only); {fix}"
             ) from err
     if not is_chat_template_prefix_preserving(tokenizer):
@@ -160,7 +187,7 @@ def check_template(args, tokenizer) -> None:
             get_training_chat_template(tokenizer)
         except ValueError as err:
             raise UsageError(
-                f"TRL cannot train tool calls with the chat template of {args.model}: it renders earlier turns "
+                f"TRL cannot train tool calls with {whose}: it renders earlier turns "
                 f"differently once a tool result follows, and TRL has no training version of it; {fix}"
             ) from err
 

@@ -60,3 +60,27 @@ def calculator(expression: str) -> str:
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     return str(value)
+
+
+class CalculatorEnv:
+    """The calculator as an environment, ``--environment recipes.calculator_tool:CalculatorEnv``: TRL builds one
+    per rollout, calls ``reset`` before it and adds ``get_reward`` as one more reward (``rewards/CalculatorEnv``):
+    1 for a rollout whose one calculator call worked, else 0, so a run learns to call it."""
+
+    def __init__(self):
+        self.worked = self.calls = 0
+
+    def reset(self, **kwargs) -> None:
+        self.worked = self.calls = 0
+
+    def calculator(self, expression: str) -> str:
+        self.calls += 1
+        value = calculator(expression)
+        self.worked += not value.startswith("error:")
+        return value
+
+    def get_reward(self) -> float:
+        return 1.0 if self.calls == 1 and self.worked == 1 else 0.0
+
+
+CalculatorEnv.calculator.__doc__ = calculator.__doc__  # the model is shown the same tool, by the same name

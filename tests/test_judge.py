@@ -64,10 +64,10 @@ def test_text_without_a_digit_never_scores(text):
 
 def test_a_rubric_file_is_criteria_or_a_whole_prompt(tmp_path):
     criteria = tmp_path / "criteria.txt"
-    criteria.write_text("Prefer replies that cite a source. Use {{braces}} literally.\n")
+    criteria.write_text("\ufeffPrefer replies that cite a source. Use {{braces}} literally.\n", encoding="utf-8")
     template = judge.read_rubric(str(criteria))
     filled = judge.Judge("m", "judge_m", template).judge_input("Q?", "A.", None)
-    assert "Prefer replies that cite a source. Use {braces} literally." in filled
+    assert "\n\nPrefer replies that cite a source. Use {braces} literally." in filled and "\ufeff" not in filled
     assert "[Request]\nQ?" in filled and "[Response]\nA." in filled and "[Reference answer]" not in filled
     with_reference = judge.Judge("m", "judge_m", template).judge_input("Q?", "A.", "42")
     assert "[Reference answer]\n42" in with_reference
@@ -86,6 +86,7 @@ def test_a_rubric_file_is_criteria_or_a_whole_prompt(tmp_path):
         ("Grade {answer}", "unknown placeholder \\{answer\\}"),
         ("Grade {completion", "write a literal brace as"),
         ("Grade {prompt} well", "uses \\{prompt\\} but not \\{completion\\}"),
+        ("Grade {completion!r:>10}", "\\{completion\\} carries a conversion or format"),
     ],
 )
 def test_a_bad_rubric_is_one_line(tmp_path, text, message):
@@ -183,6 +184,11 @@ def test_bad_judges_and_rubrics_are_one_line_before_the_run_folder(demo_assets, 
         (["--judge-model", str(demo_assets.model_dir), "--judge-rubric", str(rubric)], "unknown placeholder {reply}"),
         (["--judge-model", str(classifier)], "is not a causal LM (its model type is 'llama', architecture "),
         (["--judge-max-tokens", "8"], "--judge-max-tokens needs --judge-model"),
+        (["--judge-model", " "], "--judge-model is empty"),
+        (
+            ["--judge-model", str(demo_assets.model_dir), "--reward-weights", "judge_typo=1"],
+            "valid names: reference_reward, format_reward, length_reward, boilerplate_penalty, judge_model",
+        ),
         (["--judge-model", str(tmp_path / "nowhere")], "no such folder"),
         (["--judge-model", str(demo_assets.model_dir), "--judge-max-tokens", "0"], "--judge-max-tokens"),
     ]:
@@ -216,7 +222,7 @@ def test_a_rubric_showing_the_reference_is_refused_on_data_without_one(demo_asse
     err = capsys.readouterr().err
     assert "shows {reference}, and this data has no reference column" in err and not out.exists()
     # The default rubric shows a reference only where a row has one: the judge is the reward that fits here.
-    assert train_grpo.main(argv + ["--dry-run"]) == 0
+    assert train_grpo.main(argv + ["--dry-run", "--max-completion-length", "64"]) == 0  # the demo's context: 512
     printed = capsys.readouterr().out
     assert "[Reference answer]" not in printed and "judge_model reads, for each completion" in printed
     assert "TRAINING WOULD BE REFUSED" not in printed

@@ -17,9 +17,6 @@ from grpo_suite import tools
 from grpo_suite.errors import UsageError
 from recipes.calculator_tool import calculator
 
-INSTRUCTION = "\n\nEnd your reply with a line 'Final answer: ' followed by your answer."
-CALL = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "1+1"}}\n</tool_call>'
-
 
 def test_the_calculator_evaluates_arithmetic_and_nothing_else():
     assert calculator("12 * (3 + 4)") == "84"
@@ -58,6 +55,26 @@ def test_a_tool_without_types_or_docstring_is_one_line(tmp_path, monkeypatch):
             return x
 
         VALUE = 3
+
+
+        class Tool:
+            """A documented class.
+
+            Args:
+                x: a thing
+            """
+
+            def __init__(self, x: int):
+                self.x = x
+
+
+        def spread(*args: int) -> int:
+            """Adds them.
+
+            Args:
+                args: the numbers
+            """
+            return sum(args)
         ''',
     )
     with pytest.raises(UsageError, match="--tools bad_tools:untyped: .*type hint on every argument"):
@@ -66,6 +83,14 @@ def test_a_tool_without_types_or_docstring_is_one_line(tmp_path, monkeypatch):
         tools.load_tools("bad_tools:undocumented")
     with pytest.raises(UsageError, match="is not a function"):
         tools.load_tools("bad_tools:VALUE")
+    with pytest.raises(UsageError, match="bad_tools:Tool is a class, not a Python function"):
+        tools.load_tools("bad_tools:Tool")
+    with pytest.raises(UsageError, match="os:getcwd is a builtin_function_or_method, not a Python function"):
+        tools.load_tools("os:getcwd")
+    with pytest.raises(UsageError, match="\\*args cannot be shown to the model"):
+        tools.load_tools("bad_tools:spread")
+    with pytest.raises(UsageError, match="--tools is empty"):
+        tools.load_tools(" , ")
     with pytest.raises(UsageError, match="has no 'missing'"):
         tools.load_tools("bad_tools:missing")
     with pytest.raises(UsageError, match="must look like module:name"):
@@ -137,7 +162,9 @@ def test_a_template_trl_cannot_train_tools_with_is_one_line_before_weights(real_
 
     from transformers import AutoTokenizer
 
-    args = SimpleNamespace(tools="recipes.calculator_tool:calculator", environment=None, model="smollm2")
+    args = SimpleNamespace(
+        tools="recipes.calculator_tool:calculator", environment=None, model="smollm2", chat_template=None
+    )
     for name, message in [
         (None, "cannot show tool calls and their results"),  # SmolLM2's own
         ("llama3_1", "TRL cannot train tool calls with the chat template"),  # not prefix-preserving, no variant
@@ -162,6 +189,11 @@ def test_a_chat_template_is_a_file_or_one_of_trls(tmp_path):
     assert tools.chat_template_text(str(path)).startswith("{% for m")
     with pytest.raises(UsageError, match="TRL ships no template by that name; pass a .jinja file or one of .*qwen2_5"):
         tools.chat_template_text("qwen9")
+    with pytest.raises(UsageError, match="is a folder; pass the .jinja file itself"):
+        tools.chat_template_text(str(tmp_path))
+    bom = tmp_path / "bom.jinja"
+    bom.write_bytes("\ufeff{{ messages[0]['content'] }}".encode())
+    assert tools.chat_template_text(str(bom)) == "{{ messages[0]['content'] }}"
 
 
 def _base(demo_assets, out):
@@ -180,6 +212,19 @@ def test_tools_with_a_template_that_cannot_show_them_are_one_line(demo_assets, t
     assert not out.exists()
     assert train_grpo.main(argv + ["--chat-template", "nope"]) == 2
     assert "TRL ships no template by that name" in capsys.readouterr().err and not out.exists()
+    chatml = tmp_path / "chatml.jinja"  # renders prompts, not tool calls: the fault is the flag's, and it says so
+    chatml.write_text("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}")
+    assert train_grpo.main(argv + ["--chat-template", str(chatml)]) == 2
+    assert f"--chat-template {chatml} cannot show tool calls" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_dry_run_says_when_the_tools_schema_makes_a_prompt_too_long(demo_assets, capsys):
+    argv = ["--model", str(demo_assets.model_dir), "--dataset", str(demo_assets.data_dir), "--local-only"]
+    argv += ["--dry-run", "--tools", "recipes.calculator_tool:calculator", "--chat-template", "qwen2_5"]
+    assert train_grpo.main(argv) == 0  # the demo model's context is 512 tokens, one per character
+    out = capsys.readouterr().out
+    assert "WARNING: TRAINING WOULD BE REFUSED: the prompt of row 0 has" in out
+    assert "(the tools' schema and the template's text included)" in out
 
 
 def test_the_dry_run_shows_the_tool_schema_in_the_prompt(real_model, demo_assets, capsys):
@@ -196,50 +241,11 @@ def test_the_dry_run_shows_the_tool_schema_in_the_prompt(real_model, demo_assets
 
 
 @pytest.fixture(scope="module")
-def tool_caller(demo_assets, tmp_path_factory):
-    """A tiny Llama with the demo's tokenizer and TRL's qwen2_5 template, trained (teacher-forced, on the demo's
-    questions) to answer every prompt with a calculator call: a real model that calls a tool, built offline."""
-    import torch
-    from datasets import load_from_disk
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+def tool_caller(demo_assets):
+    """demo.py's tool-calling model (a tiny Llama taught to answer with a calculator call), built offline."""
+    import demo
 
-    folder = tmp_path_factory.mktemp("tool-caller") / "model"
-    tokenizer = AutoTokenizer.from_pretrained(demo_assets.model_dir)
-    tokenizer.chat_template = tools.chat_template_text("qwen2_5")
-    data = load_from_disk(str(demo_assets.data_dir))
-    rows = data["train"] if hasattr(data, "keys") else data
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=4096,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    target = tokenizer(CALL, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    examples = []
-    for question in rows.select(range(64))["question"]:
-        messages = [{"role": "user", "content": question + INSTRUCTION}]
-        text = tokenizer.apply_chat_template(messages, tools=[calculator], tokenize=False, add_generation_prompt=True)
-        examples.append(tokenizer(text, add_special_tokens=False)["input_ids"])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for step in range(200):
-        loss = sum(
-            model(input_ids=torch.tensor([p + target]), labels=torch.tensor([[-100] * len(p) + target])).loss
-            for p in examples[(step * 4) % 64 :][:4]
-        )
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return demo.ensure_tool_caller(demo_assets.model_dir.parent.parent)
 
 
 @pytest.mark.slow
@@ -316,49 +322,18 @@ def test_the_comparison_says_that_a_tool_run_is_compared_without_tools(tmp_path)
 
 
 @pytest.mark.slow
-def test_an_environment_runs_through_trls_loop_and_its_reward_is_logged(
-    tool_caller, demo_assets, tmp_path, monkeypatch
-):
-    monkeypatch.chdir(tmp_path)
-    _module(
-        monkeypatch,
-        tmp_path,
-        "calc_env",
-        """
-        from recipes.calculator_tool import calculator as _calculate
-
-
-        class CalculatorEnv:
-            \"\"\"One per rollout: counts the calculator calls of its episode; get_reward pays one call.\"\"\"
-
-            def __init__(self):
-                self.calls = 0
-
-            def reset(self, **kwargs):
-                self.calls = 0
-
-            def calculator(self, expression: str) -> str:
-                self.calls += 1
-                return _calculate(expression)
-
-            def get_reward(self) -> float:
-                return 1.0 if self.calls == 1 else 0.0
-
-
-        CalculatorEnv.calculator.__doc__ = _calculate.__doc__  # the schema the tool caller was trained with
-        """,
-    )
+def test_an_environment_runs_through_trls_loop_and_its_reward_is_logged(tool_caller, demo_assets, tmp_path):
     out = tmp_path / "run"
     argv = ["--model", str(tool_caller), "--dataset", str(demo_assets.data_dir), "--local-only"]
     argv += ["--output-dir", str(out), "--max-steps", "2", "--max-completion-length", "120", "--logging-steps", "1"]
     argv += ["--per-device-train-batch-size", "8", "--num-generations", "4", "--temperature", "1.0"]
-    argv += ["--environment", "calc_env:CalculatorEnv", "--grpo-arg", "max_tool_calling_iterations=1"]
+    argv += ["--environment", "recipes.calculator_tool:CalculatorEnv", "--grpo-arg", "max_tool_calling_iterations=1"]
     assert train_grpo.main(argv) == 0
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
     assert len(logged) == 2
     for row in logged:
-        # TRL's get_reward column, named after the class: 1 exactly where the environment's tool ran once (one
-        # call per rollout, the iteration bound), so its mean is the share of calls made that did not fail.
+        # TRL's get_reward column, named after the class: 1 exactly where the environment's tool ran once and
+        # worked (one call per rollout, the iteration bound), so its mean is the share of calls that did not fail.
         succeeded = row["tools/call_frequency"] * (1 - row["tools/failure_frequency"])
         assert row["rewards/CalculatorEnv/mean"] == pytest.approx(succeeded, abs=1e-6)
         assert row["tools/call_frequency"] > 0
