@@ -183,6 +183,8 @@ class Judge:
 
     def judge_input(self, prompt, completion, reference) -> str:
         """The filled judge prompt for one completion."""
+        if isinstance(reference, (list, tuple)):  # accepted answers (aliases, options): each is right
+            reference = " | ".join(str(r) for r in reference if r is not None) or None
         has_reference = reference is not None and str(reference).strip() != ""
         values = {
             "prompt": _as_text(prompt),

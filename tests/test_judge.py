@@ -71,6 +71,8 @@ def test_a_rubric_file_is_criteria_or_a_whole_prompt(tmp_path):
     assert "[Request]\nQ?" in filled and "[Response]\nA." in filled and "[Reference answer]" not in filled
     with_reference = judge.Judge("m", "judge_m", template).judge_input("Q?", "A.", "42")
     assert "[Reference answer]\n42" in with_reference
+    aliases = judge.Judge("m", "judge_m", template).judge_input("Q?", "A.", ["Paris", "paris, France"])
+    assert "[Reference answer]\nParis | paris, France\n" in aliases
     whole = tmp_path / "whole.txt"
     whole.write_text("Grade {completion} for {prompt} (gold {reference}). Say Score: N.")
     filled = judge.Judge("m", "judge_m", judge.read_rubric(str(whole))).judge_input("Q?", "A.", None)
