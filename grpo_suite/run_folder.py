@@ -484,8 +484,11 @@ class RunFolder:
                 self.aside.name,
             )
         if not self.out.exists():
-            self.out.mkdir(parents=True)
-            self.created = True
+            try:
+                self.out.mkdir(parents=True)
+                self.created = True
+            except FileExistsError:  # another run created it between the check and the mkdir: the lock decides
+                pass
         self.lock = RunLock(self.out)
         self.lock.acquire()
         others = [p.name for p in self.out.iterdir() if p.name not in PASSIVE]
